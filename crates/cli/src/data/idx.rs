@@ -1,0 +1,214 @@
+//! A reader for IDX files (the format of the original MNIST distribution), plain or
+//! gzip-compressed, holding unsigned bytes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+/// What can be wrong with an IDX file; every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum IdxError {
+    /// The file could not be opened or read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file starts like gzip but does not decompress.
+    #[error("{path}: corrupt gzip data: {source}")]
+    Gzip {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The header is not that of an IDX file of unsigned bytes.
+    #[error("{path}: not an IDX file of unsigned bytes: {detail}")]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The header's dimensions do not match the number of bytes that follow.
+    #[error(
+        "{path}: the header declares {declared} data bytes ({dims:?}), but the file holds {found}"
+    )]
+    Size {
+        /// The file.
+        path: PathBuf,
+        /// Dimensions from the header.
+        dims: Vec<usize>,
+        /// Bytes the dimensions call for.
+        declared: u128,
+        /// Bytes present after the header.
+        found: usize,
+    },
+}
+
+/// The contents of an IDX file: its dimensions and its bytes, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Sizes of the dimensions, outermost first.
+    pub dims: Vec<usize>,
+    /// `dims.iter().product()` bytes.
+    pub data: Vec<u8>,
+}
+
+/// The raw (decompressed) bytes of `path`: gzip is recognised by its magic bytes, not by
+/// the file name.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
+    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|source| IdxError::Gzip {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parses the bytes of an IDX file; `path` only names the file in errors.
+pub fn parse(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, IdxError> {
+    let header = |detail: String| IdxError::Header {
+        path: path.to_path_buf(),
+        detail,
+    };
+    if bytes.len() < 4 {
+        return Err(header(format!(
+            "{} bytes, too short for the 4-byte magic number",
+            bytes.len()
+        )));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(header(format!(
+            "magic number {:02x}{:02x}{:02x}{:02x}, expected 0000 then the type 08 and the rank",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        )));
+    }
+    if bytes[2] != 0x08 {
+        return Err(header(format!(
+            "data type {:#04x}, expected 0x08 (unsigned byte)",
+            bytes[2]
+        )));
+    }
+    let rank = usize::from(bytes[3]);
+    if rank == 0 {
+        return Err(header("rank 0, expected at least one dimension".into()));
+    }
+    let data_start = 4 + 4 * rank;
+    if bytes.len() < data_start {
+        return Err(header(format!(
+            "rank {rank} needs a {data_start}-byte header, the file has {} bytes",
+            bytes.len()
+        )));
+    }
+    let dims: Vec<usize> = bytes[4..data_start]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    // Checked in u128 before anything is sized from these untrusted counts.
+    let declared: u128 = dims.iter().map(|&d| d as u128).product();
+    let found = bytes.len() - data_start;
+    if declared != found as u128 {
+        return Err(IdxError::Size {
+            path: path.to_path_buf(),
+            dims,
+            declared,
+            found,
+        });
+    }
+    let mut data = bytes;
+    data.drain(..data_start);
+    Ok(IdxArray { dims, data })
+}
+
+/// Reads and parses the IDX file at `path`.
+pub fn read(path: &Path) -> Result<IdxArray, IdxError> {
+    parse(read_bytes(path)?, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0, 0, 8, dims.len() as u8];
+        for d in dims {
+            out.extend(d.to_be_bytes());
+        }
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn reads_plain_and_gzipped_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = idx(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let plain = dir.path().join("x-idx3-ubyte");
+        std::fs::write(&plain, &bytes).unwrap();
+        let gz = dir.path().join("whatever-name");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&bytes).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        for path in [plain, gz] {
+            let a = read(&path).unwrap();
+            assert_eq!(a.dims, vec![2, 2, 3]);
+            assert_eq!(a.data, (1..=12).collect::<Vec<u8>>());
+        }
+    }
+
+    #[test]
+    fn rejects_bad_headers_and_sizes_naming_the_file() {
+        let p = Path::new("data/bad-file");
+        let err = parse(vec![0, 0, 0x0d, 1, 0, 0, 0, 1, 0], p)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad-file") && err.contains("0x0d"), "{err}");
+        let err = parse(vec![0x50, 0x4b, 3, 4], p).unwrap_err().to_string();
+        assert!(err.contains("magic"), "{err}");
+        // Claims 4 billion items but holds three bytes.
+        let err = parse(idx(&[u32::MAX, 1], &[1, 2, 3]), p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("4294967295") && err.contains("holds 3"),
+            "{err}"
+        );
+        let err = parse(idx(&[2], &[1, 2, 3]), p).unwrap_err();
+        assert!(matches!(
+            err,
+            IdxError::Size {
+                found: 3,
+                declared: 2,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(vec![0, 0, 8, 3, 0], p),
+            Err(IdxError::Header { .. })
+        ));
+    }
+
+    #[test]
+    fn corrupt_gzip_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.gz");
+        std::fs::write(&path, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+        let err = read(&path).unwrap_err();
+        assert!(matches!(err, IdxError::Gzip { .. }), "{err}");
+        assert!(err.to_string().contains("broken.gz"));
+    }
+}

@@ -1,0 +1,129 @@
+//! MNIST in memory: where it comes from, how it is split, and how batches are drawn.
+
+pub mod batches;
+#[cfg(feature = "hub")]
+pub mod hub;
+pub mod idx;
+pub mod mnist;
+pub mod source;
+
+pub use batches::BatchSampler;
+pub use source::DataSource;
+
+/// Images (bytes, row-major) with their labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSet {
+    /// `len() * rows * cols` grey levels, 0..=255.
+    pub images: Vec<u8>,
+    /// One class per image.
+    pub labels: Vec<u8>,
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+}
+
+impl ImageSet {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// Images `start..end` as a set of their own.
+    pub fn slice(&self, start: usize, end: usize) -> Self {
+        let p = self.pixels();
+        Self {
+            images: self.images[start * p..end * p].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            rows: self.rows,
+            cols: self.cols,
+        }
+    }
+
+    /// Writes the images `indices` into `x` (pixels scaled to [0, 1]) and their labels
+    /// into `y`; `x` holds `indices.len() * pixels()` values.
+    pub fn gather(&self, indices: &[u32], x: &mut [f32], y: &mut [u32]) {
+        let p = self.pixels();
+        for ((&i, x_row), y) in indices.iter().zip(x.chunks_exact_mut(p)).zip(y.iter_mut()) {
+            let i = i as usize;
+            for (dst, &src) in x_row.iter_mut().zip(&self.images[i * p..(i + 1) * p]) {
+                *dst = f32::from(src) / 255.0;
+            }
+            *y = u32::from(self.labels[i]);
+        }
+    }
+}
+
+/// The MNIST training and test sets as distributed.
+#[derive(Debug, Clone)]
+pub struct Mnist {
+    /// The 60,000 training images.
+    pub train: ImageSet,
+    /// The 10,000 test images.
+    pub test: ImageSet,
+}
+
+/// The three parts an experiment uses.
+#[derive(Debug, Clone)]
+pub struct Splits {
+    /// Images the optimizer sees.
+    pub train: ImageSet,
+    /// Held-out images for the validation accuracy.
+    pub val: ImageSet,
+    /// The test set, used once at the end.
+    pub test: ImageSet,
+}
+
+impl Mnist {
+    /// The reference split of TensorFlow's MNIST helper: the first `validation` training
+    /// images are held out, the rest are trained on.
+    pub fn split(self, validation: usize) -> anyhow::Result<Splits> {
+        let n = self.train.len();
+        anyhow::ensure!(
+            validation < n,
+            "cannot hold out {validation} validation images from a training set of {n}"
+        );
+        Ok(Splits {
+            val: self.train.slice(0, validation),
+            train: self.train.slice(validation, n),
+            test: self.test,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathers_scaled_pixels_and_labels() {
+        let set = ImageSet {
+            images: vec![0, 255, 51, 102, 1, 2, 3, 4],
+            labels: vec![7, 3],
+            rows: 2,
+            cols: 2,
+        };
+        let (mut x, mut y) = (vec![0f32; 8], vec![0u32; 2]);
+        set.gather(&[1, 0], &mut x, &mut y);
+        assert_eq!(y, vec![3, 7]);
+        assert_eq!(&x[4..], &[0.0, 1.0, 0.2, 0.4]);
+        assert_eq!(x[0], 1.0 / 255.0);
+        let splits = Mnist {
+            train: set.clone(),
+            test: set,
+        }
+        .split(1)
+        .unwrap();
+        assert_eq!((splits.val.labels[0], splits.train.labels[0]), (7, 3));
+    }
+}

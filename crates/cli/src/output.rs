@@ -1,0 +1,149 @@
+//! The files of a run folder: `config.json`, `metrics.jsonl`, `summary.json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use vgrad_probe::{DecayProfile, StepRecord};
+
+use crate::config::RunConfig;
+use crate::train::MemberOutcome;
+
+/// File names inside a run folder.
+pub const CONFIG_FILE: &str = "config.json";
+/// One JSON object per logged step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Written last: its presence means the run finished.
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename, so a
+/// reader (or a run killed mid-write) never sees half a file.
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The outcome of a finished run, as written to `summary.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunSummary {
+    /// `"ok"` for a run that trained all its steps.
+    pub status: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// Accuracy on the 10,000 test images after training.
+    pub test_acc: f64,
+    /// Accuracy on the held-out validation images after training.
+    pub val_acc: f64,
+    /// Batch loss at the last logged step.
+    pub final_loss: f64,
+    /// Per-layer averages over the logged steps and the decay ratios derived from them.
+    #[serde(flatten)]
+    pub profile: DecayProfile,
+    /// Per layer, the mean over logged steps of the fraction of dead (or saturated)
+    /// units; `null` for the output layer.
+    pub dead_frac: Vec<Option<f64>>,
+    /// Optimizer steps trained.
+    pub steps: usize,
+    /// Seconds from the first step to the end of the final evaluation.
+    pub wall_s: f64,
+    /// Training steps per second (of the whole ensemble this run trained in).
+    pub steps_per_s: f64,
+    /// Number of seeds trained together with this one (1 for a single run).
+    pub ensemble_size: usize,
+}
+
+impl RunSummary {
+    /// The summary of one member's outcome.
+    pub fn new(
+        outcome: &MemberOutcome,
+        cfg: &RunConfig,
+        timing: (f64, f64),
+        ensemble_size: usize,
+    ) -> Result<Self> {
+        let profile = DecayProfile::from_steps(&outcome.records)
+            .context("the run logged no step, so it has no gradient profile")?;
+        let depth = profile.grad_mean_abs.len();
+        let n = outcome.records.len() as f64;
+        let dead_frac = (0..depth)
+            .map(|i| {
+                let values: Option<Vec<f64>> = outcome
+                    .records
+                    .iter()
+                    .map(|r| r.layers[i].dead_frac)
+                    .collect();
+                values.map(|v| v.iter().sum::<f64>() / n)
+            })
+            .collect();
+        let (wall_s, train_s) = timing;
+        Ok(Self {
+            status: "ok".into(),
+            seed: outcome.seed,
+            test_acc: outcome.test_acc,
+            val_acc: outcome.val_acc,
+            final_loss: outcome.records.last().map_or(f64::NAN, |r| r.loss),
+            profile,
+            dead_frac,
+            steps: cfg.steps,
+            wall_s,
+            steps_per_s: cfg.steps as f64 / train_s,
+            ensemble_size,
+        })
+    }
+}
+
+/// An open run folder.
+pub struct RunDir {
+    dir: PathBuf,
+    metrics: BufWriter<File>,
+}
+
+impl RunDir {
+    /// Creates `dir`, writes `config.json`, starts an empty `metrics.jsonl` and removes a
+    /// stale `summary.json`, so the folder never claims a run that did not finish.
+    pub fn create(dir: &Path, cfg: &RunConfig) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
+        let summary = dir.join(SUMMARY_FILE);
+        if summary.exists() {
+            std::fs::remove_file(&summary)
+                .with_context(|| format!("cannot remove the stale {}", summary.display()))?;
+        }
+        write_json_atomic(&dir.join(CONFIG_FILE), cfg)?;
+        let path = dir.join(METRICS_FILE);
+        let file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            metrics: BufWriter::new(file),
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one logged step as a complete line and flushes it.
+    pub fn append(&mut self, record: &StepRecord) -> Result<()> {
+        let mut line = serde_json::to_vec(record)?;
+        line.push(b'\n');
+        self.metrics.write_all(&line)?;
+        self.metrics
+            .flush()
+            .with_context(|| format!("cannot write {}", self.dir.join(METRICS_FILE).display()))
+    }
+
+    /// Writes `summary.json`, marking the run finished.
+    pub fn finish(self, summary: &RunSummary) -> Result<()> {
+        write_json_atomic(&self.dir.join(SUMMARY_FILE), summary)
+    }
+}

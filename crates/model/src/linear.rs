@@ -1,0 +1,47 @@
+//! A dense layer holding the weights of all K ensemble members.
+
+use candle_core::{Module, Result, Tensor};
+
+use crate::input_matmul::input_matmul;
+
+/// `y = x W + b` for every member at once: `x: [K, B, in]`, `W: [K, in, out]`,
+/// `b: [K, 1, out]`, `y: [K, B, out]`.
+#[derive(Debug, Clone)]
+pub struct EnsembleLinear {
+    weight: Tensor,
+    bias: Tensor,
+    reads_data: bool,
+}
+
+impl EnsembleLinear {
+    /// A layer over these parameters. `reads_data` marks the first layer, whose input is a
+    /// data batch: its backward pass then skips the gradient with respect to that input.
+    pub fn new(weight: Tensor, bias: Tensor, reads_data: bool) -> Self {
+        Self {
+            weight,
+            bias,
+            reads_data,
+        }
+    }
+
+    /// The weight tensor `[K, in, out]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// The bias tensor `[K, 1, out]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+}
+
+impl Module for EnsembleLinear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let z = if self.reads_data {
+            input_matmul(xs, &self.weight)?
+        } else {
+            xs.matmul(&self.weight)?
+        };
+        z.broadcast_add(&self.bias)
+    }
+}

@@ -1,0 +1,65 @@
+//! Summary statistics of a block of numbers, accumulated in f64.
+
+/// Magnitude statistics of a tensor's entries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    /// mean(|x|).
+    pub mean_abs: f64,
+    /// sqrt(sum(x^2)).
+    pub l2: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// max(|x|).
+    pub max_abs: f64,
+}
+
+impl Moments {
+    /// Statistics of `values` (all zero for an empty slice).
+    pub fn of(values: &[f32]) -> Self {
+        if values.is_empty() {
+            return Self {
+                mean_abs: 0.0,
+                l2: 0.0,
+                std: 0.0,
+                max_abs: 0.0,
+            };
+        }
+        let n = values.len() as f64;
+        let (mut sum, mut sum_abs, mut sum_sq, mut max_abs) = (0f64, 0f64, 0f64, 0f64);
+        for &v in values {
+            let v = f64::from(v);
+            sum += v;
+            sum_abs += v.abs();
+            sum_sq += v * v;
+            max_abs = max_abs.max(v.abs());
+        }
+        let mean = sum / n;
+        Self {
+            mean_abs: sum_abs / n,
+            l2: sum_sq.sqrt(),
+            std: (sum_sq / n - mean * mean).max(0.0).sqrt(),
+            max_abs,
+        }
+    }
+}
+
+/// Mean of |x| over `values`, in f64.
+pub fn mean_abs(values: &[f32]) -> f64 {
+    Moments::of(values).mean_abs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_values() {
+        let m = Moments::of(&[3.0, -4.0, 0.0, 1.0]);
+        assert_eq!(m.mean_abs, 2.0);
+        assert_eq!(m.l2, 26f64.sqrt());
+        assert_eq!(m.max_abs, 4.0);
+        // mean 0, variance 26 / 4
+        assert!((m.std - 6.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(Moments::of(&[]).l2, 0.0);
+    }
+}

@@ -1,0 +1,172 @@
+//! The probe's per-layer statistics against gradients computed by finite differences, on
+//! a tiny ensemble in f64 (the same code path as training, with exact enough arithmetic
+//! for central differences), for every activation.
+
+use candle_core::backprop::GradStore;
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use vgrad_model::{Activation, Init, Mlp, MlpConfig};
+use vgrad_probe::{DeltaTaps, LayerRecord, Moments, probe_step};
+
+const K: usize = 2;
+const B: usize = 5;
+
+/// Sum over members of each member's mean cross-entropy: the training loss.
+fn loss(model: &Mlp, x: &Tensor, y: &Tensor, taps: &[Tensor]) -> candle_core::Result<Tensor> {
+    let trace = model
+        .forward_traced(x, Some(taps))
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let picked = candle_nn::ops::log_softmax(&trace.logits, D::Minus1)?.gather(y, D::Minus1)?;
+    picked.sum_all()? * (-1.0 / B as f64)
+}
+
+/// Central difference of the loss in every entry of `target` (which must be read by
+/// `eval`), split per member.
+fn numeric_gradient(target: &Var, eval: &dyn Fn() -> f64) -> Vec<Vec<f32>> {
+    const H: f64 = 1e-6;
+    let base = target
+        .as_tensor()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    let shape = target.shape().clone();
+    let mut grad = vec![0f32; base.len()];
+    for i in 0..base.len() {
+        let mut v = base.clone();
+        let mut at = |delta: f64| {
+            v[i] = base[i] + delta;
+            target
+                .set(&Tensor::from_vec(v.clone(), &shape, &Device::Cpu).unwrap())
+                .unwrap();
+            eval()
+        };
+        grad[i] = ((at(H) - at(-H)) / (2.0 * H)) as f32;
+    }
+    target
+        .set(&Tensor::from_vec(base, &shape, &Device::Cpu).unwrap())
+        .unwrap();
+    grad.chunks(grad.len() / K).map(<[f32]>::to_vec).collect()
+}
+
+fn assert_close(what: &str, probe: f64, numeric: f64) {
+    // The probe reports f32 statistics; the differences are exact to ~1e-9.
+    let tol = 1e-5 * numeric.abs().max(1e-6);
+    assert!(
+        (probe - numeric).abs() <= tol,
+        "{what}: probe {probe} vs finite difference {numeric}"
+    );
+}
+
+fn check(activation: Activation) {
+    let dev = Device::Cpu;
+    let cfg = MlpConfig {
+        input: 6,
+        width: 4,
+        layers: 4,
+        classes: 3,
+        activation,
+        init: Init::GlorotNormal,
+    };
+    let varmap = VarMap::new();
+    let model = Mlp::init_with_dtype(&cfg, &[11, 12], &varmap, &dev, DType::F64).unwrap();
+    // Non-zero biases: with zero biases a unit whose inputs are all zero sits exactly on
+    // the ReLU kink, where a central difference sees half a slope.
+    for l in 1..=cfg.layers {
+        let bias = &varmap.data().lock().unwrap()[&MlpConfig::bias_name(l)];
+        let n = bias.elem_count();
+        let values = Tensor::arange(0f64, n as f64, &dev)
+            .unwrap()
+            .affine(0.7, 0.3)
+            .unwrap()
+            .cos()
+            .unwrap()
+            * 0.1;
+        bias.set(&values.unwrap().reshape(bias.shape()).unwrap())
+            .unwrap();
+    }
+    // Deterministic inputs spread over [-2, 2].
+    let x = (Tensor::arange(0f64, (K * B * 6) as f64, &dev)
+        .unwrap()
+        .affine(0.37, 0.1)
+        .unwrap()
+        .sin()
+        .unwrap()
+        * 2.0)
+        .unwrap()
+        .reshape((K, B, 6))
+        .unwrap();
+    let y = Tensor::new(&[[0u32, 1, 2, 1, 0], [2, 2, 1, 0, 1]], &dev)
+        .unwrap()
+        .unsqueeze(2)
+        .unwrap();
+    let taps = DeltaTaps::new(&model, B, &dev).unwrap();
+    let trace = model.forward_traced(&x, Some(taps.tensors())).unwrap();
+    let picked = candle_nn::ops::log_softmax(&trace.logits, D::Minus1)
+        .unwrap()
+        .gather(&y, D::Minus1)
+        .unwrap();
+    let grads: GradStore = (picked.sum_all().unwrap() * (-1.0 / B as f64))
+        .unwrap()
+        .backward()
+        .unwrap();
+    let records: Vec<Vec<LayerRecord>> = probe_step(&model, &grads, &trace, &taps).unwrap();
+
+    // Finite-difference taps: plain variables whose values we can perturb.
+    let fd_taps: Vec<Var> = (1..=cfg.layers)
+        .map(|l| {
+            let out = cfg.layer_dims()[l - 1].1;
+            Var::zeros((K, B, out), DType::F64, &dev).unwrap()
+        })
+        .collect();
+    let tap_tensors: Vec<Tensor> = fd_taps.iter().map(|v| v.as_tensor().clone()).collect();
+    let eval = || {
+        loss(&model, &x, &y, &tap_tensors)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    let vars = varmap.data().lock().unwrap().clone();
+    for l in 1..=cfg.layers {
+        let weight = &vars[&MlpConfig::weight_name(l)];
+        let numeric_w = numeric_gradient(weight, &eval);
+        let numeric_delta = numeric_gradient(&fd_taps[l - 1], &eval);
+        for m in 0..K {
+            let r = &records[m][l - 1];
+            let want = Moments::of(&numeric_w[m]);
+            let tag = |s: &str| format!("{activation} layer {l} member {m} {s}");
+            assert_eq!(r.layer, l);
+            assert_close(&tag("grad_mean_abs"), r.grad_mean_abs, want.mean_abs);
+            assert_close(&tag("grad_l2"), r.grad_l2, want.l2);
+            assert_close(&tag("grad_max_abs"), r.grad_max_abs, want.max_abs);
+            assert_close(&tag("grad_std"), r.grad_std, want.std);
+            assert_close(
+                &tag("delta_mean_abs"),
+                r.delta_mean_abs,
+                Moments::of(&numeric_delta[m]).mean_abs,
+            );
+            assert_eq!(
+                r.grad_hist.num as usize,
+                cfg.layer_dims()[l - 1].0 * cfg.layer_dims()[l - 1].1
+            );
+            assert_eq!(r.dead_frac.is_none(), l == cfg.layers);
+        }
+    }
+}
+
+macro_rules! fd_test {
+    ($name:ident, $activation:expr) => {
+        #[test]
+        fn $name() {
+            check($activation);
+        }
+    };
+}
+
+fd_test!(sigmoid, Activation::Sigmoid);
+fd_test!(tanh, Activation::Tanh);
+fd_test!(relu, Activation::Relu);
+fd_test!(leaky_relu, Activation::LeakyRelu { slope: 0.2 });
+fd_test!(elu, Activation::Elu);
+fd_test!(gelu, Activation::Gelu);
+fd_test!(silu, Activation::Silu);

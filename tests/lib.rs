@@ -1,0 +1,39 @@
+//! Helpers of the workspace's end-to-end tests: run `vgrad` as a user would (through its
+//! command-line parser) and read back the files it wrote.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use vgrad_cli::args::{Cli, Command};
+use vgrad_cli::output::RunSummary;
+
+/// Runs `vgrad train ARGS...` in this process and returns each run's folder and summary.
+pub fn vgrad_train(args: &[&str]) -> Result<Vec<(PathBuf, RunSummary)>> {
+    let cli = Cli::try_parse_from(["vgrad", "train"].iter().chain(args))?;
+    let Command::Train(args) = cli.command;
+    vgrad_cli::train_command(&args)
+}
+
+/// The lines of a run's `metrics.jsonl`, parsed.
+pub fn metrics(run: &Path) -> Result<Vec<serde_json::Value>> {
+    let path = run.join("metrics.jsonl");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .map(|l| serde_json::from_str(l).context("a metrics line is not JSON"))
+        .collect()
+}
+
+/// A run's `summary.json`, parsed.
+pub fn summary_json(run: &Path) -> Result<serde_json::Value> {
+    let path = run.join("summary.json");
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )?)
+}
+
+/// The geometric mean of positive numbers.
+pub fn geometric_mean(values: &[f64]) -> f64 {
+    (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
+}

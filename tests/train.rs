@@ -1,0 +1,161 @@
+//! `vgrad train` end to end on the real, vendored MNIST.
+
+use vgrad_tests::{geometric_mean, metrics, summary_json, vgrad_train};
+
+#[test]
+fn a_short_run_learns_and_writes_its_three_files() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("relu");
+    let runs = vgrad_train(&[
+        "--activation",
+        "relu",
+        "--steps",
+        "400",
+        "--log-every",
+        "100",
+        "--out",
+        dir.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(runs.len(), 1);
+    let (path, summary) = &runs[0];
+    assert_eq!(path, &dir);
+
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["activation"], "relu");
+    assert_eq!(config["layers"], 6);
+    assert_eq!(config["batch_size"], 30);
+    assert_eq!(config["lr"], 1e-3);
+
+    let lines = metrics(&dir).unwrap();
+    let steps: Vec<u64> = lines.iter().map(|l| l["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 100, 200, 300]);
+    for line in &lines {
+        let layers = line["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 6);
+        for (i, layer) in layers.iter().enumerate() {
+            assert_eq!(layer["layer"], i + 1);
+            for key in [
+                "grad_mean_abs",
+                "grad_l2",
+                "grad_std",
+                "grad_max_abs",
+                "weight_mean_abs",
+                "weight_l2",
+                "delta_mean_abs",
+            ] {
+                assert!(
+                    layer[key].as_f64().unwrap() > 0.0,
+                    "{key} of layer {}",
+                    i + 1
+                );
+            }
+            assert_eq!(layer["grad_hist"]["num"], layer["weight_hist"]["num"]);
+            assert_eq!(layer["dead_frac"].is_null(), i == 5);
+        }
+    }
+    let first = lines[0]["loss"].as_f64().unwrap();
+    let last = lines[3]["loss"].as_f64().unwrap();
+    // ln(10) = 2.30 is the loss of a uniform guess.
+    assert!(first > 2.0 && last < 1.5, "loss {first} -> {last}");
+
+    let s = summary_json(&dir).unwrap();
+    assert_eq!(s["status"], "ok");
+    assert!(summary.test_acc > 0.6, "test accuracy {}", summary.test_acc);
+    assert_eq!(s["test_acc"].as_f64().unwrap(), summary.test_acc);
+    for key in [
+        "val_acc",
+        "decay_ratio",
+        "layer_factor",
+        "delta_decay_ratio",
+        "wall_s",
+        "steps_per_s",
+    ] {
+        assert!(s[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    assert_eq!(s["grad_mean_abs"].as_array().unwrap().len(), 6);
+    assert_eq!(s["delta_mean_abs"].as_array().unwrap().len(), 6);
+    let ratio = s["grad_mean_abs"][5].as_f64().unwrap() / s["grad_mean_abs"][0].as_f64().unwrap();
+    assert!((ratio - summary.profile.decay_ratio).abs() < 1e-12 * ratio);
+}
+
+#[test]
+fn ensemble_members_are_bit_identical_to_single_runs() {
+    let out = tempfile::tempdir().unwrap();
+    let base = [
+        "--activation",
+        "leaky-relu:0.2",
+        "--steps",
+        "120",
+        "--log-every",
+        "40",
+    ];
+    let ensemble_dir = out.path().join("ensemble");
+    let mut args = base.to_vec();
+    args.extend(["--seeds", "3,1,4", "--out", ensemble_dir.to_str().unwrap()]);
+    let ensemble = vgrad_train(&args).unwrap();
+    assert_eq!(ensemble.len(), 3);
+    for (seed, (path, summary)) in [3u64, 1, 4].iter().zip(&ensemble) {
+        assert_eq!(path, &ensemble_dir.join(format!("seed-{seed}")));
+        let alone_dir = out.path().join(format!("alone-{seed}"));
+        let mut args = base.to_vec();
+        let seed_arg = seed.to_string();
+        args.extend(["--seed", &seed_arg, "--out", alone_dir.to_str().unwrap()]);
+        let alone = vgrad_train(&args).unwrap();
+        let read = |p: &std::path::Path, f: &str| std::fs::read(p.join(f)).unwrap();
+        assert_eq!(
+            read(path, "metrics.jsonl"),
+            read(&alone_dir, "metrics.jsonl"),
+            "seed {seed}"
+        );
+        assert_eq!(
+            read(path, "config.json"),
+            read(&alone_dir, "config.json"),
+            "seed {seed}"
+        );
+        let alone = &alone[0].1;
+        assert_eq!(summary.ensemble_size, 3);
+        assert_eq!(alone.ensemble_size, 1);
+        assert_eq!(summary.test_acc.to_bits(), alone.test_acc.to_bits());
+        assert_eq!(summary.val_acc.to_bits(), alone.val_acc.to_bits());
+        assert_eq!(summary.profile, alone.profile);
+    }
+    // Different seeds really are different runs.
+    assert_ne!(ensemble[0].1.profile, ensemble[1].1.profile);
+}
+
+#[test]
+fn sigmoid_gradients_decay_more_than_relu_gradients() {
+    let out = tempfile::tempdir().unwrap();
+    let ratios = |activation: &str| -> Vec<f64> {
+        let dir = out.path().join(activation);
+        vgrad_train(&[
+            "--activation",
+            activation,
+            "--seeds",
+            "0-3",
+            "--steps",
+            "600",
+            "--log-every",
+            "100",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .unwrap()
+        .iter()
+        .map(|(_, s)| s.profile.decay_ratio)
+        .collect()
+    };
+    let sigmoid = ratios("sigmoid");
+    let relu = ratios("relu");
+    let (gs, gr) = (geometric_mean(&sigmoid), geometric_mean(&relu));
+    assert!(
+        gs > 2.0 * gr,
+        "sigmoid {sigmoid:?} (geometric mean {gs}) vs relu {relu:?} ({gr})"
+    );
+    assert!(
+        sigmoid.iter().all(|s| relu.iter().all(|r| s > r)),
+        "sigmoid {sigmoid:?} vs relu {relu:?}"
+    );
+}
