@@ -33,6 +33,20 @@ pub fn summary_json(run: &Path) -> Result<serde_json::Value> {
     )?)
 }
 
+/// The `vgrad` binary the sweep tests run: `$VGRAD_BIN` (which `cargo xtask test` sets
+/// after building it), else the workspace's release build.
+pub fn vgrad_bin() -> PathBuf {
+    let bin = std::env::var_os("VGRAD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vgrad"));
+    assert!(
+        bin.is_file(),
+        "{} does not exist: run the tests with `cargo xtask test`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
 /// The geometric mean of positive numbers.
 pub fn geometric_mean(values: &[f64]) -> f64 {
     (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()

@@ -1,11 +1,14 @@
 //! `cargo xtask`: the workspace's orchestration commands (the cargo-xtask pattern: a plain
 //! binary, aliased in `.cargo/config.toml`, that drives cargo and files).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use vgrad_sweep::{Overrides, Shard};
+use xtask::build::{cargo, run};
+use xtask::sweep::SweepOptions;
+use xtask::{experiment_path, workspace_root};
 
 /// Workspace tasks.
 #[derive(Debug, Parser)]
@@ -15,8 +18,61 @@ struct Xtask {
     command: Task,
 }
 
+/// Flags shared by `sweep` and `report`: which sweeps, changed how, and where.
+#[derive(Debug, Args)]
+struct Selection {
+    /// Sweep names (`seed` for experiments/seed.toml) or paths to sweep files.
+    #[arg(default_value = "seed")]
+    experiments: Vec<String>,
+    /// Train on the GPU, with a vgrad built with the `cuda` feature.
+    #[arg(long)]
+    cuda: bool,
+    /// Train this many steps instead, for a quick look.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Use seeds 0..N instead.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Folder for `runs/` and `reports/` (default: the workspace).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Selection {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            steps: self.steps,
+            seeds: self.seeds,
+            device: self.cuda.then(|| "cuda".to_string()),
+        }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(workspace_root)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Task {
+    /// Run sweeps (default: experiments/seed.toml) and write their reports.
+    Sweep {
+        #[command(flatten)]
+        selection: Selection,
+        /// Training processes at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Rerun runs that already finished.
+        #[arg(long)]
+        force: bool,
+        /// Run only the K-th of N disjoint slices of each grid (K from 0), e.g. 0/4.
+        #[arg(long)]
+        shard: Option<Shard>,
+    },
+    /// Rebuild reports from the runs on disk, without training.
+    Report {
+        #[command(flatten)]
+        selection: Selection,
+    },
     /// Prepare what the tests need, then run the whole workspace's tests (release build,
     /// since the tests train real networks).
     Test {
@@ -26,35 +82,52 @@ enum Task {
     },
 }
 
-/// The workspace root (the folder above this crate).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(workspace_root());
-    cmd
-}
-
-fn run(mut cmd: Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot start {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed with {status}");
-    }
-    Ok(())
-}
-
 fn main() -> Result<()> {
     match Xtask::parse().command {
+        Task::Sweep {
+            selection,
+            jobs,
+            force,
+            shard,
+        } => {
+            let vgrad = xtask::build::vgrad(selection.cuda)?;
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = SweepOptions {
+                experiments: selection
+                    .experiments
+                    .iter()
+                    .map(|e| experiment_path(e))
+                    .collect(),
+                jobs,
+                force,
+                overrides: selection.overrides(),
+                out: selection.out(),
+                shard,
+                vgrad,
+                quiet: false,
+            };
+            xtask::sweep::run(&opts).map(|_| ())
+        }
+        Task::Report { selection } => {
+            for experiment in &selection.experiments {
+                let sweep = xtask::report::load_sweep(
+                    &experiment_path(experiment),
+                    &selection.overrides(),
+                )?;
+                let path =
+                    xtask::report::write_report(&sweep, &selection.overrides(), &selection.out())?;
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Task::Test { args } => {
+            // The sweep's end-to-end test runs the real binary.
+            let vgrad = xtask::build::vgrad(false)?;
             let mut cmd = cargo();
-            cmd.args(["test", "--workspace", "--release"]).args(args);
+            cmd.args(["test", "--workspace", "--release"])
+                .args(args)
+                .env("VGRAD_BIN", vgrad);
             run(cmd)
         }
     }

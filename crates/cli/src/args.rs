@@ -78,6 +78,10 @@ pub struct TrainArgs {
     /// Output folder.
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
+    /// With --seeds: the name of each seed's folder under --out, where `{seed}` stands
+    /// for the seed and `{hash}` for the short hash of the run's resolved configuration.
+    #[arg(long, default_value = "seed-{seed}", requires = "seeds")]
+    pub run_name: String,
     /// Threads for candle's kernels. These steps are so small that one thread per process
     /// is fastest; run several processes for parallelism.
     #[arg(long, default_value_t = 1)]
@@ -118,6 +122,37 @@ pub fn parse_seeds(spec: &str) -> Result<Seeds, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RunConfig;
+
+    #[test]
+    fn train_flags_reproduce_the_config_exactly() {
+        let cfg = RunConfig {
+            activation: "leaky-relu:0.2".parse().unwrap(),
+            init: "normal:0.3".parse().unwrap(),
+            layers: 16,
+            seed: 4,
+            adam: crate::adam::AdamParams {
+                lr: 0.1 + 0.2,
+                ..Default::default()
+            },
+            ..RunConfig::default()
+        };
+        let mut argv = vec!["vgrad".to_string(), "train".into()];
+        argv.extend(cfg.train_flags());
+        argv.extend(["--seed".into(), "4".into()]);
+        let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command;
+        let back = crate::run_config(&args, 4, &cfg.device);
+        assert_eq!(back, cfg);
+        assert_eq!(back.hash(), cfg.hash());
+        assert_ne!(
+            RunConfig {
+                seed: 5,
+                ..cfg.clone()
+            }
+            .hash(),
+            cfg.hash()
+        );
+    }
 
     #[test]
     fn seed_lists_and_ranges() {
@@ -143,6 +178,7 @@ mod tests {
         );
         assert_eq!(a.init, Init::GlorotUniform);
         assert!(Cli::try_parse_from(["vgrad", "train", "--seed", "1", "--seeds", "0-1"]).is_err());
+        assert!(Cli::try_parse_from(["vgrad", "train", "--run-name", "x"]).is_err());
         let err = Cli::try_parse_from(["vgrad", "train", "--activation", "swish"]).unwrap_err();
         assert!(err.to_string().contains("leaky-relu:<slope>"), "{err}");
     }

@@ -1,6 +1,7 @@
 //! The resolved configuration of one run, as written to `config.json`.
 
 use anyhow::{Result, ensure};
+use sha2::{Digest, Sha256};
 use vgrad_model::{Activation, Init, MlpConfig};
 
 use crate::adam::AdamParams;
@@ -122,6 +123,37 @@ impl RunConfig {
         );
         ensure!(epsilon > 0.0, "--epsilon must be positive, got {epsilon}");
         Ok(())
+    }
+
+    /// A short hash of the whole configuration (the first 8 hex digits of the SHA-256 of
+    /// its JSON): two runs with the same hash computed the same thing.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:x}", Sha256::digest(json.as_bytes()))[..8].to_string()
+    }
+
+    /// The `vgrad train` flags that reproduce this configuration (all but the seed and
+    /// the output), each value written so that it parses back to the same number.
+    pub fn train_flags(&self) -> Vec<String> {
+        let flags = [
+            ("--activation", self.activation.to_string()),
+            ("--layers", self.layers.to_string()),
+            ("--width", self.width.to_string()),
+            ("--init", self.init.to_string()),
+            ("--steps", self.steps.to_string()),
+            ("--batch-size", self.batch_size.to_string()),
+            ("--lr", self.adam.lr.to_string()),
+            ("--beta1", self.adam.beta1.to_string()),
+            ("--beta2", self.adam.beta2.to_string()),
+            ("--epsilon", self.adam.epsilon.to_string()),
+            ("--log-every", self.log_every.to_string()),
+            ("--data", self.data.clone()),
+            ("--device", self.device.clone()),
+        ];
+        flags
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_string(), value])
+            .collect()
     }
 
     /// Checks the settings against the training set's size.

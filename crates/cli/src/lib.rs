@@ -55,6 +55,13 @@ pub fn run_config(args: &TrainArgs, seed: u64, device: &str) -> RunConfig {
     }
 }
 
+/// A run folder's name from a `--run-name` template: `{seed}` and `{hash}` are replaced.
+pub fn run_name(template: &str, cfg: &RunConfig) -> String {
+    template
+        .replace("{seed}", &cfg.seed.to_string())
+        .replace("{hash}", &cfg.hash())
+}
+
 /// Writes each member's records to its run folder and shows progress.
 struct Writers {
     dirs: Vec<RunDir>,
@@ -88,19 +95,22 @@ impl train::StepSink for Writers {
 /// returns each run's folder and summary.
 pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     threads::configure(args.threads);
-    let (seeds, dirs): (Vec<u64>, Vec<PathBuf>) = match &args.seeds {
-        Some(seeds) => seeds
-            .0
-            .iter()
-            .map(|&s| (s, args.out.join(format!("seed-{s}"))))
-            .unzip(),
-        None => (vec![args.seed], vec![args.out.clone()]),
+    let seeds = match &args.seeds {
+        Some(seeds) => seeds.0.clone(),
+        None => vec![args.seed],
     };
     let (device, device_name) = device::select(&args.device)?;
     let configs: Vec<RunConfig> = seeds
         .iter()
         .map(|&s| run_config(args, s, device_name))
         .collect();
+    let dirs: Vec<PathBuf> = match &args.seeds {
+        Some(_) => configs
+            .iter()
+            .map(|c| args.out.join(run_name(&args.run_name, c)))
+            .collect(),
+        None => vec![args.out.clone()],
+    };
     configs[0].validate()?;
     configs[0].model().validate()?;
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod histogram;
 pub mod probe;
 pub mod record;
+pub mod seeds;
 pub mod stats;
 pub mod taps;
 
@@ -16,5 +17,6 @@ pub use error::{ProbeError, Result};
 pub use histogram::Histogram;
 pub use probe::probe_step;
 pub use record::{LayerRecord, StepRecord};
+pub use seeds::GeometricSummary;
 pub use stats::Moments;
 pub use taps::DeltaTaps;

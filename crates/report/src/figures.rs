@@ -1,0 +1,447 @@
+//! The report's figures, drawn as SVG with plotters.
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use vgrad_sweep::Sweep;
+
+use crate::{ReportError, Result, Scenario, ScenarioStats};
+
+/// A figure written next to the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    /// File name inside the report's figure folder.
+    pub file: String,
+    /// What it shows, as the report's caption.
+    pub caption: String,
+}
+
+/// One line of a chart.
+struct Series {
+    label: String,
+    points: Vec<(f64, f64)>,
+    /// Error bars (x, low, high), drawn where present.
+    bars: Vec<(f64, f64, f64)>,
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = std::result::Result<(), String>;
+
+const FONT: &str = "sans-serif";
+
+fn color(i: usize) -> RGBAColor {
+    Palette99::pick(i).to_rgba()
+}
+
+/// x and y ranges covering all points (and bars), padded; y is kept positive for log axes.
+fn ranges(series: &[Series], log_y: bool) -> ((f64, f64), (f64, f64)) {
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .map(|p| p.1)
+            .chain(s.bars.iter().flat_map(|b| [b.1, b.2]))
+    });
+    let ys: Vec<f64> = ys
+        .filter(|y| y.is_finite() && (!log_y || *y > 0.0))
+        .collect();
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(x), b.max(x))
+    });
+    let (y0, y1) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &y| {
+            (a.min(y), b.max(y))
+        });
+    let (x0, x1) = if x0.is_finite() && x1 > x0 {
+        (x0, x1)
+    } else if x0.is_finite() {
+        (x0 - 1.0, x0 + 1.0)
+    } else {
+        (0.0, 1.0)
+    };
+    let (y0, y1) = match (y0.is_finite(), log_y) {
+        (false, true) => (1e-6, 1.0),
+        (false, false) => (0.0, 1.0),
+        // Head-room above the data keeps the legend (upper right) off the lines.
+        (true, true) => {
+            let span = (y1 / y0).max(10.0);
+            (y0 / span.powf(0.05), y1 * span.powf(0.45))
+        }
+        (true, false) => {
+            let span = (y1 - y0).max(1e-2);
+            (y0 - 0.05 * span, y1 + 0.45 * span)
+        }
+    };
+    ((x0, x1), (y0, y1))
+}
+
+macro_rules! draw_chart {
+    ($chart:expr, $panel:expr, $y_fmt:expr) => {{
+        let chart = &mut $chart;
+        let panel: &Panel = $panel;
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_desc)
+            .y_desc(panel.y_desc)
+            .x_labels(panel.x_labels)
+            .x_label_formatter(&|v: &f64| format!("{v:.0}"))
+            .y_labels(8)
+            .y_label_formatter($y_fmt)
+            .label_style((FONT, 12))
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in panel.series.iter().enumerate() {
+            let c = color(i);
+            chart
+                .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(s.bars.iter().map(|&(x, lo, hi)| {
+                    ErrorBar::new_vertical(x, lo, (lo * hi).abs().sqrt(), hi, c.stroke_width(1), 6)
+                }))
+                .map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font((FONT, 11))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }};
+}
+
+/// One chart of a figure.
+struct Panel {
+    title: String,
+    x_desc: &'static str,
+    y_desc: &'static str,
+    series: Vec<Series>,
+    log_y: bool,
+    /// How many x labels (all x values are integers: steps or layers).
+    x_labels: usize,
+}
+
+impl Panel {
+    /// A panel over training steps.
+    fn steps(title: &str, y_desc: &'static str, series: Vec<Series>, log_y: bool) -> Self {
+        Self {
+            title: title.into(),
+            x_desc: "step",
+            y_desc,
+            series,
+            log_y,
+            x_labels: 6,
+        }
+    }
+
+    /// A panel over layers (or depths): one label per integer up to 12, fewer beyond.
+    fn layers(
+        title: &str,
+        x_desc: &'static str,
+        y_desc: &'static str,
+        series: Vec<Series>,
+    ) -> Self {
+        let max = series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0))
+            .fold(1.0, f64::max) as usize;
+        let x_labels = if max <= 12 { max } else { 8 };
+        Self {
+            title: title.into(),
+            x_desc,
+            y_desc,
+            series,
+            log_y: true,
+            x_labels,
+        }
+    }
+}
+
+/// Draws one panel of lines, on a log y axis when `log_y`.
+fn panel(area: &Area, p: &Panel) -> DrawResult {
+    let ((x0, x1), (y0, y1)) = ranges(&p.series, p.log_y);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(&p.title, (FONT, 15))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(62);
+    if p.log_y {
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .map_err(|e| e.to_string())?;
+        draw_chart!(chart, p, &|v: &f64| format!("{v:.0e}"));
+    } else {
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        draw_chart!(chart, p, &|v: &f64| format!("{v:.2}"));
+    }
+    Ok(())
+}
+
+/// Draws `panels` side by side (two per row) into `dir/file`.
+fn figure(dir: &Path, file: &str, panels: &[Panel]) -> Result<()> {
+    let path = dir.join(file);
+    let fail = |message: String| ReportError::Figure {
+        path: path.clone(),
+        message,
+    };
+    let cols = panels.len().clamp(1, 2);
+    let rows = panels.len().div_ceil(cols).max(1);
+    let (w, h) = (560 * cols as u32, 400 * rows as u32);
+    let root = SVGBackend::new(&path, (w, h)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
+    let areas = root.split_evenly((rows, cols));
+    for (p, area) in panels.iter().zip(&areas) {
+        panel(area, p).map_err(fail)?;
+    }
+    root.present().map_err(|e| fail(e.to_string()))
+}
+
+fn curve(label: &str, steps: &[usize], values: &[f64]) -> Series {
+    Series {
+        label: label.to_string(),
+        points: steps
+            .iter()
+            .zip(values)
+            .map(|(&s, &v)| (s as f64, v))
+            .collect(),
+        bars: Vec::new(),
+    }
+}
+
+fn profile(label: &str, values: &[f64]) -> Series {
+    Series {
+        label: label.to_string(),
+        points: values
+            .iter()
+            .enumerate()
+            .map(|(l, &v)| ((l + 1) as f64, v))
+            .collect(),
+        bars: Vec::new(),
+    }
+}
+
+/// Scenarios grouped by the values of every axis but `axis`, each group keeping the
+/// scenario indices in grid order.
+fn group_without(scenarios: &[Scenario], axis: &str) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        let key = s
+            .point
+            .values
+            .iter()
+            .filter(|(k, _)| k != axis)
+            .map(|(k, v)| {
+                if k == "activation" {
+                    v.clone()
+                } else {
+                    format!("{k} {v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let key = if key.is_empty() {
+            "all".to_string()
+        } else {
+            key
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups
+}
+
+/// Draws every figure of the report into `dir` and returns them in reading order.
+pub fn draw_all(
+    sweep: &Sweep,
+    scenarios: &[Scenario],
+    stats: &[ScenarioStats],
+    dir: &Path,
+) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let labels: Vec<String> = scenarios.iter().map(|s| s.point.label()).collect();
+    let with_data: Vec<usize> = (0..stats.len()).filter(|&i| stats[i].ok > 0).collect();
+
+    let acc: Vec<Series> = with_data
+        .iter()
+        .map(|&i| {
+            curve(
+                &labels[i],
+                &stats[i].curves.steps,
+                &stats[i].curves.train_acc,
+            )
+        })
+        .collect();
+    figure(
+        dir,
+        "accuracy.svg",
+        &[Panel::steps(
+            "Training accuracy (batch, mean over seeds)",
+            "accuracy",
+            acc,
+            false,
+        )],
+    )?;
+    figures.push(Figure {
+        file: "accuracy.svg".into(),
+        caption: "Training accuracy on the logged batches, mean over seeds.".into(),
+    });
+
+    let first: Vec<Series> = with_data
+        .iter()
+        .map(|&i| {
+            curve(
+                &labels[i],
+                &stats[i].curves.steps,
+                &stats[i].curves.grad_first,
+            )
+        })
+        .collect();
+    let last: Vec<Series> = with_data
+        .iter()
+        .map(|&i| {
+            curve(
+                &labels[i],
+                &stats[i].curves.steps,
+                &stats[i].curves.grad_last,
+            )
+        })
+        .collect();
+    figure(
+        dir,
+        "gradients.svg",
+        &[
+            Panel::steps(
+                "First layer: mean |dC/dW|",
+                "mean |grad| (log)",
+                first,
+                true,
+            ),
+            Panel::steps("Last layer: mean |dC/dW|", "mean |grad| (log)", last, true),
+        ],
+    )?;
+    figures.push(Figure {
+        file: "gradients.svg".into(),
+        caption: "Mean absolute weight gradient of the first and of the last layer over training (geometric mean over seeds), the two figures of the reference post.".into(),
+    });
+
+    let grad: Vec<Series> = with_data
+        .iter()
+        .map(|&i| profile(&labels[i], &stats[i].grad_profile))
+        .collect();
+    let delta: Vec<Series> = with_data
+        .iter()
+        .map(|&i| profile(&labels[i], &stats[i].delta_profile))
+        .collect();
+    figure(
+        dir,
+        "profile.svg",
+        &[
+            Panel::layers(
+                "Weight gradient per layer",
+                "layer",
+                "mean |dC/dW| (log)",
+                grad,
+            ),
+            Panel::layers(
+                "Back-propagated error per layer",
+                "layer",
+                "mean |dC/dz| (log)",
+                delta,
+            ),
+        ],
+    )?;
+    figures.push(Figure {
+        file: "profile.svg".into(),
+        caption: "Per-layer profile, layer 1 (input side) to L (output): each layer's value averaged over the logged steps, geometric mean over seeds.".into(),
+    });
+
+    let has_axis = |axis: &str| sweep.definition.axes.iter().any(|(k, _)| k == axis);
+    if has_axis("layers") {
+        let groups = group_without(scenarios, "layers");
+        let series = |pick: &dyn Fn(&ScenarioStats) -> Option<vgrad_probe::GeometricSummary>| -> Vec<Series> {
+            groups
+                .iter()
+                .map(|(label, members)| {
+                    let ok: Vec<(f64, vgrad_probe::GeometricSummary)> = members
+                        .iter()
+                        .filter_map(|&i| pick(&stats[i]).map(|g| (stats[i].layers as f64, g)))
+                        .collect();
+                    Series {
+                        label: label.clone(),
+                        points: ok.iter().map(|(x, g)| (*x, g.geo_mean)).collect(),
+                        bars: ok
+                            .iter()
+                            .filter(|(_, g)| g.ci_low.is_finite())
+                            .map(|(x, g)| (*x, g.ci_low, g.ci_high))
+                            .collect(),
+                    }
+                })
+                .collect()
+        };
+        figure(
+            dir,
+            "decay_vs_depth.svg",
+            &[
+                Panel::layers(
+                    "Weight-gradient decay ratio",
+                    "dense layers L",
+                    "grad[L] / grad[1] (log)",
+                    series(&|s| s.decay),
+                ),
+                Panel::layers(
+                    "Back-propagated error decay ratio",
+                    "dense layers L",
+                    "delta[L] / delta[1] (log)",
+                    series(&|s| s.delta_decay),
+                ),
+            ],
+        )?;
+        figures.push(Figure {
+            file: "decay_vs_depth.svg".into(),
+            caption: "Decay ratio against depth: geometric mean over seeds with 95% intervals."
+                .into(),
+        });
+    }
+    if has_axis("init") {
+        let panels: Vec<Panel> = group_without(scenarios, "init")
+            .into_iter()
+            .map(|(label, members)| {
+                let series = members
+                    .iter()
+                    .filter(|&&i| stats[i].ok > 0)
+                    .map(|&i| {
+                        profile(
+                            scenarios[i].point.value("init").unwrap_or("?"),
+                            &stats[i].grad_profile,
+                        )
+                    })
+                    .collect();
+                Panel::layers(&label, "layer", "mean |dC/dW| (log)", series)
+            })
+            .collect();
+        figure(dir, "profile_by_init.svg", &panels)?;
+        figures.push(Figure {
+            file: "profile_by_init.svg".into(),
+            caption: "Weight-gradient profile per initialisation, one panel per other setting."
+                .into(),
+        });
+    }
+    Ok(figures)
+}

@@ -1,0 +1,201 @@
+//! The report's generated "Findings" paragraph.
+
+use crate::format::sig;
+use crate::{Scenario, ScenarioStats};
+
+/// The reference post's decay ratios (6 dense layers): sigmoid about 30x, leaky ReLU
+/// about 6x.
+const REFERENCE: [(&str, f64); 2] = [("sigmoid", 30.0), ("leaky-relu", 6.0)];
+
+/// Sentences on what the sweep shows, from its statistics.
+pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut ranked: Vec<(usize, vgrad_probe::GeometricSummary)> = stats
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.decay.map(|d| (i, d)))
+        .collect();
+    if ranked.is_empty() {
+        out.push("No run has finished yet, so there is nothing to report.".into());
+        return out;
+    }
+    ranked.sort_by(|a, b| b.1.geo_mean.total_cmp(&a.1.geo_mean));
+    let label = |i: usize| format!("**{}**", scenarios[i].point.label());
+    let (top, top_d) = ranked[0];
+    let factor = |i: usize| stats[i].layer_factor.map_or(f64::NAN, |f| f.geo_mean);
+    out.push(format!(
+        "The gradient decays most under {}: the last layer's mean |grad| is {}x the first layer's (geometric mean over {} seeds), a factor of {} per layer.",
+        label(top),
+        sig(top_d.geo_mean, 3),
+        top_d.n,
+        sig(factor(top), 3)
+    ));
+    if ranked.len() > 1 {
+        let (bottom, bottom_d) = ranked[ranked.len() - 1];
+        out.push(format!(
+            "It decays least under {}: {}x ({} per layer).",
+            label(bottom),
+            sig(bottom_d.geo_mean, 3),
+            sig(factor(bottom), 3)
+        ));
+        let pairs = ranked.len() - 1;
+        let overlapping: Vec<String> = ranked
+            .windows(2)
+            .filter(|w| w[0].1.overlaps(&w[1].1))
+            .map(|w| format!("{} and {}", label(w[0].0), label(w[1].0)))
+            .collect();
+        if top_d.ci_low.is_nan() {
+            out.push("With a single seed there are no confidence intervals; run more seeds to compare scenarios.".into());
+        } else if overlapping.is_empty() {
+            out.push("The 95% confidence intervals of neighbouring scenarios in this ranking do not overlap: every difference is clear at this number of seeds.".into());
+        } else if overlapping.len() <= 3 {
+            out.push(format!(
+                "The 95% confidence intervals overlap for {}: those differences are not clear at this number of seeds.",
+                overlapping.join("; ")
+            ));
+        } else {
+            out.push(format!(
+                "Ranked by decay ratio, {} of {pairs} neighbouring pairs have overlapping 95% confidence intervals: many differences are not clear at this number of seeds.",
+                overlapping.len()
+            ));
+        }
+    }
+    if let Some(depth) = depth_trend(scenarios, stats) {
+        out.push(depth);
+    }
+    let reference: Vec<String> = REFERENCE
+        .iter()
+        .flat_map(|(activation, reported)| {
+            scenarios.iter().zip(stats).filter_map(move |(sc, st)| {
+                let a = sc.point.config.activation.to_string();
+                let matches = a == *activation || a.starts_with(&format!("{activation}:"));
+                (matches && sc.point.config.layers == 6)
+                    .then_some(st.decay)
+                    .flatten()
+                    .map(|d| {
+                        format!(
+                            "{} gives {}x (reported: about {}x)",
+                            label_of(sc),
+                            sig(d.geo_mean, 3),
+                            reported
+                        )
+                    })
+            })
+        })
+        .collect();
+    if !reference.is_empty() {
+        out.push(format!(
+            "Against the reference post (6 dense layers, one run each): {}.",
+            reference.join(", ")
+        ));
+    }
+    // Where along the network does the decay happen? The error dC/dz answers that.
+    let (mut vanishing, mut flat, mut exploding) = (Vec::new(), Vec::new(), Vec::new());
+    let detailed = stats.iter().filter(|s| s.decay.is_some()).count() <= 4;
+    for (i, s) in stats.iter().enumerate() {
+        let (Some(d), Some(delta)) = (s.decay, s.delta_decay) else {
+            continue;
+        };
+        let text = if detailed {
+            let without_input = s.last_over_second.map_or(String::new(), |g| {
+                format!(", {}x without layer 1", sig(g.geo_mean, 3))
+            });
+            format!(
+                "{} (weights {}x, error {}x{without_input})",
+                label(i),
+                sig(d.geo_mean, 3),
+                sig(delta.geo_mean, 3)
+            )
+        } else {
+            label(i)
+        };
+        if delta.geo_mean >= 2.0 {
+            vanishing.push(text);
+        } else if delta.geo_mean <= 0.5 {
+            exploding.push(text);
+        } else {
+            flat.push(text);
+        }
+    }
+    if !vanishing.is_empty() {
+        out.push(format!(
+            "The back-propagated error dC/dz itself shrinks on its way to the input (error ratio of 2 or more) under {}: there the signal vanishes in the chain of derivatives.",
+            vanishing.join(", ")
+        ));
+    }
+    if !flat.is_empty() {
+        out.push(format!(
+            "Under {} the error keeps its size across the layers (ratio between 0.5 and 2): the weight-gradient decay there comes from the first layer's input, raw pixels that are mostly zero, not from a vanishing signal.",
+            flat.join(", ")
+        ));
+    }
+    if !exploding.is_empty() {
+        out.push(format!(
+            "Under {} the error grows on its way to the input (ratio of 0.5 or less): an exploding rather than a vanishing gradient.",
+            exploding.join(", ")
+        ));
+    }
+    out
+}
+
+/// For sweeps over depth: how the decay ratio grows from the shallowest to the deepest
+/// network, per setting of the other axes.
+fn depth_trend(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String> {
+    let varies = scenarios.iter().any(|s| s.point.value("layers").is_some());
+    if !varies {
+        return None;
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        let key: Vec<String> = s
+            .point
+            .values
+            .iter()
+            .filter(|(k, _)| k != "layers")
+            .map(|(k, v)| {
+                if k == "activation" {
+                    v.clone()
+                } else {
+                    format!("{k} {v}")
+                }
+            })
+            .collect();
+        let key = key.join(", ");
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .filter_map(|(key, members)| {
+            let with: Vec<(usize, f64)> = members
+                .iter()
+                .filter_map(|&i| stats[i].decay.map(|d| (stats[i].layers, d.geo_mean)))
+                .collect();
+            let (shallow, deep) = (
+                with.iter().min_by_key(|p| p.0)?,
+                with.iter().max_by_key(|p| p.0)?,
+            );
+            (shallow.0 != deep.0).then(|| {
+                let who = if key.is_empty() {
+                    String::new()
+                } else {
+                    format!("under **{key}** ")
+                };
+                format!(
+                    "{who}from {}x at {} layers to {}x at {}",
+                    sig(shallow.1, 3),
+                    shallow.0,
+                    sig(deep.1, 3),
+                    deep.0
+                )
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| format!("With depth, the decay ratio goes {}.", parts.join("; ")))
+}
+
+fn label_of(s: &Scenario) -> String {
+    format!("**{}**", s.point.label())
+}

@@ -1,0 +1,60 @@
+//! Numbers with sensible significant figures, for reports that read well as plain text.
+
+/// `x` with `sig` significant figures: fixed notation from 0.001 to 99,999, scientific
+/// (`4.63e-4`) outside; `n/a` for NaN.
+pub fn sig(x: f64, sig: usize) -> String {
+    if x.is_nan() {
+        return "n/a".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if (-3..5).contains(&magnitude) {
+        let decimals = (sig as i32 - 1 - magnitude).max(0) as usize;
+        format!("{x:.decimals$}")
+    } else {
+        let text = format!("{:.*e}", sig.saturating_sub(1), x);
+        text.replace("e-0", "e-").replace("e0", "e")
+    }
+}
+
+/// A value with its 95% interval: `47.6 [41.2, 55.0]`.
+pub fn with_ci(value: f64, low: f64, high: f64) -> String {
+    if low.is_nan() || high.is_nan() {
+        sig(value, 3)
+    } else {
+        format!("{} [{}, {}]", sig(value, 3), sig(low, 3), sig(high, 3))
+    }
+}
+
+/// A fraction as a percentage with one decimal: `89.5%`.
+pub fn percent(x: f64) -> String {
+    if x.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{:.1}%", 100.0 * x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn significant_figures() {
+        assert_eq!(sig(47.593, 3), "47.6");
+        assert_eq!(sig(7.5204, 3), "7.52");
+        assert_eq!(sig(0.70042, 3), "0.700");
+        assert_eq!(sig(0.000463, 3), "4.63e-4");
+        assert_eq!(sig(0.00463, 3), "0.00463");
+        assert_eq!(sig(123456.0, 3), "1.23e5");
+        assert_eq!(sig(1234.6, 3), "1235");
+        assert_eq!(sig(f64::NAN, 3), "n/a");
+        assert_eq!(with_ci(10.0, 8.0, 12.5), "10.0 [8.00, 12.5]");
+        assert_eq!(percent(0.8945), "89.5%");
+    }
+}

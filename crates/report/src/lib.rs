@@ -1,0 +1,75 @@
+//! The report of a sweep, rebuilt from the run folders on disk: `reports/<experiment>.md`
+//! with its figures as SVG in `reports/<experiment>/`.
+
+pub mod collect;
+pub mod figures;
+pub mod findings;
+pub mod format;
+pub mod markdown;
+pub mod stats;
+
+use std::path::{Path, PathBuf};
+
+pub use collect::{RunRecord, Scenario, collect};
+pub use stats::ScenarioStats;
+
+/// What can go wrong while building a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A run's `metrics.jsonl` holds a line that is not a step record.
+    #[error("{path}: line {line}: {message}")]
+    Metrics {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// A figure could not be drawn.
+    #[error("figure {path}: {message}")]
+    Figure {
+        /// The SVG file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Result type of the report crate.
+pub type Result<T> = std::result::Result<T, ReportError>;
+
+/// Writes `reports_dir/<experiment>.md` and its figures from `scenarios`; `command` is the
+/// command that reproduces the sweep, `runs_dir` where its runs are. Returns the path of
+/// the markdown file.
+pub fn write(
+    sweep: &vgrad_sweep::Sweep,
+    scenarios: &[Scenario],
+    reports_dir: &Path,
+    runs_dir: &Path,
+    command: &str,
+) -> Result<PathBuf> {
+    let name = sweep.name();
+    let figure_dir = reports_dir.join(name);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Io { path, source }
+    };
+    std::fs::create_dir_all(&figure_dir).map_err(io(&figure_dir))?;
+    let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
+    let figures = figures::draw_all(sweep, scenarios, &stats, &figure_dir)?;
+    let text = markdown::render(sweep, scenarios, &stats, &figures, runs_dir, command);
+    let path = reports_dir.join(format!("{name}.md"));
+    let tmp = reports_dir.join(format!(".{name}.md.tmp"));
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(path)
+}

@@ -1,0 +1,132 @@
+//! A scenario's numbers across its seeds.
+
+use vgrad_probe::GeometricSummary;
+use vgrad_probe::seeds::mean_std;
+
+use crate::Scenario;
+
+/// Per logged step, averaged over the seeds of a scenario.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Curves {
+    /// The logged steps.
+    pub steps: Vec<usize>,
+    /// Mean batch accuracy.
+    pub train_acc: Vec<f64>,
+    /// Geometric mean of the first layer's mean |grad|.
+    pub grad_first: Vec<f64>,
+    /// Geometric mean of the last layer's mean |grad|.
+    pub grad_last: Vec<f64>,
+}
+
+/// What the report says about one scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioStats {
+    /// Dense layers.
+    pub layers: usize,
+    /// Runs finished with status ok.
+    pub ok: usize,
+    /// Runs failed or diverged.
+    pub failed: usize,
+    /// Runs not on disk (yet).
+    pub missing: usize,
+    /// Weight-gradient decay ratio across seeds.
+    pub decay: Option<GeometricSummary>,
+    /// Its per-layer factor across seeds.
+    pub layer_factor: Option<GeometricSummary>,
+    /// Back-propagated error decay ratio across seeds.
+    pub delta_decay: Option<GeometricSummary>,
+    /// Its per-layer factor across seeds.
+    pub delta_layer_factor: Option<GeometricSummary>,
+    /// grad_mean_abs[L] / grad_mean_abs[2] across seeds: the decay without the raw-pixel
+    /// input layer (None for networks of fewer than 3 layers).
+    pub last_over_second: Option<GeometricSummary>,
+    /// Test accuracy: mean and sample standard deviation over seeds.
+    pub test_acc: (f64, f64),
+    /// Per layer, the mean over seeds of the dead (or saturated) fraction.
+    pub dead_frac: Vec<Option<f64>>,
+    /// Per layer, the geometric mean over seeds of mean |grad|.
+    pub grad_profile: Vec<f64>,
+    /// Per layer, the geometric mean over seeds of mean |delta|.
+    pub delta_profile: Vec<f64>,
+    /// Training curves.
+    pub curves: Curves,
+}
+
+fn geo_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v.ln(), n + 1));
+    (sum / n as f64).exp()
+}
+
+impl ScenarioStats {
+    /// The statistics of `scenario`'s finished runs.
+    pub fn of(scenario: &Scenario) -> Self {
+        let layers = scenario.point.config.layers;
+        let runs: Vec<_> = scenario.ok_runs().collect();
+        let summaries: Vec<_> = runs.iter().map(|(_, s)| *s).collect();
+        let across = |f: &dyn Fn(&vgrad_cli::output::RunSummary) -> f64| {
+            GeometricSummary::of(&summaries.iter().map(|s| f(s)).collect::<Vec<_>>())
+        };
+        let per_layer = |f: &dyn Fn(&vgrad_cli::output::RunSummary, usize) -> f64| -> Vec<f64> {
+            if summaries.is_empty() {
+                return Vec::new();
+            }
+            (0..layers)
+                .map(|l| geo_mean(summaries.iter().map(|s| f(s, l))))
+                .collect()
+        };
+        let dead_frac = (0..layers)
+            .map(|l| {
+                let values: Option<Vec<f64>> = summaries
+                    .iter()
+                    .map(|s| s.dead_frac.get(l).copied().flatten())
+                    .collect();
+                values
+                    .filter(|v| !v.is_empty())
+                    .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            })
+            .collect();
+        let accs: Vec<f64> = summaries.iter().map(|s| s.test_acc).collect();
+        let test_acc = if accs.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            mean_std(&accs)
+        };
+
+        let mut curves = Curves::default();
+        if let Some((first, _)) = runs.first() {
+            curves.steps = first.steps.iter().map(|s| s.step).collect();
+            for i in 0..curves.steps.len() {
+                let at: Vec<_> = runs.iter().filter_map(|(r, _)| r.steps.get(i)).collect();
+                curves
+                    .train_acc
+                    .push(at.iter().map(|s| s.train_acc).sum::<f64>() / at.len() as f64);
+                curves
+                    .grad_first
+                    .push(geo_mean(at.iter().map(|s| s.layers[0].grad_mean_abs)));
+                curves.grad_last.push(geo_mean(
+                    at.iter().map(|s| s.layers[layers - 1].grad_mean_abs),
+                ));
+            }
+        }
+        Self {
+            layers,
+            ok: summaries.len(),
+            failed: scenario.failed(),
+            missing: scenario.missing(),
+            decay: across(&|s| s.profile.decay_ratio),
+            layer_factor: across(&|s| s.profile.layer_factor),
+            delta_decay: across(&|s| s.profile.delta_decay_ratio),
+            delta_layer_factor: across(&|s| s.profile.delta_layer_factor),
+            last_over_second: if layers >= 3 {
+                across(&|s| s.profile.grad_mean_abs[layers - 1] / s.profile.grad_mean_abs[1])
+            } else {
+                None
+            },
+            test_acc,
+            dead_frac,
+            grad_profile: per_layer(&|s, l| s.profile.grad_mean_abs[l]),
+            delta_profile: per_layer(&|s, l| s.profile.delta_mean_abs[l]),
+            curves,
+        }
+    }
+}

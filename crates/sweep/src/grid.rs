@@ -1,0 +1,327 @@
+//! The grid of a sweep: every combination of the axes' values, each trained with every seed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use vgrad_cli::config::RunConfig;
+
+use crate::definition::{apply_field, field_display};
+use crate::{SweepDefinition, SweepError};
+
+/// Changes to a sweep given on the command line, for a quick look.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Train this many steps instead.
+    pub steps: Option<usize>,
+    /// Use seeds 0..n instead.
+    pub seeds: Option<usize>,
+    /// Train on this device (`cuda`) instead of the CPU.
+    pub device: Option<String>,
+}
+
+/// One combination of axis values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridPoint {
+    /// Position in the grid (first axis outermost).
+    pub index: usize,
+    /// Each axis with its value here, in canonical text.
+    pub values: Vec<(String, String)>,
+    /// The resolved configuration (its `seed` is set per run).
+    pub config: RunConfig,
+}
+
+/// File-name-safe form of a value: `leaky-relu:0.2` becomes `leaky-relu-0.2`.
+fn slug(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl GridPoint {
+    /// A readable name: the activation as it is, other axes as `name value`.
+    pub fn label(&self) -> String {
+        if self.values.is_empty() {
+            return "base".into();
+        }
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                if k == "activation" {
+                    v.clone()
+                } else {
+                    format!("{k} {v}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The label in a form fit for file names.
+    pub fn slug(&self) -> String {
+        if self.values.is_empty() {
+            return "base".into();
+        }
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                if k == "activation" {
+                    slug(v)
+                } else {
+                    format!("{}-{}", slug(k), slug(v))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    /// The configuration of this point's run with `seed`.
+    pub fn run_config(&self, seed: u64) -> RunConfig {
+        RunConfig {
+            seed,
+            ..self.config.clone()
+        }
+    }
+
+    /// `vgrad train --run-name` template of this point's runs.
+    pub fn run_name_template(&self) -> String {
+        format!("{}_seed-{{seed}}_{{hash}}", self.slug())
+    }
+
+    /// The folder name of this point's run with `seed`: readable, plus the short hash of
+    /// the resolved configuration.
+    pub fn run_dir_name(&self, seed: u64) -> String {
+        vgrad_cli::run_name(&self.run_name_template(), &self.run_config(seed))
+    }
+
+    /// The value of `axis` at this point, if it is an axis.
+    pub fn value(&self, axis: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == axis)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A sweep ready to run: its definition with the command line's overrides, expanded.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The definition as read.
+    pub definition: SweepDefinition,
+    /// The seeds every grid point is trained with (after overrides).
+    pub seeds: Vec<u64>,
+    /// All grid points, first axis outermost.
+    pub points: Vec<GridPoint>,
+}
+
+impl Sweep {
+    /// Expands `definition` with `overrides`; every grid point is checked.
+    pub fn new(definition: SweepDefinition, overrides: &Overrides) -> Result<Self, SweepError> {
+        let key_error = |key: &str, message: String| SweepError::Key {
+            path: definition.path.clone(),
+            key: key.to_string(),
+            message,
+        };
+        let mut base = definition.base.clone();
+        if let Some(steps) = overrides.steps {
+            base.steps = steps;
+        }
+        if let Some(device) = &overrides.device {
+            base.device = device.clone();
+        }
+        let seeds = match overrides.seeds {
+            Some(n) => (0..n as u64).collect(),
+            None => definition.seeds.clone(),
+        };
+        let mut combos: Vec<Vec<usize>> = vec![vec![]];
+        for (_, values) in &definition.axes {
+            combos = combos
+                .into_iter()
+                .flat_map(|c| {
+                    (0..values.len()).map(move |i| {
+                        let mut c = c.clone();
+                        c.push(i);
+                        c
+                    })
+                })
+                .collect();
+        }
+        let mut points: Vec<GridPoint> = Vec::with_capacity(combos.len());
+        for (index, combo) in combos.into_iter().enumerate() {
+            let mut config = base.clone();
+            for ((field, values), &i) in definition.axes.iter().zip(&combo) {
+                apply_field(&mut config, field, &values[i])
+                    .map_err(|m| key_error(&format!("axes.{field}[{i}]"), m))?;
+            }
+            let values = definition
+                .axes
+                .iter()
+                .map(|(field, _)| (field.clone(), field_display(&config, field)))
+                .collect();
+            let point = GridPoint {
+                index,
+                values,
+                config,
+            };
+            let invalid =
+                |m: String| key_error("axes", format!("grid point `{}`: {m}", point.label()));
+            point
+                .config
+                .validate()
+                .map_err(|e| invalid(e.to_string()))?;
+            point
+                .config
+                .model()
+                .validate()
+                .map_err(|e| invalid(e.to_string()))?;
+            if let Some(twin) = points.iter().find(|p| p.config == point.config) {
+                return Err(invalid(format!(
+                    "same configuration as `{}`: an axis lists a value twice",
+                    twin.label()
+                )));
+            }
+            points.push(point);
+        }
+        Ok(Self {
+            definition,
+            seeds,
+            points,
+        })
+    }
+
+    /// The experiment's name.
+    pub fn name(&self) -> &str {
+        &self.definition.name
+    }
+
+    /// The grid points of `shard` (all of them without one).
+    pub fn points_in(&self, shard: Option<Shard>) -> Vec<&GridPoint> {
+        self.points
+            .iter()
+            .filter(|p| shard.is_none_or(|s| p.index % s.count == s.index))
+            .collect()
+    }
+}
+
+/// The K-th of N disjoint, deterministic slices of a grid (`--shard K/N`, K from 0):
+/// grid point i belongs to shard i mod N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K, from 0 to N - 1.
+    pub index: usize,
+    /// N.
+    pub count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard `{s}`: expected K/N with 0 <= K < N, e.g. 0/4");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn sweep(text: &str, overrides: &Overrides) -> Result<Sweep, String> {
+        let d = SweepDefinition::parse(text, Path::new("experiments/g.toml"))
+            .map_err(|e| e.to_string())?;
+        Sweep::new(d, overrides).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn expands_the_cartesian_product_in_file_order() {
+        let s = sweep(
+            "seeds = 2\n[axes]\nactivation = [\"sigmoid\", \"leaky-relu\"]\nlayers = [3, 6, 10]\n",
+            &Overrides {
+                steps: Some(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.points.len(), 6);
+        let labels: Vec<String> = s.points.iter().map(GridPoint::label).collect();
+        assert_eq!(labels[0], "sigmoid, layers 3");
+        assert_eq!(labels[5], "leaky-relu:0.01, layers 10");
+        assert_eq!(s.points[5].slug(), "leaky-relu-0.01_layers-10");
+        assert!(s.points.iter().all(|p| p.config.steps == 50));
+        let name = s.points[1].run_dir_name(1);
+        assert!(
+            name.starts_with("sigmoid_layers-6_seed-1_")
+                && name.len() == "sigmoid_layers-6_seed-1_".len() + 8,
+            "{name}"
+        );
+        assert_ne!(s.points[1].run_dir_name(0), name);
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_the_grid() {
+        let s = sweep(
+            "seeds = 1\n[axes]\nlayers = [2, 3, 4, 5, 6]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let mut all: Vec<usize> = (0..3)
+            .flat_map(|k| {
+                s.points_in(Some(Shard { index: k, count: 3 }))
+                    .into_iter()
+                    .map(|p| p.index)
+            })
+            .collect();
+        all.sort();
+        assert_eq!(all, vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            "1/3".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 3 }
+        );
+        assert!(
+            "3/3".parse::<Shard>().is_err()
+                && "a/3".parse::<Shard>().is_err()
+                && "1/0".parse::<Shard>().is_err()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_and_duplicate_grid_points() {
+        let err = sweep(
+            "seeds = 1\n[axes]\nactivation = [\"leaky-relu\", \"leaky-relu:0.01\"]\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("same configuration"), "{err}");
+        let err = sweep(
+            "seeds = 1\n[axes]\nwidth = [10, 0]\n",
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("experiments/g.toml")
+                && err.contains("width 0")
+                && err.contains("--width"),
+            "{err}"
+        );
+    }
+}

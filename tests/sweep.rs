@@ -1,0 +1,176 @@
+//! `cargo xtask sweep` end to end: a tiny sweep through the xtask code, with the real
+//! `vgrad` binary on the real MNIST, its resume, its failures and its report.
+
+use std::path::{Path, PathBuf};
+
+use vgrad_cli::output::RunSummary;
+use vgrad_report::format::{percent, with_ci};
+use vgrad_sweep::Overrides;
+use vgrad_tests::vgrad_bin;
+use xtask::sweep::{SweepOptions, run};
+
+fn options(experiment: PathBuf, out: &Path) -> SweepOptions {
+    SweepOptions {
+        experiments: vec![experiment],
+        jobs: 2,
+        force: false,
+        overrides: Overrides::default(),
+        out: out.to_path_buf(),
+        shard: None,
+        vgrad: vgrad_bin(),
+        quiet: true,
+    }
+}
+
+/// The summaries of the runs whose folder name starts with `prefix`.
+fn summaries(runs: &Path, prefix: &str) -> Vec<RunSummary> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    dirs.sort();
+    dirs.iter()
+        .map(|d| {
+            serde_json::from_str(&std::fs::read_to_string(d.join("summary.json")).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// The cells of the decay table's row for `scenario`.
+fn row(report: &str, scenario: &str) -> Vec<String> {
+    let line = report
+        .lines()
+        .find(|l| l.starts_with(&format!("| {scenario} | ")) && l.contains('['))
+        .unwrap_or_else(|| panic!("no row for {scenario} in:\n{report}"));
+    line.trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+/// Geometric mean and 95% interval of two values, by hand (t with 1 degree of freedom).
+fn expected_ci(a: f64, b: f64) -> String {
+    let (la, lb) = (a.ln(), b.ln());
+    let mean = (la + lb) / 2.0;
+    let sd = ((la - mean).powi(2) + (lb - mean).powi(2)).sqrt();
+    let half = 12.706204736 * sd / 2f64.sqrt();
+    with_ci(mean.exp(), (mean - half).exp(), (mean + half).exp())
+}
+
+#[test]
+fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("tiny.toml");
+    std::fs::write(
+        &experiment,
+        "seeds = 2\n[base]\nsteps = 60\nlog_every = 20\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let opts = options(experiment, &out);
+
+    let first = run(&opts).unwrap();
+    assert_eq!((first.ran, first.resumed, first.failed), (4, 0, 0));
+    let report_path = out.join("reports/tiny.md");
+    let report = std::fs::read_to_string(&report_path).unwrap();
+    let runs = out.join("runs/tiny");
+    for scenario in ["sigmoid", "relu"] {
+        let s = summaries(&runs, &format!("{scenario}_seed-"));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.iter().map(|s| s.seed).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(s.iter().all(|s| s.steps == 60 && s.status == "ok"));
+        let cells = row(&report, scenario);
+        assert_eq!(cells[1], "2/2");
+        assert_eq!(
+            cells[2],
+            expected_ci(s[0].profile.decay_ratio, s[1].profile.decay_ratio)
+        );
+        assert_eq!(
+            cells[4],
+            expected_ci(
+                s[0].profile.delta_decay_ratio,
+                s[1].profile.delta_decay_ratio
+            )
+        );
+        let acc = (s[0].test_acc + s[1].test_acc) / 2.0;
+        let sd = (s[0].test_acc - s[1].test_acc).abs() / 2f64.sqrt();
+        assert_eq!(cells[7], format!("{} ± {}", percent(acc), percent(sd)));
+    }
+    for figure in ["accuracy.svg", "gradients.svg", "profile.svg"] {
+        let svg = std::fs::read_to_string(out.join("reports/tiny").join(figure)).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("sigmoid"), "{figure}");
+    }
+
+    // Nothing to do on a rerun.
+    let again = run(&opts).unwrap();
+    assert_eq!((again.ran, again.resumed), (0, 4));
+
+    // An interrupted sweep: one run lost its summary (and so never finished).
+    let victim = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("relu_seed-1_")
+        })
+        .unwrap();
+    std::fs::remove_file(victim.join("summary.json")).unwrap();
+    assert!(
+        std::fs::read_to_string(&report_path)
+            .unwrap()
+            .contains("All 4 runs finished")
+    );
+    let resumed = run(&opts).unwrap();
+    assert_eq!((resumed.ran, resumed.resumed), (1, 3));
+    assert_eq!(
+        std::fs::read_to_string(&report_path).unwrap(),
+        report,
+        "the resumed sweep's report differs"
+    );
+
+    // --force reruns everything, with the same numbers.
+    let forced = run(&SweepOptions {
+        force: true,
+        ..opts.clone()
+    })
+    .unwrap();
+    assert_eq!((forced.ran, forced.resumed), (4, 0));
+    assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report);
+}
+
+#[test]
+fn failed_runs_are_recorded_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("broken.toml");
+    std::fs::write(
+        &experiment,
+        "seeds = 2\n[base]\nsteps = 20\nlog_every = 10\n[axes]\ndata = [\"auto\", \"/no/such/mnist\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let opts = options(experiment, &out);
+    let err = run(&opts).unwrap_err().to_string();
+    assert!(err.contains("2 runs failed"), "{err}");
+    let report = std::fs::read_to_string(out.join("reports/broken.md")).unwrap();
+    assert_eq!(row(&report, "data auto")[1], "2/2");
+    assert!(
+        report.contains("| data /no/such/mnist | 0/2 (2 failed) |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("failed: ") && report.contains("/no/such/mnist: no such folder"),
+        "{report}"
+    );
+    let failed = std::fs::read_dir(out.join("runs/broken"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("error.txt").is_file())
+        .count();
+    assert_eq!(failed, 2);
+    // A rerun retries the failed runs (and only those).
+    let err = run(&opts).unwrap_err().to_string();
+    assert!(err.contains("2 runs failed"), "{err}");
+}
