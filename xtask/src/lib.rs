@@ -2,6 +2,7 @@
 //! `vgrad`, run sweeps as parallel `vgrad train` processes, write reports.
 
 pub mod build;
+pub mod python;
 pub mod report;
 pub mod sweep;
 

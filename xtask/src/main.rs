@@ -122,12 +122,15 @@ fn main() -> Result<()> {
             Ok(())
         }
         Task::Test { args } => {
-            // The sweep's end-to-end test runs the real binary.
+            // The sweep's end-to-end test runs the real binary; the TensorBoard test reads
+            // event files with TensorBoard's own reader.
             let vgrad = xtask::build::vgrad(false)?;
+            let python = xtask::python::tensorboard_python()?;
             let mut cmd = cargo();
             cmd.args(["test", "--workspace", "--release"])
                 .args(args)
-                .env("VGRAD_BIN", vgrad);
+                .env("VGRAD_BIN", vgrad)
+                .env("VGRAD_TB_PYTHON", python);
             run(cmd)
         }
     }

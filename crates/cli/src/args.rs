@@ -82,6 +82,9 @@ pub struct TrainArgs {
     /// for the seed and `{hash}` for the short hash of the run's resolved configuration.
     #[arg(long, default_value = "seed-{seed}", requires = "seeds")]
     pub run_name: String,
+    /// Write no TensorBoard event file.
+    #[arg(long)]
+    pub no_tensorboard: bool,
     /// Threads for candle's kernels. These steps are so small that one thread per process
     /// is fastest; run several processes for parallelism.
     #[arg(long, default_value_t = 1)]

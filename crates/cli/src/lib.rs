@@ -9,6 +9,7 @@ pub mod args;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod events;
 pub mod output;
 pub mod threads;
 pub mod train;
@@ -118,7 +119,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     let mut run_dirs = dirs
         .iter()
         .zip(&configs)
-        .map(|(dir, cfg)| RunDir::create(dir, cfg))
+        .map(|(dir, cfg)| RunDir::create(dir, cfg, !args.no_tensorboard))
         .collect::<Result<Vec<_>>>()?;
 
     let loaded = Instant::now();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use vgrad_probe::{DecayProfile, StepRecord};
+use vgrad_tensorboard::EventWriter;
 
 use crate::config::RunConfig;
 use crate::train::MemberOutcome;
@@ -100,30 +101,46 @@ impl RunSummary {
     }
 }
 
+/// Start of the names of TensorBoard event files.
+pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
+
 /// An open run folder.
 pub struct RunDir {
     dir: PathBuf,
     metrics: BufWriter<File>,
+    events: Option<EventWriter>,
 }
 
 impl RunDir {
-    /// Creates `dir`, writes `config.json`, starts an empty `metrics.jsonl` and removes a
-    /// stale `summary.json`, so the folder never claims a run that did not finish.
-    pub fn create(dir: &Path, cfg: &RunConfig) -> Result<Self> {
+    /// Creates `dir`, writes `config.json`, starts an empty `metrics.jsonl` (and, with
+    /// `tensorboard`, a TensorBoard event file), and removes what an earlier run left: a
+    /// stale `summary.json`, so the folder never claims a run that did not finish, and old
+    /// event files, which TensorBoard would show beside the new one.
+    pub fn create(dir: &Path, cfg: &RunConfig, tensorboard: bool) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the run folder {}", dir.display()))?;
-        let summary = dir.join(SUMMARY_FILE);
-        if summary.exists() {
-            std::fs::remove_file(&summary)
-                .with_context(|| format!("cannot remove the stale {}", summary.display()))?;
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name == SUMMARY_FILE || name.starts_with(EVENTS_PREFIX) {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove the stale {}", path.display()))?;
+            }
         }
         write_json_atomic(&dir.join(CONFIG_FILE), cfg)?;
         let path = dir.join(METRICS_FILE);
         let file =
             File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let events = tensorboard.then(|| EventWriter::create(dir)).transpose()?;
         Ok(Self {
             dir: dir.to_path_buf(),
             metrics: BufWriter::new(file),
+            events,
         })
     }
 
@@ -132,18 +149,34 @@ impl RunDir {
         &self.dir
     }
 
-    /// Appends one logged step as a complete line and flushes it.
+    /// Appends one logged step as a complete line (and a TensorBoard summary) and flushes
+    /// both.
     pub fn append(&mut self, record: &StepRecord) -> Result<()> {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         self.metrics.write_all(&line)?;
         self.metrics
             .flush()
-            .with_context(|| format!("cannot write {}", self.dir.join(METRICS_FILE).display()))
+            .with_context(|| format!("cannot write {}", self.dir.join(METRICS_FILE).display()))?;
+        if let Some(events) = &mut self.events {
+            let (scalars, histograms) = crate::events::step_summary(record);
+            events.summary(record.step as i64, &scalars, histograms)?;
+            events.flush()?;
+        }
+        Ok(())
     }
 
-    /// Writes `summary.json`, marking the run finished.
-    pub fn finish(self, summary: &RunSummary) -> Result<()> {
+    /// Writes the final scalars to TensorBoard and `summary.json`, marking the run
+    /// finished.
+    pub fn finish(mut self, summary: &RunSummary) -> Result<()> {
+        if let Some(events) = &mut self.events {
+            events.summary(
+                summary.steps as i64,
+                &crate::events::final_scalars(summary),
+                Vec::new(),
+            )?;
+            events.flush()?;
+        }
         write_json_atomic(&self.dir.join(SUMMARY_FILE), summary)
     }
 }

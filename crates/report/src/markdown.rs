@@ -223,9 +223,12 @@ pub fn render(
     let _ = writeln!(
         md,
         "## Runs\n\n\
-         Each run has its folder `{}/<scenario>_seed-<n>_<config hash>/` with `config.json`, \
-         `metrics.jsonl` (every logged step, per layer) and `summary.json`.",
-        runs_dir.display()
+         Each run has its folder `{runs}/<scenario>_seed-<n>_<config hash>/` with `config.json`, \
+         `metrics.jsonl` (every logged step, per layer), `summary.json` and a TensorBoard event file \
+         (`events.out.tfevents.*`: every scalar of `metrics.jsonl` under `<statistic>/layer<k>`, \
+         histograms `grad_hist/layer<k>` and `weight_hist/layer<k>`, and the final `test_acc` and \
+         `decay_ratio`). To browse all runs of this sweep:\n\n```sh\ntensorboard --logdir {runs}\n```",
+        runs = runs_dir.display()
     );
     let problems: Vec<String> = scenarios
         .iter()

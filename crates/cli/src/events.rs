@@ -1,0 +1,103 @@
+//! A run's records as TensorBoard summaries.
+
+use vgrad_probe::{Histogram, LayerRecord, StepRecord};
+use vgrad_tensorboard::HistogramProto;
+
+use crate::output::RunSummary;
+
+/// Tagged scalar values of one TensorBoard summary.
+pub type Scalars = Vec<(String, f32)>;
+/// Tagged histograms of one TensorBoard summary.
+pub type Histograms = Vec<(String, HistogramProto)>;
+
+/// TensorBoard's form of a histogram. Empty buckets at either end are left out, since
+/// TensorBoard draws the first bucket from `min` and the last one up to `max`.
+pub fn histogram_proto(h: &Histogram) -> HistogramProto {
+    let first = h.counts.iter().position(|&c| c > 0).unwrap_or(0);
+    let last = h.counts.iter().rposition(|&c| c > 0).unwrap_or(0);
+    let limit = |i: usize| h.edges.get(i).copied().unwrap_or(f64::MAX);
+    HistogramProto {
+        min: h.min,
+        max: h.max,
+        num: h.num as f64,
+        sum: h.sum,
+        sum_squares: h.sum_squares,
+        bucket_limit: (first..=last).map(limit).collect(),
+        bucket: h.counts[first..=last].iter().map(|&c| c as f64).collect(),
+    }
+}
+
+/// The per-layer statistics of a record under `<statistic>/layer<k>` tags.
+fn layer_scalars(layer: &LayerRecord) -> Scalars {
+    let k = layer.layer;
+    let mut out: Vec<(String, f32)> = [
+        ("grad_mean_abs", layer.grad_mean_abs),
+        ("grad_l2", layer.grad_l2),
+        ("grad_std", layer.grad_std),
+        ("grad_max_abs", layer.grad_max_abs),
+        ("weight_mean_abs", layer.weight_mean_abs),
+        ("weight_l2", layer.weight_l2),
+        ("delta_mean_abs", layer.delta_mean_abs),
+    ]
+    .into_iter()
+    .map(|(name, v)| (format!("{name}/layer{k}"), v as f32))
+    .collect();
+    if let Some(dead) = layer.dead_frac {
+        out.push((format!("dead_frac/layer{k}"), dead as f32));
+    }
+    out
+}
+
+/// Scalars and histograms of one logged step.
+pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
+    let mut scalars = vec![
+        ("loss".to_string(), record.loss as f32),
+        ("train_acc".to_string(), record.train_acc as f32),
+    ];
+    let mut histograms = Vec::new();
+    for layer in &record.layers {
+        scalars.extend(layer_scalars(layer));
+        histograms.push((
+            format!("grad_hist/layer{}", layer.layer),
+            histogram_proto(&layer.grad_hist),
+        ));
+        histograms.push((
+            format!("weight_hist/layer{}", layer.layer),
+            histogram_proto(&layer.weight_hist),
+        ));
+    }
+    (scalars, histograms)
+}
+
+/// Scalars of a finished run, logged at its last step.
+pub fn final_scalars(summary: &RunSummary) -> Scalars {
+    [
+        ("test_acc", summary.test_acc),
+        ("val_acc", summary.val_acc),
+        ("decay_ratio", summary.profile.decay_ratio),
+        ("layer_factor", summary.profile.layer_factor),
+        ("delta_decay_ratio", summary.profile.delta_decay_ratio),
+    ]
+    .into_iter()
+    .map(|(tag, v)| (tag.to_string(), v as f32))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_drop_empty_end_buckets_and_keep_counts() {
+        let h = Histogram::of(&[0.3, 0.4, -0.03, 20.0]);
+        let p = histogram_proto(&h);
+        assert_eq!(p.bucket.iter().sum::<f64>(), 4.0);
+        assert_eq!(p.bucket.first(), Some(&1.0));
+        assert_eq!(p.bucket.last(), Some(&1.0));
+        // -0.03 falls in (-0.05, -0.02]; 20 in the unbounded last bucket.
+        assert_eq!(p.bucket_limit.first(), Some(&-0.02));
+        assert_eq!(p.bucket_limit.last(), Some(&f64::MAX));
+        assert_eq!(p.bucket_limit.len(), p.bucket.len());
+        assert_eq!((p.min, p.max, p.num), (-0.03f32 as f64, 20.0, 4.0));
+    }
+}

@@ -1,0 +1,122 @@
+//! Reading an event file back, checking every checksum.
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::proto::Event;
+use crate::record::masked_crc32c;
+use crate::{EventError, Result};
+
+/// The events of the file at `path`. A record cut short at the end of the file (a writer
+/// killed mid-record) ends the list; a wrong checksum is an error.
+pub fn read_events(path: &Path) -> Result<Vec<Event>> {
+    let bytes = std::fs::read(path).map_err(|source| EventError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut events = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let corrupt = |message: String| EventError::Corrupt {
+            path: path.to_path_buf(),
+            index: events.len(),
+            offset: at as u64,
+            message,
+        };
+        let Some(header) = bytes.get(at..at + 12) else {
+            break;
+        };
+        let (len_bytes, len_crc) = header.split_at(8);
+        let len_crc = u32::from_le_bytes([len_crc[0], len_crc[1], len_crc[2], len_crc[3]]);
+        if masked_crc32c(len_bytes) != len_crc {
+            return Err(corrupt("the length's checksum is wrong".into()));
+        }
+        let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
+        let start = at + 12;
+        let Some(end) = usize::try_from(len).ok().and_then(|l| start.checked_add(l)) else {
+            return Err(corrupt(format!("impossible length {len}")));
+        };
+        let Some(payload) = bytes.get(start..end) else {
+            break;
+        };
+        let Some(crc) = bytes.get(end..end + 4) else {
+            break;
+        };
+        if masked_crc32c(payload) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+            return Err(corrupt("the payload's checksum is wrong".into()));
+        }
+        let event = Event::decode(payload).map_err(|e| corrupt(format!("not an Event: {e}")))?;
+        events.push(event);
+        at = end + 4;
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{HistogramProto, Value, What};
+    use crate::writer::{EventWriter, FILE_VERSION};
+
+    #[test]
+    fn round_trips_scalars_and_histograms() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = EventWriter::create(dir.path()).unwrap();
+        let histo = HistogramProto {
+            min: -1.0,
+            max: 2.0,
+            num: 3.0,
+            sum: 1.5,
+            sum_squares: 5.25,
+            bucket_limit: vec![-0.5, 1.0, f64::MAX],
+            bucket: vec![1.0, 1.0, 1.0],
+        };
+        w.summary(
+            200,
+            &[("loss".into(), 0.25), ("grad_mean_abs/layer1".into(), 1e-4)],
+            vec![("grad_hist/layer1".into(), histo.clone())],
+        )
+        .unwrap();
+        w.flush().unwrap();
+        let name = w.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("events.out.tfevents.")
+                && name.ends_with(&std::process::id().to_string())
+        );
+
+        let events = read_events(w.path()).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].what, Some(What::FileVersion(FILE_VERSION.into())));
+        assert_eq!(events[1].step, 200);
+        let Some(What::Summary(s)) = &events[1].what else {
+            panic!("no summary")
+        };
+        assert_eq!(s.value.len(), 3);
+        assert_eq!(s.value[0].tag, "loss");
+        assert_eq!(s.value[0].value, Some(Value::SimpleValue(0.25)));
+        assert_eq!(s.value[1].value, Some(Value::SimpleValue(1e-4)));
+        assert_eq!(s.value[2].value, Some(Value::Histo(histo)));
+    }
+
+    #[test]
+    fn a_cut_off_record_ends_the_file_and_a_bad_checksum_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = EventWriter::create(dir.path()).unwrap();
+        w.summary(1, &[("loss".into(), 1.0)], vec![]).unwrap();
+        w.flush().unwrap();
+        let path = w.path().to_path_buf();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+        assert_eq!(read_events(&path).unwrap().len(), 1);
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 6;
+        flipped[last] ^= 0x40;
+        std::fs::write(&path, &flipped).unwrap();
+        let err = read_events(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("record 1") && err.contains("checksum"),
+            "{err}"
+        );
+    }
+}

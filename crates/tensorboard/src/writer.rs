@@ -1,0 +1,108 @@
+//! Writing an event file.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prost::Message;
+
+use crate::proto::{Event, HistogramProto, Summary, SummaryValue, Value, What};
+use crate::record::frame;
+use crate::{EventError, Result};
+
+/// The `file_version` of the first record, as TensorFlow 2 writes it.
+pub const FILE_VERSION: &str = "brain.Event:2";
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// An open event file in a run folder.
+pub struct EventWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+}
+
+impl EventWriter {
+    /// Creates `events.out.tfevents.<secs>.<host>.<pid>` in `dir` and writes its first
+    /// record.
+    pub fn create(dir: &Path) -> Result<Self> {
+        let wall_time = now();
+        let host = gethostname::gethostname()
+            .to_string_lossy()
+            .replace(['/', '\\'], "_");
+        let name = format!(
+            "events.out.tfevents.{}.{host}.{}",
+            wall_time as u64,
+            std::process::id()
+        );
+        let path = dir.join(name);
+        let file = File::create(&path).map_err(|source| EventError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let mut writer = Self {
+            path,
+            file: BufWriter::new(file),
+        };
+        writer.write(&Event {
+            wall_time,
+            step: 0,
+            what: Some(What::FileVersion(FILE_VERSION.into())),
+        })?;
+        writer.flush()?;
+        Ok(writer)
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self) -> impl FnOnce(std::io::Error) -> EventError + '_ {
+        |source| EventError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Appends one event.
+    pub fn write(&mut self, event: &Event) -> Result<()> {
+        let record = frame(&event.encode_to_vec());
+        self.file.write_all(&record).map_err(self.io())
+    }
+
+    /// Appends one summary event at `step` holding `scalars` and `histograms`.
+    pub fn summary(
+        &mut self,
+        step: i64,
+        scalars: &[(String, f32)],
+        histograms: Vec<(String, HistogramProto)>,
+    ) -> Result<()> {
+        let value = scalars
+            .iter()
+            .map(|(tag, v)| SummaryValue {
+                tag: tag.clone(),
+                value: Some(Value::SimpleValue(*v)),
+            })
+            .chain(histograms.into_iter().map(|(tag, h)| SummaryValue {
+                tag,
+                value: Some(Value::Histo(h)),
+            }))
+            .collect();
+        self.write(&Event {
+            wall_time: now(),
+            step,
+            what: Some(What::Summary(Summary { value })),
+        })
+    }
+
+    /// Pushes what was written to the operating system, so a live TensorBoard sees it and
+    /// a killed run leaves a readable file.
+    pub fn flush(&mut self) -> Result<()> {
+        self.file.flush().map_err(self.io())
+    }
+}

@@ -1,0 +1,211 @@
+//! A run's TensorBoard event file, read by TensorBoard's own `EventAccumulator` (through
+//! `read_events.py` in the Python environment `cargo xtask test` prepares) and by ours,
+//! against the run's `metrics.jsonl` and `summary.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use vgrad_tests::{metrics, summary_json, vgrad_train};
+
+/// The Python with the `tensorboard` package: `$VGRAD_TB_PYTHON` (set by `cargo xtask
+/// test`), else the workspace's `.venv`.
+fn tensorboard_python() -> Option<PathBuf> {
+    let python = std::env::var_os("VGRAD_TB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    python.is_file().then_some(python)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    // TensorBoard keeps scalars as f32.
+    (a - b).abs() <= 1e-6 * b.abs().max(1e-30)
+}
+
+fn train(dir: &Path) {
+    vgrad_train(&[
+        "--activation",
+        "relu",
+        "--steps",
+        "400",
+        "--log-every",
+        "100",
+        "--out",
+        dir.to_str().unwrap(),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
+    let Some(python) = tensorboard_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run this test: use `cargo xtask test`"
+        );
+        eprintln!("skipped: no Python with tensorboard; `cargo xtask test` prepares one in .venv");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run);
+    let output = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tensorboard/read_events.py"))
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tb: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(tb["file_version"], 2.0);
+
+    let scalar = |tag: &str| -> Vec<(u64, f64)> {
+        tb["scalars"][tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("no scalar {tag}"))
+            .iter()
+            .map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap()))
+            .collect()
+    };
+    let lines = metrics(&run).unwrap();
+    let steps: Vec<u64> = lines.iter().map(|l| l["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 100, 200, 300]);
+    let check = |tag: &str, want: &dyn Fn(&Value) -> Option<f64>| {
+        let got = scalar(tag);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), steps, "{tag}");
+        for ((_, value), line) in got.iter().zip(&lines) {
+            let want = want(line).unwrap();
+            assert!(
+                close(*value, want),
+                "{tag}: TensorBoard {value} vs metrics {want}"
+            );
+        }
+    };
+    check("loss", &|l| l["loss"].as_f64());
+    check("train_acc", &|l| l["train_acc"].as_f64());
+    for k in 1..=6usize {
+        for stat in [
+            "grad_mean_abs",
+            "grad_l2",
+            "grad_std",
+            "grad_max_abs",
+            "weight_mean_abs",
+            "weight_l2",
+            "delta_mean_abs",
+        ] {
+            check(&format!("{stat}/layer{k}"), &|l| {
+                l["layers"][k - 1][stat].as_f64()
+            });
+        }
+        if k < 6 {
+            check(&format!("dead_frac/layer{k}"), &|l| {
+                l["layers"][k - 1]["dead_frac"].as_f64()
+            });
+        } else {
+            assert!(
+                tb["scalars"]["dead_frac/layer6"].is_null(),
+                "the output layer has no dead units"
+            );
+        }
+        for hist in ["grad_hist", "weight_hist"] {
+            let tag = format!("{hist}/layer{k}");
+            let events = tb["histograms"][&tag]
+                .as_array()
+                .unwrap_or_else(|| panic!("no histogram {tag}"));
+            assert_eq!(events.len(), steps.len(), "{tag}");
+            for (event, line) in events.iter().zip(&lines) {
+                let ours = &line["layers"][k - 1][hist];
+                let theirs = &event[1];
+                for key in ["min", "max", "num", "sum", "sum_squares"] {
+                    assert_eq!(theirs[key].as_f64(), ours[key].as_f64(), "{tag} {key}");
+                }
+                let counts: Vec<f64> = theirs["bucket"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_f64().unwrap())
+                    .collect();
+                let nonzero_ours: Vec<f64> = ours["counts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_f64().unwrap())
+                    .filter(|c| *c > 0.0)
+                    .collect();
+                let nonzero_theirs: Vec<f64> =
+                    counts.iter().copied().filter(|c| *c > 0.0).collect();
+                assert_eq!(nonzero_theirs, nonzero_ours, "{tag} buckets");
+            }
+        }
+    }
+    // Weights and gradients are different histograms.
+    assert_ne!(
+        tb["histograms"]["grad_hist/layer1"],
+        tb["histograms"]["weight_hist/layer1"]
+    );
+    let summary = summary_json(&run).unwrap();
+    for tag in ["test_acc", "decay_ratio", "delta_decay_ratio"] {
+        let got = scalar(tag);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 400, "{tag} is logged at the last step");
+        assert!(close(got[0].1, summary[tag].as_f64().unwrap()), "{tag}");
+    }
+}
+
+#[test]
+fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&run);
+    let files: Vec<PathBuf> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+        .collect();
+    assert_eq!(files.len(), 1);
+    let events = vgrad_tensorboard::read_events(&files[0]).unwrap();
+    // The file version, four logged steps, the final scalars.
+    assert_eq!(
+        events.iter().map(|e| e.step).collect::<Vec<_>>(),
+        vec![0, 0, 100, 200, 300, 400]
+    );
+    // A rerun into the same folder replaces the event file rather than adding a second.
+    train(&run);
+    let count = std::fs::read_dir(&run)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("events.out")
+        })
+        .count();
+    assert_eq!(count, 1);
+
+    let quiet = dir.path().join("quiet");
+    vgrad_train(&[
+        "--steps",
+        "20",
+        "--log-every",
+        "10",
+        "--no-tensorboard",
+        "--out",
+        quiet.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(std::fs::read_dir(&quiet).unwrap().all(|e| {
+        !e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("events.out")
+    }));
+}

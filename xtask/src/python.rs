@@ -1,0 +1,56 @@
+//! The Python environment the tests need: TensorBoard's own event reader.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+
+use crate::build::run;
+use crate::workspace_root;
+
+/// The TensorBoard release the real-reader test runs against.
+pub const TENSORBOARD: &str = "tensorboard==2.21.0";
+
+/// The Python of `.venv` in the workspace, created with TensorBoard on first use.
+pub fn tensorboard_python() -> Result<PathBuf> {
+    let venv = workspace_root().join(".venv");
+    let python = venv.join("bin").join("python");
+    let ready = |python: &PathBuf| {
+        Command::new(python)
+            .args([
+                "-c",
+                "import tensorboard.backend.event_processing.event_accumulator",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.is_file() && ready(&python) {
+        return Ok(python);
+    }
+    eprintln!(
+        "preparing {} with {TENSORBOARD} (first run only)",
+        venv.display()
+    );
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    run(create)
+        .context("creating the Python virtual environment (is python3 with venv installed?)")?;
+    let mut install = Command::new(&python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        TENSORBOARD,
+    ]);
+    run(install).with_context(|| format!("installing {TENSORBOARD} from PyPI"))?;
+    anyhow::ensure!(
+        ready(&python),
+        "{} cannot import tensorboard after installing it",
+        python.display()
+    );
+    Ok(python)
+}
