@@ -157,7 +157,7 @@ fn failed_runs_are_recorded_reported_and_retried() {
     let report = std::fs::read_to_string(out.join("reports/broken.md")).unwrap();
     assert_eq!(row(&report, "data auto")[1], "2/2");
     assert!(
-        report.contains("| data /no/such/mnist | 0/2 (2 failed) |"),
+        report.contains("| data /no/such/mnist | 0/2 (2 failed or diverged) |"),
         "{report}"
     );
     assert!(
@@ -173,4 +173,29 @@ fn failed_runs_are_recorded_reported_and_retried() {
     // A rerun retries the failed runs (and only those).
     let err = run(&opts).unwrap_err().to_string();
     assert!(err.contains("2 runs failed"), "{err}");
+}
+
+#[test]
+fn a_diverged_run_is_listed_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("wild.toml");
+    // At learning rate 4e5, seed 4 diverges at step 4 and seed 3 does not.
+    std::fs::write(
+        &experiment,
+        "seeds = [3, 4]\n[base]\nactivation = \"relu\"\nsteps = 40\nlog_every = 10\n[axes]\nlr = [0.001, 4e5]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let outcome = run(&options(experiment, &out)).unwrap();
+    assert_eq!((outcome.ran, outcome.failed), (4, 0));
+    let report = std::fs::read_to_string(out.join("reports/wild.md")).unwrap();
+    assert_eq!(row(&report, "lr 0.001")[1], "2/2");
+    assert!(
+        report.contains("| lr 400000 | 1/2 (1 failed or diverged) |"),
+        "{report}"
+    );
+    assert!(
+        report.contains("lr-400000_seed-4_") && report.contains(": diverged at step 4"),
+        "{report}"
+    );
 }

@@ -159,3 +159,66 @@ fn sigmoid_gradients_decay_more_than_relu_gradients() {
         "sigmoid {sigmoid:?} vs relu {relu:?}"
     );
 }
+
+#[test]
+fn a_diverged_member_is_recorded_and_frozen_and_the_others_are_unaffected() {
+    let out = tempfile::tempdir().unwrap();
+    // Learning rate 4e5: seed 4 blows up at step 4, seed 11 at step 3, seed 3 survives.
+    let base = [
+        "--activation",
+        "relu",
+        "--lr",
+        "4e5",
+        "--steps",
+        "60",
+        "--log-every",
+        "2",
+    ];
+    let ensemble_dir = out.path().join("ensemble");
+    let mut args = base.to_vec();
+    args.extend(["--seeds", "3,4,11", "--out", ensemble_dir.to_str().unwrap()]);
+    let ensemble = vgrad_train(&args).unwrap();
+    let status: Vec<(&str, Option<usize>)> = ensemble
+        .iter()
+        .map(|(_, s)| (s.status.as_str(), s.diverged_at_step))
+        .collect();
+    assert_eq!(
+        status,
+        vec![("ok", None), ("diverged", Some(4)), ("diverged", Some(3))]
+    );
+
+    let diverged = summary_json(&ensemble_dir.join("seed-4")).unwrap();
+    assert_eq!(diverged["status"], "diverged");
+    assert_eq!(diverged["diverged_at_step"], 4);
+    assert!(diverged["test_acc"].is_null(), "{diverged}");
+    let steps: Vec<u64> = metrics(&ensemble_dir.join("seed-4"))
+        .unwrap()
+        .iter()
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        vec![0, 2],
+        "no step is logged from the divergence on"
+    );
+
+    for (seed, (path, summary)) in [3u64, 4].iter().zip(&ensemble) {
+        let alone_dir = out.path().join(format!("alone-{seed}"));
+        let mut args = base.to_vec();
+        let seed_arg = seed.to_string();
+        args.extend(["--seed", &seed_arg, "--out", alone_dir.to_str().unwrap()]);
+        let alone = &vgrad_train(&args).unwrap()[0].1;
+        let read = |p: &std::path::Path| std::fs::read(p.join("metrics.jsonl")).unwrap();
+        assert_eq!(read(path), read(&alone_dir), "seed {seed}");
+        assert_eq!(
+            (&alone.status, alone.diverged_at_step),
+            (&summary.status, summary.diverged_at_step)
+        );
+        assert_eq!(
+            alone.test_acc.to_bits(),
+            summary.test_acc.to_bits(),
+            "seed {seed}"
+        );
+        assert_eq!(alone.profile, summary.profile);
+    }
+}

@@ -130,7 +130,8 @@ fn main() -> Result<()> {
             cmd.args(["test", "--workspace", "--release"])
                 .args(args)
                 .env("VGRAD_BIN", vgrad)
-                .env("VGRAD_TB_PYTHON", python);
+                .env("VGRAD_TB_PYTHON", python)
+                .env("VGRAD_XTASK_BIN", std::env::current_exe()?);
             run(cmd)
         }
     }

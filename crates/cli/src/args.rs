@@ -69,7 +69,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = parse_seeds)]
     pub seeds: Option<Seeds>,
     /// MNIST: `auto` (the vendored copy in data/mnist, checksummed), `hf` (Hugging Face
-    /// cache, then hub), or a folder holding the four IDX files.
+    /// cache, then hub), `fashion` (Fashion-MNIST from Debian's dataset-fashion-mnist), or
+    /// a folder holding the four IDX files.
     #[arg(long, default_value = "auto")]
     pub data: DataSource,
     /// `cpu`, `cuda`, or `auto` (CUDA when compiled in and a GPU answers, else CPU).

@@ -67,6 +67,7 @@ pub fn run_name(template: &str, cfg: &RunConfig) -> String {
 struct Writers {
     dirs: Vec<RunDir>,
     bar: Option<ProgressBar>,
+    /// The losses of the members logged at the current step.
     pending_loss: Vec<f64>,
 }
 
@@ -74,18 +75,18 @@ impl train::StepSink for Writers {
     fn logged(&mut self, member: usize, record: &StepRecord) -> Result<()> {
         self.dirs[member].append(record)?;
         self.pending_loss.push(record.loss);
-        if self.pending_loss.len() == self.dirs.len() {
-            let mean = self.pending_loss.iter().sum::<f64>() / self.pending_loss.len() as f64;
-            match &self.bar {
-                Some(bar) => bar.set_message(format!("loss {mean:.4}")),
-                None => tracing::info!(step = record.step, loss = mean, "logged step"),
-            }
-            self.pending_loss.clear();
-        }
         Ok(())
     }
 
     fn progress(&mut self, done: usize) {
+        if !self.pending_loss.is_empty() {
+            let mean = self.pending_loss.iter().sum::<f64>() / self.pending_loss.len() as f64;
+            match &self.bar {
+                Some(bar) => bar.set_message(format!("loss {mean:.4}")),
+                None => tracing::info!(step = done - 1, loss = mean, "logged step"),
+            }
+            self.pending_loss.clear();
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(done as u64);
         }
@@ -163,8 +164,12 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         let summary = RunSummary::new(outcome, cfg, (wall_s, train_s), seeds.len())?;
         let path = dir.path().to_path_buf();
         dir.finish(&summary)?;
+        if let Some(step) = summary.diverged_at_step {
+            tracing::warn!(run = %path.display(), step, "diverged: summary.json records the step");
+        }
         tracing::info!(
             run = %path.display(),
+            status = %summary.status,
             test_acc = summary.test_acc,
             decay_ratio = summary.profile.decay_ratio,
             delta_decay_ratio = summary.profile.delta_decay_ratio,

@@ -36,17 +36,24 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
 /// The outcome of a finished run, as written to `summary.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSummary {
-    /// `"ok"` for a run that trained all its steps.
+    /// `"ok"` for a run that trained all its steps, `"diverged"` for one whose loss or
+    /// gradient stopped being finite.
     pub status: String,
+    /// The step at which a diverged run stopped.
+    pub diverged_at_step: Option<usize>,
     /// The run's seed.
     pub seed: u64,
-    /// Accuracy on the 10,000 test images after training.
+    /// Accuracy on the 10,000 test images after training (null if diverged).
+    #[serde(deserialize_with = "vgrad_probe::nan::f64")]
     pub test_acc: f64,
-    /// Accuracy on the held-out validation images after training.
+    /// Accuracy on the held-out validation images after training (null if diverged).
+    #[serde(deserialize_with = "vgrad_probe::nan::f64")]
     pub val_acc: f64,
-    /// Batch loss at the last logged step.
+    /// Batch loss at the last logged step (null if none was logged).
+    #[serde(deserialize_with = "vgrad_probe::nan::f64")]
     pub final_loss: f64,
-    /// Per-layer averages over the logged steps and the decay ratios derived from them.
+    /// Per-layer averages over the logged steps (before a divergence) and the decay
+    /// ratios derived from them.
     #[serde(flatten)]
     pub profile: DecayProfile,
     /// Per layer, the mean over logged steps of the fraction of dead (or saturated)
@@ -70,8 +77,8 @@ impl RunSummary {
         timing: (f64, f64),
         ensemble_size: usize,
     ) -> Result<Self> {
-        let profile = DecayProfile::from_steps(&outcome.records)
-            .context("the run logged no step, so it has no gradient profile")?;
+        let profile =
+            DecayProfile::from_steps(&outcome.records).unwrap_or_else(DecayProfile::empty);
         let depth = profile.grad_mean_abs.len();
         let n = outcome.records.len() as f64;
         let dead_frac = (0..depth)
@@ -86,7 +93,13 @@ impl RunSummary {
             .collect();
         let (wall_s, train_s) = timing;
         Ok(Self {
-            status: "ok".into(),
+            status: if outcome.diverged_at.is_some() {
+                "diverged"
+            } else {
+                "ok"
+            }
+            .into(),
+            diverged_at_step: outcome.diverged_at,
             seed: outcome.seed,
             test_acc: outcome.test_acc,
             val_acc: outcome.val_acc,

@@ -28,13 +28,18 @@ pub struct MemberOutcome {
     pub records: Vec<StepRecord>,
     /// Accuracy on the validation images at the end.
     pub val_acc: f64,
-    /// Accuracy on the test images at the end.
+    /// Accuracy on the test images at the end (NaN for a diverged member).
     pub test_acc: f64,
+    /// The step at which the loss or a gradient stopped being finite; the member was
+    /// frozen there.
+    pub diverged_at: Option<usize>,
 }
 
 /// Trains one member per seed with the configuration `cfg` (whose own `seed` is ignored):
 /// each member draws its own initial weights and its own batches from its seed, and its
-/// numbers are bit-identical to training that seed alone.
+/// numbers are bit-identical to training that seed alone. A member whose loss or gradient
+/// stops being finite is recorded as diverged at that step and frozen; the others go on
+/// exactly as they would alone.
 pub fn train_ensemble(
     cfg: &RunConfig,
     seeds: &[u64],
@@ -63,7 +68,7 @@ pub fn train_ensemble(
             })
             .collect::<Result<Vec<_>>>()?
     };
-    let mut adam = Adam::new(vars, cfg.adam)?;
+    let mut adam = Adam::new(vars, cfg.adam, k)?;
     let mut samplers: Vec<BatchSampler> = seeds
         .iter()
         .map(|&s| BatchSampler::new(data.train.len(), seeding::rng(s, Stream::Data)))
@@ -75,6 +80,7 @@ pub fn train_ensemble(
             records: Vec::new(),
             val_acc: f64::NAN,
             test_acc: f64::NAN,
+            diverged_at: None,
         })
         .collect();
 
@@ -102,8 +108,29 @@ pub fn train_ensemble(
         // the gradient it would get alone (a mean over all K*B rows would scale it by 1/K).
         let picked =
             candle_nn::ops::log_softmax(&trace.logits, D::Minus1)?.gather(&ys, D::Minus1)?;
-        let loss = (picked.sum_all()? * (-1.0 / b as f64))?;
+        let member_sums = picked.sum(1)?;
+        let loss = (member_sums.sum_all()? * (-1.0 / b as f64))?;
         let grads = loss.backward()?;
+
+        // Divergence shows as a non-finite loss or gradient; members are independent, so
+        // one member's NaN reaches no other member's numbers.
+        let sums = member_sums.flatten_all()?.to_vec1::<f32>()?;
+        let bad_grads = adam.nonfinite_members(&grads)?;
+        for (m, outcome) in outcomes.iter_mut().enumerate() {
+            if outcome.diverged_at.is_none() && (!sums[m].is_finite() || bad_grads[m]) {
+                outcome.diverged_at = Some(step);
+                tracing::warn!(
+                    seed = outcome.seed,
+                    step,
+                    "diverged: the loss or a gradient is not finite; this run stops here"
+                );
+            }
+        }
+        let frozen: Vec<bool> = outcomes.iter().map(|o| o.diverged_at.is_some()).collect();
+        if frozen.iter().all(|&f| f) {
+            break;
+        }
+
         if let Some(taps) = &taps {
             let layers = probe_step(&model, &grads, &trace, taps)?;
             let picked = picked.flatten_all()?.to_vec1::<f32>()?;
@@ -113,6 +140,9 @@ pub fn train_ensemble(
                 .flatten_all()?
                 .to_vec1::<u32>()?;
             for (m, layers) in layers.into_iter().enumerate() {
+                if frozen[m] {
+                    continue;
+                }
                 let rows = m * b..(m + 1) * b;
                 let loss = -picked[rows.clone()]
                     .iter()
@@ -134,15 +164,17 @@ pub fn train_ensemble(
                 outcomes[m].records.push(record);
             }
         }
-        adam.step(&grads)?;
+        adam.step(&grads, &frozen)?;
         sink.progress(step + 1);
     }
 
     let val = accuracy(&model, &data.val, device)?;
     let test = accuracy(&model, &data.test, device)?;
     for ((outcome, val), test) in outcomes.iter_mut().zip(val).zip(test) {
-        outcome.val_acc = val;
-        outcome.test_acc = test;
+        if outcome.diverged_at.is_none() {
+            outcome.val_acc = val;
+            outcome.test_acc = test;
+        }
     }
     Ok(outcomes)
 }

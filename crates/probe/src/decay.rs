@@ -7,17 +7,23 @@ use crate::StepRecord;
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DecayProfile {
     /// mean over logged steps of `grad_mean_abs[l]`, layers 1..=L.
+    #[serde(deserialize_with = "crate::nan::vec_f64")]
     pub grad_mean_abs: Vec<f64>,
     /// mean over logged steps of `delta_mean_abs[l]`, layers 1..=L.
+    #[serde(deserialize_with = "crate::nan::vec_f64")]
     pub delta_mean_abs: Vec<f64>,
     /// `grad_mean_abs[L] / grad_mean_abs[1]`: above 1 means the gradient shrinks on its
     /// way back to the input.
+    #[serde(deserialize_with = "crate::nan::f64")]
     pub decay_ratio: f64,
     /// `decay_ratio^(1/(L-1))`, comparable across depths.
+    #[serde(deserialize_with = "crate::nan::f64")]
     pub layer_factor: f64,
     /// `delta_mean_abs[L] / delta_mean_abs[1]`.
+    #[serde(deserialize_with = "crate::nan::f64")]
     pub delta_decay_ratio: f64,
     /// `delta_decay_ratio^(1/(L-1))`.
+    #[serde(deserialize_with = "crate::nan::f64")]
     pub delta_layer_factor: f64,
 }
 
@@ -39,6 +45,17 @@ pub fn layer_factor(ratio: f64, layers: usize) -> f64 {
 }
 
 impl DecayProfile {
+    /// The profile of a run that logged nothing: no layers, every ratio NaN.
+    pub fn empty() -> Self {
+        Self {
+            grad_mean_abs: Vec::new(),
+            delta_mean_abs: Vec::new(),
+            decay_ratio: f64::NAN,
+            layer_factor: f64::NAN,
+            delta_decay_ratio: f64::NAN,
+            delta_layer_factor: f64::NAN,
+        }
+    }
     /// The profile of a run from its logged steps; `None` when nothing was logged.
     pub fn from_steps(steps: &[StepRecord]) -> Option<Self> {
         let first = steps.first()?;
@@ -113,5 +130,10 @@ mod tests {
         assert_eq!(p.delta_decay_ratio, 4.0);
         assert_eq!(p.delta_layer_factor, 2.0);
         assert!(DecayProfile::from_steps(&[]).is_none());
+        // NaN goes out as null and comes back as NaN.
+        let json = serde_json::to_string(&DecayProfile::empty()).unwrap();
+        assert!(json.contains("\"decay_ratio\":null"), "{json}");
+        let back: DecayProfile = serde_json::from_str(&json).unwrap();
+        assert!(back.decay_ratio.is_nan() && back.grad_mean_abs.is_empty());
     }
 }

@@ -6,6 +6,7 @@
 pub mod decay;
 pub mod error;
 pub mod histogram;
+pub mod nan;
 pub mod probe;
 pub mod record;
 pub mod seeds;

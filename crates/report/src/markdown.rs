@@ -100,7 +100,7 @@ pub fn render(
     for (sc, st) in scenarios.iter().zip(stats) {
         let mut runs = format!("{}/{}", st.ok, sc.runs.len());
         if st.failed > 0 {
-            let _ = write!(runs, " ({} failed)", st.failed);
+            let _ = write!(runs, " ({} failed or diverged)", st.failed);
         }
         let acc = if st.ok == 0 {
             "n/a".into()
@@ -235,9 +235,10 @@ pub fn render(
         .flat_map(|sc| sc.runs.iter())
         .filter_map(|r| match &r.state {
             vgrad_sweep::RunState::Done(s) if s.status == "ok" => None,
-            vgrad_sweep::RunState::Done(s) => {
-                Some(format!("- `{}`: {}", r.dir.display(), s.status))
-            }
+            vgrad_sweep::RunState::Done(s) => Some(match s.diverged_at_step {
+                Some(step) => format!("- `{}`: {} at step {step}", r.dir.display(), s.status),
+                None => format!("- `{}`: {}", r.dir.display(), s.status),
+            }),
             vgrad_sweep::RunState::Failed(e) => Some(format!(
                 "- `{}`: failed: {}",
                 r.dir.display(),

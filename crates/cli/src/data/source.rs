@@ -15,6 +15,8 @@ pub enum DataSource {
     Auto,
     /// `candle_datasets::vision::mnist::load()`: the Hugging Face cache, then the hub.
     Hf,
+    /// Fashion-MNIST as Debian's `dataset-fashion-mnist` package installs it.
+    Fashion,
     /// Any folder holding the four IDX files.
     Dir(PathBuf),
 }
@@ -26,6 +28,7 @@ impl FromStr for DataSource {
         Ok(match s {
             "auto" => Self::Auto,
             "hf" => Self::Hf,
+            "fashion" => Self::Fashion,
             path => Self::Dir(PathBuf::from(path)),
         })
     }
@@ -36,9 +39,27 @@ impl fmt::Display for DataSource {
         match self {
             Self::Auto => f.write_str("auto"),
             Self::Hf => f.write_str("hf"),
+            Self::Fashion => f.write_str("fashion"),
             Self::Dir(path) => write!(f, "{}", path.display()),
         }
     }
+}
+
+/// Where Debian's `dataset-fashion-mnist` package puts the four files.
+pub const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Loads Fashion-MNIST (same sizes and IDX layout as MNIST) from `dir`, with an error
+/// that says how to install it when it is not there.
+pub fn load_fashion(dir: &Path) -> Result<Mnist> {
+    if !dir.is_dir() {
+        bail!(
+            "--data fashion: Fashion-MNIST is not installed ({} does not exist); on Debian or \
+             Ubuntu install it with `apt-get install dataset-fashion-mnist`, or pass --data PATH \
+             with a folder holding its four IDX files",
+            dir.display()
+        );
+    }
+    mnist::load_dir(dir, false)
 }
 
 /// Folders `--data auto` looks in: the repository this binary was built from, then
@@ -73,6 +94,7 @@ impl DataSource {
                 mnist::load_dir(dir, false)
             }
             Self::Hf => load_hub(),
+            Self::Fashion => load_fashion(Path::new(FASHION_DIR)),
         }
     }
 }

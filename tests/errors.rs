@@ -1,0 +1,292 @@
+//! Bad input gets a clear error that names the file, flag or value and what was expected.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use vgrad_cli::data::mnist::{MNIST_FILES, load_dir};
+use vgrad_cli::data::source::load_fashion;
+use vgrad_tests::vgrad_train;
+
+/// `vgrad train ARGS` fails with a message containing every one of `want`.
+fn fails(args: &[&str], want: &[&str]) {
+    let out = tempfile::tempdir().unwrap();
+    let mut all = args.to_vec();
+    let dir = out.path().join("run");
+    if !args.contains(&"--out") {
+        all.extend(["--out", dir.to_str().unwrap()]);
+    }
+    let err = match vgrad_train(&all) {
+        Ok(_) => panic!("{args:?} succeeded"),
+        Err(e) => format!("{e:#}"),
+    };
+    for w in want {
+        assert!(err.contains(w), "{args:?}: {err:?} lacks {w:?}");
+    }
+}
+
+#[test]
+fn bad_flags_name_the_flag_and_what_is_allowed() {
+    fails(&["--layers", "0"], &["--layers must be at least 1"]);
+    fails(&["--width", "0"], &["--width must be at least 1"]);
+    fails(&["--steps", "0"], &["--steps must be at least 1"]);
+    fails(&["--log-every", "0"], &["--log-every must be at least 1"]);
+    fails(&["--lr", "0"], &["--lr must be a positive number, got 0"]);
+    fails(&["--lr=-0.1"], &["--lr must be a positive number"]);
+    fails(
+        &["--activation", "swish"],
+        &[
+            "swish",
+            "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu",
+        ],
+    );
+    fails(
+        &["--activation", "leaky-relu:1.5"],
+        &["leaky-relu:1.5", "strictly between 0 and 1"],
+    );
+    fails(
+        &["--init", "xavier"],
+        &[
+            "xavier",
+            "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal",
+        ],
+    );
+    fails(&["--init", "normal:-2"], &["normal:-2", "positive number"]);
+    fails(
+        &["--batch-size", "60000"],
+        &["--batch-size 60000 is larger than the training set (55000 examples)"],
+    );
+    fails(&["--seeds", "3-1"], &["empty"]);
+    fails(
+        &["--device", "tpu"],
+        &["--device `tpu`: expected cpu, cuda or auto"],
+    );
+    if !candle_core::utils::cuda_is_available() {
+        fails(
+            &["--device", "cuda"],
+            &["built without CUDA", "--features cuda"],
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_output_folder_fails_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.join("run");
+    let started = std::time::Instant::now();
+    // A missing data folder would be reported later: the output folder is checked first.
+    fails(
+        &["--out", out.to_str().unwrap(), "--data", "/no/such/data"],
+        &["cannot create the run folder", "a-file/run"],
+    );
+    assert!(started.elapsed().as_secs_f64() < 5.0);
+}
+
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(data);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A data folder of small, valid IDX files (6,000 training and 10 test images).
+fn small_set(dir: &Path) {
+    let (n, t) = (6_000u32, 10u32);
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    write_idx(
+        &dir.join("train-images-idx3-ubyte"),
+        &[n, 28, 28],
+        &vec![3u8; n as usize * 784],
+    );
+    write_idx(&dir.join("train-labels-idx1-ubyte"), &[n], &labels);
+    write_idx(
+        &dir.join("t10k-images-idx3-ubyte"),
+        &[t, 28, 28],
+        &vec![3u8; t as usize * 784],
+    );
+    write_idx(
+        &dir.join("t10k-labels-idx1-ubyte"),
+        &[t],
+        &labels[..t as usize],
+    );
+}
+
+/// `vgrad train --data DIR` on a small set that `damage` spoiled fails naming `want`.
+fn bad_data(damage: impl Fn(&Path), want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    small_set(dir.path());
+    damage(dir.path());
+    fails(
+        &["--data", dir.path().to_str().unwrap(), "--steps", "5"],
+        want,
+    );
+}
+
+#[test]
+fn a_valid_small_set_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    small_set(dir.path());
+    let out = dir.path().join("out");
+    vgrad_train(&[
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--steps",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn bad_data_files_name_the_file_and_the_problem() {
+    bad_data(
+        |d| std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap(),
+        &[
+            "no t10k-labels file",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-labels.idx1-ubyte",
+        ],
+    );
+    bad_data(
+        |d| std::fs::write(d.join("train-labels-idx1-ubyte"), b"PK\x03\x04 a zip file").unwrap(),
+        &["train-labels-idx1-ubyte", "magic number"],
+    );
+    bad_data(
+        |d| {
+            let p = d.join("train-images-idx3-ubyte");
+            let bytes = std::fs::read(&p).unwrap();
+            std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+        },
+        &[
+            "train-images-idx3-ubyte",
+            "declares 4704000 data bytes",
+            "holds 2351992",
+        ],
+    );
+    // A header that claims four billion images, in a file of a few bytes.
+    bad_data(
+        |d| {
+            write_idx(
+                &d.join("t10k-images-idx3-ubyte"),
+                &[u32::MAX, 28, 28],
+                &[0; 100],
+            )
+        },
+        &["t10k-images-idx3-ubyte", "holds 100"],
+    );
+    bad_data(
+        |d| write_idx(&d.join("t10k-labels-idx1-ubyte"), &[9], &[1; 9]),
+        &["test: 10 images but 9 labels"],
+    );
+    bad_data(
+        |d| {
+            write_idx(
+                &d.join("train-images-idx3-ubyte"),
+                &[6_000, 14, 14],
+                &vec![0; 6_000 * 196],
+            )
+        },
+        &["training images: expected 28x28 pixels, found 14x14"],
+    );
+    bad_data(
+        |d| {
+            write_idx(
+                &d.join("t10k-labels-idx1-ubyte"),
+                &[10],
+                &[0, 1, 2, 3, 4, 5, 6, 7, 8, 200],
+            )
+        },
+        &["test labels: label 200 at index 9 is outside 0-9"],
+    );
+    bad_data(
+        |d| {
+            std::fs::remove_file(d.join("train-labels-idx1-ubyte")).unwrap();
+            std::fs::write(
+                d.join("train-labels-idx1-ubyte.gz"),
+                [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xfe],
+            )
+            .unwrap();
+        },
+        &["train-labels-idx1-ubyte.gz", "corrupt gzip"],
+    );
+    fails(
+        &["--data", "/no/such/folder"],
+        &["--data /no/such/folder: no such folder"],
+    );
+}
+
+#[test]
+fn a_vendored_file_that_changed_is_caught_by_its_checksum() {
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist");
+    let dir = tempfile::tempdir().unwrap();
+    for f in MNIST_FILES {
+        let name = format!("{}-{}.gz", f.stem, f.kind);
+        std::fs::copy(vendored.join(&name), dir.path().join(&name)).unwrap();
+    }
+    load_dir(dir.path(), true).unwrap();
+    // Flip one label and compress again: a valid file, but not the genuine MNIST.
+    let path = dir.path().join("t10k-labels-idx1-ubyte.gz");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes[100] = (bytes[100] + 1) % 10;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&bytes).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let err = format!("{:#}", load_dir(dir.path(), true).unwrap_err());
+    assert!(
+        err.contains("t10k-labels-idx1-ubyte.gz")
+            && err.contains("SHA-256")
+            && err.contains("ff7bcfd4"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
+    let err = format!(
+        "{:#}",
+        load_fashion(Path::new("/no/fashion/here")).unwrap_err()
+    );
+    assert!(
+        err.contains("apt-get install dataset-fashion-mnist") && err.contains("--data PATH"),
+        "{err}"
+    );
+    let installed = Path::new(vgrad_cli::data::source::FASHION_DIR);
+    if !installed.is_dir() {
+        eprintln!(
+            "skipped the Fashion-MNIST run: {} is missing (apt-get install dataset-fashion-mnist)",
+            installed.display()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fashion");
+    let runs = vgrad_train(&[
+        "--data",
+        "fashion",
+        "--activation",
+        "relu",
+        "--steps",
+        "300",
+        "--log-every",
+        "100",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let summary = &runs[0].1;
+    assert!(summary.test_acc > 0.5, "{}", summary.test_acc);
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"data\": \"fashion\""), "{config}");
+    // It is not MNIST.
+    let mnist = vgrad_cli::data::DataSource::Auto.load().unwrap();
+    let fashion = vgrad_cli::data::DataSource::Fashion.load().unwrap();
+    assert_eq!(fashion.train.len(), 60_000);
+    assert_ne!(fashion.train.images[..784], mnist.train.images[..784]);
+}
