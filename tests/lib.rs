@@ -11,7 +11,9 @@ use vgrad_cli::output::RunSummary;
 /// Runs `vgrad train ARGS...` in this process and returns each run's folder and summary.
 pub fn vgrad_train(args: &[&str]) -> Result<Vec<(PathBuf, RunSummary)>> {
     let cli = Cli::try_parse_from(["vgrad", "train"].iter().chain(args))?;
-    let Command::Train(args) = cli.command;
+    let Command::Train(args) = cli.command else {
+        anyhow::bail!("not a train command");
+    };
     vgrad_cli::train_command(&args)
 }
 

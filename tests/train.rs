@@ -222,3 +222,19 @@ fn a_diverged_member_is_recorded_and_frozen_and_the_others_are_unaffected() {
         assert_eq!(alone.profile, summary.profile);
     }
 }
+
+#[test]
+fn the_device_selftest_passes_on_the_cpu_and_reports_a_missing_gpu_clearly() {
+    use clap::Parser;
+    let cli = |device: &str| {
+        vgrad_cli::args::Cli::try_parse_from([
+            "vgrad", "selftest", "--device", device, "--steps", "20",
+        ])
+        .unwrap()
+    };
+    vgrad_cli::run(cli("cpu")).unwrap();
+    if !candle_core::utils::cuda_is_available() {
+        let err = format!("{:#}", vgrad_cli::run(cli("cuda")).unwrap_err());
+        assert!(err.contains("built without CUDA"), "{err}");
+    }
+}

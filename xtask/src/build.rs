@@ -25,7 +25,9 @@ pub fn run(mut cmd: Command) -> Result<()> {
     Ok(())
 }
 
-/// Builds `vgrad` in release (with CUDA when `cuda`) and returns the binary's path.
+/// Builds `vgrad` in release (with CUDA when `cuda`) and returns the binary's path. The
+/// CUDA build goes to `target/cuda`, so it never replaces the CPU build that tests and
+/// CPU sweeps run (it needs the CUDA libraries just to start).
 pub fn vgrad(cuda: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
     cmd.args([
@@ -36,13 +38,20 @@ pub fn vgrad(cuda: bool) -> Result<PathBuf> {
         "--bin",
         "vgrad",
     ]);
-    if cuda {
-        cmd.args(["--features", "cuda"]);
-    }
-    run(cmd).context("building vgrad")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    let mut target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
+    if cuda {
+        target = target.join("cuda");
+        cmd.args(["--features", "cuda", "--target-dir"])
+            .arg(&target);
+    }
+    run(cmd).context(if cuda {
+        "building vgrad with CUDA (it needs nvcc and the CUDA libraries: \
+         eval \"$(scripts/cuda-toolchain.sh --link)\" provides them)"
+    } else {
+        "building vgrad"
+    })?;
     let bin = target
         .join("release")
         .join(format!("vgrad{}", std::env::consts::EXE_SUFFIX));

@@ -1,6 +1,7 @@
 //! The `cargo xtask` commands as a library, so end-to-end tests can drive them: build
 //! `vgrad`, run sweeps as parallel `vgrad train` processes, write reports.
 
+pub mod bench;
 pub mod build;
 pub mod python;
 pub mod report;

@@ -73,6 +73,13 @@ enum Task {
         #[command(flatten)]
         selection: Selection,
     },
+    /// Time vgrad against the PyTorch baseline and write reports/bench.md (creates
+    /// .venv-bench with PyTorch on first use).
+    Bench {
+        /// Repetitions of each measurement (medians are reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// Prepare what the tests need, then run the whole workspace's tests (release build,
     /// since the tests train real networks).
     Test {
@@ -119,6 +126,13 @@ fn main() -> Result<()> {
                     xtask::report::write_report(&sweep, &selection.overrides(), &selection.out())?;
                 eprintln!("wrote {}", path.display());
             }
+            Ok(())
+        }
+        Task::Bench { reps } => {
+            let vgrad = xtask::build::vgrad(false)?;
+            let python = xtask::python::torch_python()?;
+            let path = xtask::bench::run(vgrad, python, reps.max(1))?;
+            eprintln!("wrote {}", path.display());
             Ok(())
         }
         Task::Test { args } => {

@@ -21,6 +21,28 @@ pub struct Cli {
 pub enum Command {
     /// Train one run (or one run per seed) and write its config, metrics and summary.
     Train(TrainArgs),
+    /// Check a device against the CPU: a few steps from the same seed on both, compared.
+    Selftest(SelftestArgs),
+}
+
+/// Flags of `vgrad selftest`.
+#[derive(Debug, Clone, Args)]
+pub struct SelftestArgs {
+    /// The device to check against the CPU: `cuda`, `auto` or `cpu`.
+    #[arg(long, default_value = "cuda")]
+    pub device: String,
+    /// Steps to train on each device.
+    #[arg(long, default_value_t = 40)]
+    pub steps: usize,
+    /// Steps between compared steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// Seed of both runs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// MNIST source, as for `vgrad train`.
+    #[arg(long, default_value = "auto")]
+    pub data: DataSource,
 }
 
 /// Flags of `vgrad train`; defaults are the reference experiment.
@@ -144,7 +166,9 @@ mod tests {
         let mut argv = vec!["vgrad".to_string(), "train".into()];
         argv.extend(cfg.train_flags());
         argv.extend(["--seed".into(), "4".into()]);
-        let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command;
+        let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not train")
+        };
         let back = crate::run_config(&args, 4, &cfg.device);
         assert_eq!(back, cfg);
         assert_eq!(back.hash(), cfg.hash());
@@ -171,7 +195,9 @@ mod tests {
     #[test]
     fn defaults_are_the_reference_experiment() {
         let cli = Cli::try_parse_from(["vgrad", "train"]).unwrap();
-        let Command::Train(a) = cli.command;
+        let Command::Train(a) = cli.command else {
+            panic!("not train")
+        };
         assert_eq!(
             (a.layers, a.width, a.steps, a.batch_size, a.log_every),
             (6, 10, 2500, 30, 200)

@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod events;
 pub mod output;
+pub mod selftest;
 pub mod threads;
 pub mod train;
 
@@ -30,6 +31,7 @@ use output::{RunDir, RunSummary};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train_command(&args).map(|_| ()),
+        Command::Selftest(args) => selftest::selftest(&args),
     }
 }
 

@@ -12,8 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = vgrad_cli::args::Cli::parse();
-    let vgrad_cli::args::Command::Train(args) = &cli.command;
-    vgrad_cli::threads::configure(args.threads);
+    if let vgrad_cli::args::Command::Train(args) = &cli.command {
+        vgrad_cli::threads::configure(args.threads);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

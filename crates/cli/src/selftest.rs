@@ -1,0 +1,105 @@
+//! `vgrad selftest`: a device against the CPU, from the same seed.
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use candle_core::Device;
+use vgrad_probe::StepRecord;
+
+use crate::args::SelftestArgs;
+use crate::config::{RunConfig, VALIDATION_EXAMPLES};
+use crate::train::{StepSink, train_ensemble};
+use crate::{device, threads};
+
+/// Keeps nothing: the records come back in the outcomes.
+struct Discard;
+
+impl StepSink for Discard {
+    fn logged(&mut self, _member: usize, _record: &StepRecord) -> Result<()> {
+        Ok(())
+    }
+
+    fn progress(&mut self, _done: usize) {}
+}
+
+/// Relative difference, safe around zero.
+fn relative(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+/// The largest relative difference between two records of the same step.
+fn worst_difference(a: &StepRecord, b: &StepRecord) -> (f64, String) {
+    let mut worst = (relative(a.loss, b.loss), "loss".to_string());
+    for (la, lb) in a.layers.iter().zip(&b.layers) {
+        for (name, x, y) in [
+            ("grad_mean_abs", la.grad_mean_abs, lb.grad_mean_abs),
+            ("weight_mean_abs", la.weight_mean_abs, lb.weight_mean_abs),
+            ("delta_mean_abs", la.delta_mean_abs, lb.delta_mean_abs),
+        ] {
+            let d = relative(x, y);
+            if d > worst.0 || d.is_nan() {
+                worst = (d, format!("{name}/layer{}", la.layer));
+            }
+        }
+    }
+    worst
+}
+
+/// Trains the reference network a few steps from one seed on the CPU and on `--device`,
+/// for sigmoid, ReLU and leaky ReLU, and compares every logged statistic. Both start from
+/// the same weights (drawn on the CPU) and see the same batches, so the first logged step
+/// must agree to float precision and later ones closely. Prints a markdown table and fails
+/// if a difference is beyond tolerance.
+pub fn selftest(args: &SelftestArgs) -> Result<()> {
+    threads::configure(1);
+    let (device, name) = device::select(&args.device)?;
+    let data = args.data.load()?.split(VALIDATION_EXAMPLES)?;
+    let (first_tol, later_tol) = (1e-4, 1e-2);
+    println!("| activation | step | largest relative difference | in | verdict |");
+    println!("| --- | --- | --- | --- | --- |");
+    let mut failures = 0;
+    let mut times = (0.0, 0.0);
+    for activation in ["sigmoid", "relu", "leaky-relu:0.2"] {
+        let cfg = RunConfig {
+            activation: activation.parse()?,
+            steps: args.steps,
+            log_every: args.log_every,
+            seed: args.seed,
+            ..RunConfig::default()
+        };
+        let started = Instant::now();
+        let cpu = train_ensemble(&cfg, &[args.seed], &data, &Device::Cpu, &mut Discard)?;
+        times.0 += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        let other = train_ensemble(&cfg, &[args.seed], &data, &device, &mut Discard)?;
+        times.1 += started.elapsed().as_secs_f64();
+        for (i, (a, b)) in cpu[0].records.iter().zip(&other[0].records).enumerate() {
+            let (diff, what) = worst_difference(a, b);
+            let tol = if i == 0 { first_tol } else { later_tol };
+            let ok = diff <= tol;
+            failures += usize::from(!ok);
+            println!(
+                "| {activation} | {} | {diff:.2e} | {what} | {} (tolerance {tol:.0e}) |",
+                a.step,
+                if ok { "ok" } else { "MISMATCH" }
+            );
+        }
+        if cpu[0].records.len() != other[0].records.len() {
+            failures += 1;
+            println!(
+                "| {activation} | | logged {} steps on the CPU, {} on {name} | | MISMATCH |",
+                cpu[0].records.len(),
+                other[0].records.len()
+            );
+        }
+    }
+    println!(
+        "\nwall time for 3 x {} steps: cpu {:.2} s, {name} {:.2} s",
+        args.steps, times.0, times.1
+    );
+    if failures > 0 {
+        bail!("{failures} comparisons of {name} against the CPU are beyond tolerance");
+    }
+    println!("{name} agrees with the CPU");
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! `cargo xtask bench`: vgrad against a PyTorch baseline (`bench/pytorch_baseline.py`) in
+//! one invocation, the two run alternately, medians of several repetitions, reported as
+//! ratios (these machines are noisy; only ratios from one run are compared).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::sweep::SweepOptions;
+use crate::workspace_root;
+
+/// One line of the benchmark's table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// What was measured.
+    pub what: String,
+    /// vgrad's median, in `unit`.
+    pub vgrad: f64,
+    /// The baseline's median, in `unit` (NaN where there is none).
+    pub baseline: f64,
+    /// What the baseline is.
+    pub baseline_name: String,
+    /// Unit of both numbers.
+    pub unit: &'static str,
+    /// The target on vgrad / baseline, if any, e.g. "<= 0.45".
+    pub target: Option<f64>,
+}
+
+impl Row {
+    /// vgrad / baseline.
+    pub fn ratio(&self) -> f64 {
+        self.vgrad / self.baseline
+    }
+
+    /// Whether the ratio meets the target (`None` without a target).
+    pub fn met(&self) -> Option<bool> {
+        self.target.map(|t| self.ratio() <= t)
+    }
+}
+
+/// The median of `values` (NaN for none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Microseconds per member and step from the baseline's JSON lines, one per run.
+pub fn parse_baseline(stdout: &str) -> Result<Vec<f64>> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).with_context(|| format!("baseline printed {l:?}"))?;
+            v["us_per_member_step"]
+                .as_f64()
+                .with_context(|| format!("no us_per_member_step in {l:?}"))
+        })
+        .collect()
+}
+
+fn fmt(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// The markdown table of `rows`.
+pub fn render_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| measurement | vgrad | baseline | unit | vgrad / baseline | target | met |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    for r in rows {
+        let (ratio, target, met) = if r.baseline.is_nan() {
+            ("-".to_string(), "-".to_string(), "-")
+        } else {
+            (
+                format!("{:.2}", r.ratio()),
+                r.target.map_or("-".into(), |t| format!("<= {t}")),
+                match r.met() {
+                    Some(true) => "yes",
+                    Some(false) => "**no**",
+                    None => "-",
+                },
+            )
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} ({}) | {} | {ratio} | {target} | {met} |\n",
+            r.what,
+            fmt(r.vgrad),
+            fmt(r.baseline),
+            r.baseline_name,
+            r.unit
+        ));
+    }
+    out
+}
+
+/// What runs the benchmark needs.
+pub struct Bench {
+    /// The `vgrad` binary.
+    pub vgrad: PathBuf,
+    /// A Python with PyTorch.
+    pub python: PathBuf,
+    /// Repetitions of each measurement.
+    pub reps: usize,
+    /// Scratch folder.
+    pub scratch: PathBuf,
+}
+
+impl Bench {
+    /// `vgrad train ARGS` (reference settings unless overridden, no TensorBoard); returns
+    /// microseconds per member and step from its summaries.
+    fn vgrad(&self, args: &[&str], members: usize) -> Result<f64> {
+        let out = self.scratch.join("vgrad-run");
+        let _ = std::fs::remove_dir_all(&out);
+        let status = Command::new(&self.vgrad)
+            .arg("train")
+            .args(args)
+            .args(["--no-tensorboard", "--out"])
+            .arg(&out)
+            .env("RUST_LOG", "error")
+            .status()
+            .context("running vgrad")?;
+        if !status.success() {
+            bail!("vgrad train {args:?} failed");
+        }
+        let summary = if members > 1 {
+            out.join("seed-0")
+        } else {
+            out.clone()
+        };
+        let text = std::fs::read_to_string(summary.join("summary.json"))?;
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        let steps_per_s = v["steps_per_s"].as_f64().context("no steps_per_s")?;
+        Ok(1e6 / steps_per_s / members as f64)
+    }
+
+    /// The PyTorch baseline with ARGS; microseconds per member and step of each run.
+    fn baseline(&self, args: &[&str]) -> Result<Vec<f64>> {
+        let script = workspace_root().join("bench").join("pytorch_baseline.py");
+        let output = Command::new(&self.python)
+            .arg(&script)
+            .args(args)
+            .output()
+            .context("running the PyTorch baseline")?;
+        if !output.status.success() {
+            bail!(
+                "pytorch_baseline.py {args:?} failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        parse_baseline(&String::from_utf8_lossy(&output.stdout))
+    }
+
+    /// Medians over `reps` alternating repetitions of vgrad and the baselines.
+    fn alternate(
+        &self,
+        vgrad: &dyn Fn() -> Result<f64>,
+        baselines: &[&dyn Fn() -> Result<f64>],
+    ) -> Result<(f64, Vec<f64>)> {
+        let mut ours = Vec::new();
+        let mut theirs = vec![Vec::new(); baselines.len()];
+        for _ in 0..self.reps {
+            ours.push(vgrad()?);
+            for (b, t) in baselines.iter().zip(theirs.iter_mut()) {
+                t.push(b()?);
+            }
+        }
+        Ok((median(&ours), theirs.iter().map(|t| median(t)).collect()))
+    }
+
+    fn first(&self, args: &[&str]) -> Result<f64> {
+        self.baseline(args)?
+            .first()
+            .copied()
+            .context("the baseline reported no run")
+    }
+}
+
+/// The machine, for the report.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} cores, {cpu}; {rustc}, candle 0.11.1")
+}
+
+fn torch_version(python: &Path) -> String {
+    Command::new(python)
+        .args(["-c", "import torch, sys; print(f'PyTorch {torch.__version__}, Python {sys.version.split()[0]}')"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Runs every measurement and returns the rows.
+pub fn measure(b: &Bench) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    eprintln!("bench: single run, reference network (K = 1)");
+    let (ours, theirs) = b.alternate(
+        &|| b.vgrad(&["--activation", "relu"], 1),
+        &[&|| b.first(&["single"]), &|| {
+            b.first(&["single", "--fused"])
+        }],
+    )?;
+    rows.push(Row {
+        what: "reference step, one run (K = 1)".into(),
+        vgrad: ours,
+        baseline: theirs[1],
+        baseline_name: "PyTorch, fused Adam".into(),
+        unit: "us/step",
+        target: Some(0.45),
+    });
+    rows.push(Row {
+        what: "reference step, one run (K = 1)".into(),
+        vgrad: ours,
+        baseline: theirs[0],
+        baseline_name: "PyTorch, default Adam".into(),
+        unit: "us/step",
+        target: None,
+    });
+
+    for k in [10usize, 40] {
+        eprintln!("bench: ensemble of {k}");
+        let seeds = format!("0-{}", k - 1);
+        let members = k.to_string();
+        let (ours, theirs) = b.alternate(
+            &|| b.vgrad(&["--activation", "relu", "--seeds", &seeds], k),
+            &[&|| b.first(&["ensemble", "--members", &members, "--fused"])],
+        )?;
+        rows.push(Row {
+            what: format!("reference step, ensemble of {k}"),
+            vgrad: ours,
+            baseline: theirs[0],
+            baseline_name: "PyTorch baddbmm ensemble, fused Adam".into(),
+            unit: "us/member-step",
+            target: Some(0.6),
+        });
+    }
+
+    eprintln!("bench: probe overhead");
+    let every = |n: &'static str| move || b.vgrad(&["--activation", "relu", "--log-every", n], 1);
+    let (never, _) = b.alternate(&every("1000000"), &[])?;
+    let (reference, _) = b.alternate(&every("200"), &[])?;
+    let (always, _) = b.alternate(&every("1"), &[])?;
+    rows.push(Row {
+        what: "probe: logging every 200 steps, against never".into(),
+        vgrad: reference,
+        baseline: never,
+        baseline_name: "vgrad, logging step 0 only".into(),
+        unit: "us/step",
+        target: Some(1.03),
+    });
+    rows.push(Row {
+        what: "probe: logging every step, against never".into(),
+        vgrad: always,
+        baseline: never,
+        baseline_name: "vgrad, logging step 0 only".into(),
+        unit: "us/step",
+        target: None,
+    });
+
+    eprintln!("bench: larger network");
+    let large = [
+        "--width",
+        "256",
+        "--layers",
+        "16",
+        "--batch-size",
+        "256",
+        "--steps",
+        "100",
+        "--log-every",
+        "50",
+        "--activation",
+        "relu",
+    ];
+    let (ours, theirs) = b.alternate(
+        &|| b.vgrad(&large, 1),
+        &[&|| {
+            let mut args = vec!["single", "--fused"];
+            args.extend(
+                large
+                    .iter()
+                    .filter(|a| **a != "--activation" && **a != "relu"),
+            );
+            b.first(&args)
+        }],
+    )?;
+    rows.push(Row {
+        what: "width 256, 16 layers, batch 256".into(),
+        vgrad: ours,
+        baseline: theirs[0],
+        baseline_name: "PyTorch, fused Adam".into(),
+        unit: "us/step",
+        target: Some(1.0),
+    });
+    Ok(rows)
+}
+
+/// The whole seed sweep: `cargo xtask sweep` (40 runs and the report) against the
+/// baseline's 40 runs, one after another and in one process per core.
+pub fn measure_sweep(b: &Bench, vgrad_sweep: &dyn Fn() -> Result<()>) -> Result<Vec<Row>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runs: Vec<String> = ["sigmoid", "relu", "leaky-relu:0.2", "leaky-relu:0.01"]
+        .iter()
+        .flat_map(|a| (0..10).map(move |s| format!("{a}:{s}")))
+        .collect();
+    let timed = |f: &dyn Fn() -> Result<()>| -> Result<f64> {
+        let t = Instant::now();
+        f()?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    let script = workspace_root().join("bench").join("pytorch_baseline.py");
+    let parallel = |procs: usize| -> Result<()> {
+        let chunks: Vec<String> = (0..procs)
+            .map(|p| {
+                runs.iter()
+                    .skip(p)
+                    .step_by(procs)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect();
+        let children = chunks
+            .iter()
+            .map(|c| {
+                Command::new(&b.python)
+                    .arg(&script)
+                    .args(["runs", "--fused", "--runs", c])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        for mut c in children {
+            if !c.wait()?.success() {
+                bail!("the PyTorch baseline failed");
+            }
+        }
+        Ok(())
+    };
+    eprintln!("bench: whole seed sweep");
+    let reps = b.reps.min(3);
+    let mut ours = Vec::new();
+    let mut seq = Vec::new();
+    let mut par = Vec::new();
+    for _ in 0..reps {
+        ours.push(timed(vgrad_sweep)?);
+        seq.push(timed(&|| parallel(1))?);
+        par.push(timed(&|| parallel(cores))?);
+    }
+    Ok(vec![
+        Row {
+            what: "whole seed sweep, 40 runs + report".into(),
+            vgrad: median(&ours),
+            baseline: median(&seq),
+            baseline_name: "PyTorch, one process, runs in turn".into(),
+            unit: "s",
+            target: Some(0.2),
+        },
+        Row {
+            what: "whole seed sweep, 40 runs + report".into(),
+            vgrad: median(&ours),
+            baseline: median(&par),
+            baseline_name: format!("PyTorch, {cores} processes"),
+            unit: "s",
+            target: None,
+        },
+    ])
+}
+
+/// Runs the whole benchmark and writes `reports/bench.md`.
+pub fn run(vgrad: PathBuf, python: PathBuf, reps: usize) -> Result<PathBuf> {
+    let scratch = tempdir()?;
+    let b = Bench {
+        vgrad: vgrad.clone(),
+        python: python.clone(),
+        reps,
+        scratch: scratch.clone(),
+    };
+    let mut rows = measure(&b)?;
+    let sweep_out = scratch.join("sweep");
+    let opts = SweepOptions {
+        experiments: vec![crate::experiment_path("seed")],
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        force: true,
+        overrides: Default::default(),
+        out: sweep_out,
+        shard: None,
+        vgrad,
+        quiet: true,
+    };
+    rows.extend(measure_sweep(&b, &|| crate::sweep::run(&opts).map(|_| ()))?);
+    let table = render_table(&rows);
+    let text = format!(
+        "# Benchmark: vgrad against PyTorch\n\nMachine: {}. Baseline: {} (`bench/pytorch_baseline.py`, one thread).\n\n\
+         Medians of {reps} repetitions, vgrad and the baseline run alternately in one invocation of `cargo xtask bench`; \
+         step times are the training loop's (data loading and evaluation excluded), with the reference logging (every \
+         200 steps) unless the row says otherwise. Lower is better; a ratio below 1 means vgrad is faster.\n\n{table}",
+        machine(),
+        torch_version(&python)
+    );
+    let path = workspace_root().join("reports").join("bench.md");
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    std::fs::write(&path, &text)?;
+    println!("{text}");
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(path)
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("vgrad-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_baselines_json_lines() {
+        let out =
+            "noise\n{\"us_per_member_step\": 250.5, \"steps\": 10}\n{\"us_per_member_step\": 70}\n";
+        assert_eq!(parse_baseline(out).unwrap(), vec![250.5, 70.0]);
+        assert!(parse_baseline("{\"steps\": 3}").is_err());
+        assert!(parse_baseline("{broken").is_err());
+    }
+
+    #[test]
+    fn medians_and_table() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&[]).is_nan());
+        let rows = [
+            Row {
+                what: "a".into(),
+                vgrad: 100.0,
+                baseline: 250.0,
+                baseline_name: "torch".into(),
+                unit: "us/step",
+                target: Some(0.45),
+            },
+            Row {
+                what: "b".into(),
+                vgrad: 60.0,
+                baseline: 50.0,
+                baseline_name: "torch".into(),
+                unit: "us/step",
+                target: Some(1.0),
+            },
+            Row {
+                what: "c".into(),
+                vgrad: 3.25,
+                baseline: f64::NAN,
+                baseline_name: "-".into(),
+                unit: "s",
+                target: None,
+            },
+        ];
+        let t = render_table(&rows);
+        assert!(
+            t.contains("| a | 100 | 250 (torch) | us/step | 0.40 | <= 0.45 | yes |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| b | 60.0 | 50.0 (torch) | us/step | 1.20 | <= 1 | **no** |"),
+            "{t}"
+        );
+        assert!(t.contains("| c | 3.2 | - (-) | s | - | - | - |"), "{t}");
+        assert_eq!(t.lines().count(), 5);
+    }
+}
