@@ -7,6 +7,7 @@
 //! it would compute alone.
 
 pub mod activation;
+pub mod affine;
 pub mod error;
 pub mod init;
 pub mod input_matmul;

@@ -2,6 +2,7 @@
 
 use candle_core::{Module, Result, Tensor};
 
+use crate::affine::{affine, supported};
 use crate::input_matmul::input_matmul;
 
 /// `y = x W + b` for every member at once: `x: [K, B, in]`, `W: [K, in, out]`,
@@ -37,6 +38,9 @@ impl EnsembleLinear {
 
 impl Module for EnsembleLinear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if supported(&self.weight) {
+            return affine(xs, &self.weight, &self.bias, !self.reads_data);
+        }
         let z = if self.reads_data {
             input_matmul(xs, &self.weight)?
         } else {
