@@ -7,9 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vgrad_cli::output::RunSummary;
-use vgrad_sweep::Overrides;
-use vgrad_tests::vgrad_bin;
-use xtask::sweep::{SweepOptions, run};
+use xtask::sweep::run;
 
 /// The `xtask` binary: `$VGRAD_XTASK_BIN` (set by `cargo xtask test`), else the release build.
 fn xtask_bin() -> PathBuf {
@@ -24,18 +22,7 @@ fn xtask_bin() -> PathBuf {
     bin
 }
 
-fn options(experiment: &Path, out: &Path, jobs: usize) -> SweepOptions {
-    SweepOptions {
-        experiments: vec![experiment.to_path_buf()],
-        jobs,
-        force: false,
-        overrides: Overrides::default(),
-        out: out.to_path_buf(),
-        shard: None,
-        vgrad: vgrad_bin(),
-        quiet: true,
-    }
-}
+use vgrad_tests::sweep_options as options;
 
 fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = match std::fs::read_dir(runs) {

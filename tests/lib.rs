@@ -49,6 +49,21 @@ pub fn vgrad_bin() -> PathBuf {
     bin
 }
 
+/// Options for a quiet `xtask::sweep::run` of one sweep file into `out`, with the real
+/// `vgrad` binary.
+pub fn sweep_options(experiment: &Path, out: &Path, jobs: usize) -> xtask::sweep::SweepOptions {
+    xtask::sweep::SweepOptions {
+        experiments: vec![experiment.to_path_buf()],
+        jobs,
+        force: false,
+        overrides: vgrad_sweep::Overrides::default(),
+        out: out.to_path_buf(),
+        shard: None,
+        vgrad: vgrad_bin(),
+        quiet: true,
+    }
+}
+
 /// The geometric mean of positive numbers.
 pub fn geometric_mean(values: &[f64]) -> f64 {
     (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()

@@ -5,21 +5,11 @@ use std::path::{Path, PathBuf};
 
 use vgrad_cli::output::RunSummary;
 use vgrad_report::format::{percent, with_ci};
-use vgrad_sweep::Overrides;
-use vgrad_tests::vgrad_bin;
+use vgrad_tests::sweep_options;
 use xtask::sweep::{SweepOptions, run};
 
 fn options(experiment: PathBuf, out: &Path) -> SweepOptions {
-    SweepOptions {
-        experiments: vec![experiment],
-        jobs: 2,
-        force: false,
-        overrides: Overrides::default(),
-        out: out.to_path_buf(),
-        shard: None,
-        vgrad: vgrad_bin(),
-        quiet: true,
-    }
+    sweep_options(&experiment, out, 2)
 }
 
 /// The summaries of the runs whose folder name starts with `prefix`.

@@ -1,4 +1,6 @@
-//! The Python environment the tests need: TensorBoard's own event reader.
+//! The Python environments of the workspace: TensorBoard's own event reader for the
+//! tests, PyTorch for the benchmark's baseline. Each is a virtual environment in the
+//! workspace, created on first use.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -11,16 +13,14 @@ use crate::workspace_root;
 /// The TensorBoard release the real-reader test runs against.
 pub const TENSORBOARD: &str = "tensorboard==2.21.0";
 
-/// The Python of `.venv` in the workspace, created with TensorBoard on first use.
-pub fn tensorboard_python() -> Result<PathBuf> {
-    let venv = workspace_root().join(".venv");
+/// The Python of the virtual environment `name` in the workspace, created with `packages`
+/// unless it can already run `import_check`; `what` says what it is for, when it is made.
+fn venv_python(name: &str, packages: &[&str], import_check: &str, what: &str) -> Result<PathBuf> {
+    let venv = workspace_root().join(name);
     let python = venv.join("bin").join("python");
     let ready = |python: &PathBuf| {
         Command::new(python)
-            .args([
-                "-c",
-                "import tensorboard.backend.event_processing.event_accumulator",
-            ])
+            .args(["-c", import_check])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -30,72 +30,50 @@ pub fn tensorboard_python() -> Result<PathBuf> {
         return Ok(python);
     }
     eprintln!(
-        "preparing {} with {TENSORBOARD} (first run only)",
-        venv.display()
+        "preparing {} with {} for {what} (first run only)",
+        venv.display(),
+        packages.join(" ")
     );
     let mut create = Command::new("python3");
     create.args(["-m", "venv"]).arg(&venv);
     run(create)
-        .context("creating the Python virtual environment (is python3 with venv installed?)")?;
+        .context("creating a Python virtual environment (is python3 with venv installed?)")?;
     let mut install = Command::new(&python);
-    install.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        TENSORBOARD,
-    ]);
-    run(install).with_context(|| format!("installing {TENSORBOARD} from PyPI"))?;
+    install
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages);
+    run(install).with_context(|| format!("installing {} from PyPI", packages.join(" ")))?;
     anyhow::ensure!(
         ready(&python),
-        "{} cannot import tensorboard after installing it",
+        "{} cannot run `{import_check}` after the install",
         python.display()
     );
     Ok(python)
 }
 
-/// The PyTorch release the benchmark's baseline runs on.
-pub const TORCH: &str = "torch";
+/// The Python of `.venv`, with TensorBoard.
+pub fn tensorboard_python() -> Result<PathBuf> {
+    venv_python(
+        ".venv",
+        &[TENSORBOARD],
+        "import tensorboard.backend.event_processing.event_accumulator",
+        "the TensorBoard reader test",
+    )
+}
 
-/// The Python of `.venv-bench` in the workspace, created with PyTorch and numpy on first
-/// use. PyPI's default PyTorch wheel brings its CUDA libraries: about 5 GB.
+/// The Python of `.venv-bench`, with PyTorch and numpy. PyPI's default PyTorch wheel
+/// brings its CUDA libraries: about 5 GB.
 pub fn torch_python() -> Result<PathBuf> {
-    let venv = workspace_root().join(".venv-bench");
-    let python = venv.join("bin").join("python");
-    let ready = |python: &PathBuf| {
-        Command::new(python)
-            .args(["-c", "import torch, numpy"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.is_file() && ready(&python) {
-        return Ok(python);
-    }
-    eprintln!(
-        "creating {} with PyTorch and numpy for the baseline (first run only; PyPI's wheel is about 5 GB)",
-        venv.display()
-    );
-    let mut create = Command::new("python3");
-    create.args(["-m", "venv"]).arg(&venv);
-    run(create).context("creating the Python virtual environment")?;
-    let mut install = Command::new(&python);
-    install.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        TORCH,
-        "numpy",
-    ]);
-    run(install).context("installing PyTorch from PyPI")?;
-    anyhow::ensure!(
-        ready(&python),
-        "{} cannot import torch after installing it",
-        python.display()
-    );
-    Ok(python)
+    venv_python(
+        ".venv-bench",
+        &["torch", "numpy"],
+        "import torch, numpy",
+        "the benchmark's PyTorch baseline (PyPI's wheel is about 5 GB)",
+    )
 }

@@ -10,6 +10,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
+use crate::cpu::contiguous;
+
 /// `xs.matmul(ws) + bs` for `xs: [K, B, in]`, `ws: [K, in, out]`, `bs: [K, 1, out]` on the
 /// CPU (f32 or f64), differentiable in all three, or only in `ws` and `bs` when
 /// `input_grad` is false (the input is data).
@@ -40,13 +42,6 @@ fn add_rows<T: Copy + std::ops::AddAssign>(out: &mut [T], bias: &[T], members: u
                 *o += b;
             }
         }
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{op}: expects contiguous operands"),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod affine;
+pub mod cpu;
 pub mod error;
 pub mod init;
 pub mod input_matmul;

@@ -10,6 +10,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 
+use crate::cpu::contiguous;
+
 /// max(slope * x, x) element-wise, differentiable.
 pub fn leaky_relu(xs: &Tensor, slope: f64) -> Result<Tensor> {
     if xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64) {
@@ -25,14 +27,6 @@ pub fn relu(xs: &Tensor) -> Result<Tensor> {
         xs.apply_op1(LeakyRelu { slope: 0.0 })
     } else {
         xs.relu()
-    }
-}
-
-/// The contiguous part of a CPU slice that `layout` covers.
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => bail!("{op}: expects a contiguous input"),
     }
 }
 

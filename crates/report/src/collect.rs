@@ -120,3 +120,17 @@ pub fn collect(sweep: &Sweep, runs_dir: &Path) -> Result<Vec<Scenario>> {
         })
         .collect()
 }
+
+/// The scenarios grouped by the values of every axis but `axis`: each group's label (see
+/// `GridPoint::label_without`) and its members' indices, in grid order.
+pub fn group_without(scenarios: &[Scenario], axis: &str) -> Vec<(String, Vec<usize>)> {
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        let key = s.point.label_without(axis);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups
+}

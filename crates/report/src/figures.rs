@@ -6,6 +6,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use vgrad_sweep::Sweep;
 
+use crate::collect::group_without;
 use crate::{ReportError, Result, Scenario, ScenarioStats};
 
 /// A figure written next to the report.
@@ -235,38 +236,6 @@ fn profile(label: &str, values: &[f64]) -> Series {
     }
 }
 
-/// Scenarios grouped by the values of every axis but `axis`, each group keeping the
-/// scenario indices in grid order.
-fn group_without(scenarios: &[Scenario], axis: &str) -> Vec<(String, Vec<usize>)> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let key = s
-            .point
-            .values
-            .iter()
-            .filter(|(k, _)| k != axis)
-            .map(|(k, v)| {
-                if k == "activation" {
-                    v.clone()
-                } else {
-                    format!("{k} {v}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let key = if key.is_empty() {
-            "all".to_string()
-        } else {
-            key
-        };
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key, vec![i])),
-        }
-    }
-    groups
-}
-
 /// Draws every figure of the report into `dir` and returns them in reading order.
 pub fn draw_all(
     sweep: &Sweep,
@@ -374,7 +343,19 @@ pub fn draw_all(
 
     let has_axis = |axis: &str| sweep.definition.axes.iter().any(|(k, _)| k == axis);
     if has_axis("layers") {
-        let groups = group_without(scenarios, "layers");
+        let groups: Vec<(String, Vec<usize>)> = group_without(scenarios, "layers")
+            .into_iter()
+            .map(|(label, members)| {
+                (
+                    if label.is_empty() {
+                        "all".into()
+                    } else {
+                        label
+                    },
+                    members,
+                )
+            })
+            .collect();
         let series = |pick: &dyn Fn(&ScenarioStats) -> Option<vgrad_probe::GeometricSummary>| -> Vec<Series> {
             groups
                 .iter()
@@ -433,7 +414,8 @@ pub fn draw_all(
                         )
                     })
                     .collect();
-                Panel::layers(&label, "layer", "mean |dC/dW| (log)", series)
+                let title = if label.is_empty() { "all" } else { &label };
+                Panel::layers(title, "layer", "mean |dC/dW| (log)", series)
             })
             .collect();
         figure(dir, "profile_by_init.svg", &panels)?;

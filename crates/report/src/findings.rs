@@ -1,5 +1,6 @@
 //! The report's generated "Findings" paragraph.
 
+use crate::collect::group_without;
 use crate::format::sig;
 use crate::{Scenario, ScenarioStats};
 
@@ -145,27 +146,7 @@ fn depth_trend(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String
     if !varies {
         return None;
     }
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let key: Vec<String> = s
-            .point
-            .values
-            .iter()
-            .filter(|(k, _)| k != "layers")
-            .map(|(k, v)| {
-                if k == "activation" {
-                    v.clone()
-                } else {
-                    format!("{k} {v}")
-                }
-            })
-            .collect();
-        let key = key.join(", ");
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key, vec![i])),
-        }
-    }
+    let groups = group_without(scenarios, "layers");
     let parts: Vec<String> = groups
         .iter()
         .filter_map(|(key, members)| {

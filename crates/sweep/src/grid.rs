@@ -49,8 +49,15 @@ impl GridPoint {
         if self.values.is_empty() {
             return "base".into();
         }
+        self.label_without("")
+    }
+
+    /// The label with `axis` left out (empty when no other axis is left), which names the
+    /// group of points that differ only in `axis`.
+    pub fn label_without(&self, axis: &str) -> String {
         self.values
             .iter()
+            .filter(|(k, _)| k != axis)
             .map(|(k, v)| {
                 if k == "activation" {
                     v.clone()
