@@ -238,3 +238,71 @@ fn the_device_selftest_passes_on_the_cpu_and_reports_a_missing_gpu_clearly() {
         assert!(err.contains("built without CUDA"), "{err}");
     }
 }
+
+#[test]
+fn the_fused_cpu_ops_train_like_candles_plain_ops() {
+    use candle_core::Device;
+    use vgrad_cli::config::{RunConfig, VALIDATION_EXAMPLES};
+    use vgrad_cli::train::{StepSink, train_ensemble};
+    use vgrad_model::Kernels;
+    struct Discard;
+    impl StepSink for Discard {
+        fn logged(&mut self, _: usize, _: &vgrad_probe::StepRecord) -> anyhow::Result<()> {
+            Ok(())
+        }
+        fn progress(&mut self, _: usize) {}
+    }
+    let data = vgrad_cli::data::DataSource::Auto
+        .load()
+        .unwrap()
+        .split(VALIDATION_EXAMPLES)
+        .unwrap();
+    for activation in ["relu", "leaky-relu:0.2", "sigmoid"] {
+        let cfg = RunConfig {
+            activation: activation.parse().unwrap(),
+            steps: 200,
+            log_every: 50,
+            ..RunConfig::default()
+        };
+        let run = |kernels| {
+            train_ensemble(&cfg, &[0, 1], &data, &Device::Cpu, kernels, &mut Discard).unwrap()
+        };
+        let (fused, plain) = (run(Kernels::Fused), run(Kernels::Candle));
+        for (f, p) in fused.iter().zip(&plain) {
+            // The same weights and batch: the first step's statistics are bit-identical.
+            assert_eq!(f.records[0], p.records[0], "{activation}");
+            // Later the bias gradient's summation order and Adam's float ops differ.
+            for (a, b) in f.records.iter().zip(&p.records).skip(1) {
+                let close =
+                    |x: f64, y: f64| (x - y).abs() <= 1e-3 * x.abs().max(y.abs()).max(1e-12);
+                assert!(
+                    close(a.loss, b.loss),
+                    "{activation} step {}: loss {} vs {}",
+                    a.step,
+                    a.loss,
+                    b.loss
+                );
+                for (la, lb) in a.layers.iter().zip(&b.layers) {
+                    assert!(
+                        close(la.grad_mean_abs, lb.grad_mean_abs),
+                        "{activation} step {} layer {}",
+                        a.step,
+                        la.layer
+                    );
+                    assert!(
+                        close(la.delta_mean_abs, lb.delta_mean_abs),
+                        "{activation} step {} layer {}",
+                        a.step,
+                        la.layer
+                    );
+                }
+            }
+            assert!(
+                (f.test_acc - p.test_acc).abs() < 0.01,
+                "{activation}: {} vs {}",
+                f.test_acc,
+                p.test_acc
+            );
+        }
+    }
+}

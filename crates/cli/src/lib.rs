@@ -154,7 +154,14 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         bar,
         pending_loss: Vec::new(),
     };
-    let outcomes = train::train_ensemble(&configs[0], &seeds, &data, &device, &mut writers)?;
+    let outcomes = train::train_ensemble(
+        &configs[0],
+        &seeds,
+        &data,
+        &device,
+        vgrad_model::Kernels::Fused,
+        &mut writers,
+    )?;
     let train_s = started.elapsed().as_secs_f64();
     if let Some(bar) = &writers.bar {
         bar.finish_and_clear();

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use candle_core::Device;
+use vgrad_model::Kernels;
 use vgrad_probe::StepRecord;
 
 use crate::args::SelftestArgs;
@@ -68,10 +69,24 @@ pub fn selftest(args: &SelftestArgs) -> Result<()> {
             ..RunConfig::default()
         };
         let started = Instant::now();
-        let cpu = train_ensemble(&cfg, &[args.seed], &data, &Device::Cpu, &mut Discard)?;
+        let cpu = train_ensemble(
+            &cfg,
+            &[args.seed],
+            &data,
+            &Device::Cpu,
+            Kernels::Fused,
+            &mut Discard,
+        )?;
         times.0 += started.elapsed().as_secs_f64();
         let started = Instant::now();
-        let other = train_ensemble(&cfg, &[args.seed], &data, &device, &mut Discard)?;
+        let other = train_ensemble(
+            &cfg,
+            &[args.seed],
+            &data,
+            &device,
+            Kernels::Fused,
+            &mut Discard,
+        )?;
         times.1 += started.elapsed().as_secs_f64();
         for (i, (a, b)) in cpu[0].records.iter().zip(&other[0].records).enumerate() {
             let (diff, what) = worst_difference(a, b);

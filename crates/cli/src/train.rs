@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::VarMap;
-use vgrad_model::Mlp;
 use vgrad_model::seeding::{self, Stream};
+use vgrad_model::{Kernels, Mlp};
 use vgrad_probe::{DeltaTaps, StepRecord, probe_step};
 
 use crate::adam::Adam;
@@ -40,11 +40,15 @@ pub struct MemberOutcome {
 /// numbers are bit-identical to training that seed alone. A member whose loss or gradient
 /// stops being finite is recorded as diverged at that step and frozen; the others go on
 /// exactly as they would alone.
+///
+/// `kernels` picks vgrad's fused CPU ops (and the in-place Adam step) or candle's plain
+/// ops (and an Adam step of tensor ops): the reference the fast path is tested against.
 pub fn train_ensemble(
     cfg: &RunConfig,
     seeds: &[u64],
     data: &Splits,
     device: &Device,
+    kernels: Kernels,
     sink: &mut dyn StepSink,
 ) -> Result<Vec<MemberOutcome>> {
     let k = seeds.len();
@@ -52,7 +56,7 @@ pub fn train_ensemble(
     let pixels = data.train.pixels();
     let model_cfg = cfg.model();
     let varmap = VarMap::new();
-    let model = Mlp::init(&model_cfg, seeds, &varmap, device)?;
+    let model = Mlp::init(&model_cfg, seeds, &varmap, device)?.with_kernels(kernels);
     let vars = {
         let vars = varmap
             .data()
@@ -68,7 +72,10 @@ pub fn train_ensemble(
             })
             .collect::<Result<Vec<_>>>()?
     };
-    let mut adam = Adam::new(vars, cfg.adam, k)?;
+    let mut adam = match kernels {
+        Kernels::Fused => Adam::new(vars, cfg.adam, k)?,
+        Kernels::Candle => Adam::with_tensor_ops(vars, cfg.adam, k)?,
+    };
     let mut samplers: Vec<BatchSampler> = seeds
         .iter()
         .map(|&s| BatchSampler::new(data.train.len(), seeding::rng(s, Stream::Data)))

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use candle_core::Tensor;
 
-use crate::{ModelError, Result};
+use crate::{Kernels, ModelError, Result};
 
 /// The leaky ReLU slope used by `leaky-relu` without an explicit slope (the value the
 /// reference post's text describes; its code used TensorFlow's default of 0.2).
@@ -49,11 +49,20 @@ pub enum OffKind {
 impl Activation {
     /// Applies the activation element-wise.
     pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_with(xs, Kernels::Fused)
+    }
+
+    /// Applies the activation element-wise with the given implementation of ReLU and leaky
+    /// ReLU.
+    pub fn forward_with(&self, xs: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        let fused = kernels == Kernels::Fused;
         let ys = match self {
             Self::Sigmoid => candle_nn::ops::sigmoid(xs)?,
             Self::Tanh => xs.tanh()?,
-            Self::Relu => crate::rectifier::relu(xs)?,
-            Self::LeakyRelu { slope } => crate::rectifier::leaky_relu(xs, *slope)?,
+            Self::Relu if fused => crate::rectifier::relu(xs)?,
+            Self::Relu => xs.relu()?,
+            Self::LeakyRelu { slope } if fused => crate::rectifier::leaky_relu(xs, *slope)?,
+            Self::LeakyRelu { slope } => candle_nn::ops::leaky_relu(xs, *slope)?,
             Self::Elu => xs.elu(1.0)?,
             Self::Gelu => xs.gelu_erf()?,
             Self::Silu => xs.silu()?,

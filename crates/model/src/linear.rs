@@ -2,6 +2,7 @@
 
 use candle_core::{Module, Result, Tensor};
 
+use crate::Kernels;
 use crate::affine::{affine, supported};
 use crate::input_matmul::input_matmul;
 
@@ -12,6 +13,7 @@ pub struct EnsembleLinear {
     weight: Tensor,
     bias: Tensor,
     reads_data: bool,
+    kernels: Kernels,
 }
 
 impl EnsembleLinear {
@@ -22,7 +24,13 @@ impl EnsembleLinear {
             weight,
             bias,
             reads_data,
+            kernels: Kernels::Fused,
         }
+    }
+
+    /// The same layer computed with `kernels`.
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// The weight tensor `[K, in, out]`.
@@ -38,6 +46,9 @@ impl EnsembleLinear {
 
 impl Module for EnsembleLinear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Candle {
+            return xs.matmul(&self.weight)?.broadcast_add(&self.bias);
+        }
         if supported(&self.weight) {
             return affine(xs, &self.weight, &self.bias, !self.reads_data);
         }

@@ -4,7 +4,7 @@ use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use crate::seeding::{self, Stream};
-use crate::{Activation, EnsembleLinear, Init, ModelError, Result};
+use crate::{Activation, EnsembleLinear, Init, Kernels, ModelError, Result};
 
 /// Shape and ingredients of the network. `layers` counts dense layers, the output layer
 /// included and the input not: the reference network (784 -> 5 x 10 -> 10) has 6.
@@ -93,6 +93,7 @@ pub struct Mlp {
     layers: Vec<EnsembleLinear>,
     activation: Activation,
     members: usize,
+    kernels: Kernels,
 }
 
 impl Mlp {
@@ -161,7 +162,21 @@ impl Mlp {
             layers,
             activation: cfg.activation,
             members,
+            kernels: Kernels::Fused,
         })
+    }
+
+    /// The same model computed with `kernels` (see [`Kernels`]).
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self {
+            layers: self
+                .layers
+                .into_iter()
+                .map(|l| l.with_kernels(kernels))
+                .collect(),
+            kernels,
+            ..self
+        }
     }
 
     /// Number of ensemble members K.
@@ -206,7 +221,7 @@ impl Mlp {
                 z = z.add(&taps[i])?;
             }
             h = if i + 1 < self.layers.len() {
-                self.activation.forward(&z)?
+                self.activation.forward_with(&z, self.kernels)?
             } else {
                 z.clone()
             };
@@ -227,7 +242,7 @@ impl Module for Mlp {
             if i + 1 < self.layers.len() {
                 h = self
                     .activation
-                    .forward(&h)
+                    .forward_with(&h, self.kernels)
                     .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             }
         }
