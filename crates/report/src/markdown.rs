@@ -34,6 +34,17 @@ fn seed_list(seeds: &[u64]) -> String {
     }
 }
 
+/// The head of a table with a scenario column, one more named column, and one column per
+/// layer 1..=layers.
+fn layer_table_head(second: &str, layers: usize) -> String {
+    let numbers: Vec<String> = (1..=layers).map(|l| l.to_string()).collect();
+    format!(
+        "| scenario | {second} | {} |\n| --- | --- |{}",
+        numbers.join(" | "),
+        " --- |".repeat(layers)
+    )
+}
+
 /// The whole report.
 pub fn render(
     sweep: &Sweep,
@@ -141,13 +152,7 @@ pub fn render(
     depths.sort_unstable();
     depths.dedup();
     for depth in depths {
-        let header: Vec<String> = (1..=depth).map(|l| l.to_string()).collect();
-        let _ = writeln!(
-            md,
-            "| scenario | measure | {} |\n| --- | --- |{}",
-            header.join(" | "),
-            " --- |".repeat(depth)
-        );
+        let _ = writeln!(md, "{}", layer_table_head("measure", depth));
         for (sc, st) in scenarios
             .iter()
             .zip(stats)
@@ -180,13 +185,7 @@ pub fn render(
         .max()
         .unwrap_or(0);
     if max_hidden > 0 {
-        let header: Vec<String> = (1..=max_hidden).map(|l| l.to_string()).collect();
-        let _ = writeln!(
-            md,
-            "| scenario | kind | {} |\n| --- | --- |{}",
-            header.join(" | "),
-            " --- |".repeat(max_hidden)
-        );
+        let _ = writeln!(md, "{}", layer_table_head("kind", max_hidden));
         for (sc, st) in scenarios.iter().zip(stats).filter(|(_, s)| s.ok > 0) {
             let kind = match sc.point.config.activation.off_kind() {
                 OffKind::Dead => "dead",
