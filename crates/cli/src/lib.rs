@@ -162,7 +162,6 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         vgrad_model::Kernels::Fused,
         &mut writers,
     )?;
-    let train_s = started.elapsed().as_secs_f64();
     if let Some(bar) = &writers.bar {
         bar.finish_and_clear();
     }
@@ -170,7 +169,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
 
     let mut results = Vec::with_capacity(outcomes.len());
     for ((outcome, dir), cfg) in outcomes.iter().zip(writers.dirs).zip(&configs) {
-        let summary = RunSummary::new(outcome, cfg, (wall_s, train_s), seeds.len())?;
+        let summary = RunSummary::new(outcome, cfg, wall_s, seeds.len())?;
         let path = dir.path().to_path_buf();
         dir.finish(&summary)?;
         if let Some(step) = summary.diverged_at_step {

@@ -63,18 +63,20 @@ pub struct RunSummary {
     pub steps: usize,
     /// Seconds from the first step to the end of the final evaluation.
     pub wall_s: f64,
-    /// Training steps per second (of the whole ensemble this run trained in).
+    /// Training steps per second of the training loop (of the whole ensemble this run
+    /// trained in; data loading and evaluation excluded).
     pub steps_per_s: f64,
     /// Number of seeds trained together with this one (1 for a single run).
     pub ensemble_size: usize,
 }
 
 impl RunSummary {
-    /// The summary of one member's outcome.
+    /// The summary of one member's outcome; `wall_s` is the time from the first step to
+    /// the end of the final evaluation.
     pub fn new(
         outcome: &MemberOutcome,
         cfg: &RunConfig,
-        timing: (f64, f64),
+        wall_s: f64,
         ensemble_size: usize,
     ) -> Result<Self> {
         let profile =
@@ -91,7 +93,7 @@ impl RunSummary {
                 values.map(|v| v.iter().sum::<f64>() / n)
             })
             .collect();
-        let (wall_s, train_s) = timing;
+
         Ok(Self {
             status: if outcome.diverged_at.is_some() {
                 "diverged"
@@ -108,7 +110,7 @@ impl RunSummary {
             dead_frac,
             steps: cfg.steps,
             wall_s,
-            steps_per_s: cfg.steps as f64 / train_s,
+            steps_per_s: cfg.steps as f64 / outcome.train_s,
             ensemble_size,
         })
     }

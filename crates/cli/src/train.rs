@@ -33,6 +33,8 @@ pub struct MemberOutcome {
     /// The step at which the loss or a gradient stopped being finite; the member was
     /// frozen there.
     pub diverged_at: Option<usize>,
+    /// Seconds the training loop took (for the whole ensemble; evaluation excluded).
+    pub train_s: f64,
 }
 
 /// Trains one member per seed with the configuration `cfg` (whose own `seed` is ignored):
@@ -88,12 +90,14 @@ pub fn train_ensemble(
             val_acc: f64::NAN,
             test_acc: f64::NAN,
             diverged_at: None,
+            train_s: f64::NAN,
         })
         .collect();
 
     let mut indices = vec![0u32; b];
     let mut x = vec![0f32; k * b * pixels];
     let mut y = vec![0u32; k * b];
+    let started = std::time::Instant::now();
     for step in 0..cfg.steps {
         for (m, sampler) in samplers.iter_mut().enumerate() {
             sampler.fill(&mut indices);
@@ -174,6 +178,9 @@ pub fn train_ensemble(
         adam.step(&grads, &frozen)?;
         sink.progress(step + 1);
     }
+
+    let train_s = started.elapsed().as_secs_f64();
+    outcomes.iter_mut().for_each(|o| o.train_s = train_s);
 
     let val = accuracy(&model, &data.val, device)?;
     let test = accuracy(&model, &data.test, device)?;
