@@ -3,9 +3,11 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use vgrad_cli::data::mnist::{MNIST_FILES, load_dir};
-use vgrad_cli::data::source::load_fashion;
+use vgrad_record::DataSource;
 use vgrad_tests::vgrad_train;
+use vgrad_train::data::idx;
+use vgrad_train::data::mnist::{MNIST_FILES, load_dir};
+use vgrad_train::data::source::{FASHION_DIR, load_fashion};
 
 /// `vgrad train ARGS` fails with a message containing every one of `want`.
 fn fails(args: &[&str], want: &[&str]) {
@@ -58,7 +60,10 @@ fn bad_flags_name_the_flag_and_what_is_allowed() {
     fails(&["--seeds", "3-1"], &["empty"]);
     fails(
         &["--device", "tpu"],
-        &["--device `tpu`: expected cpu, cuda or auto"],
+        &[
+            "--device",
+            "invalid device `tpu`: expected one of cpu, cuda, auto",
+        ],
     );
     if !candle_core::utils::cuda_is_available() {
         fails(
@@ -84,12 +89,7 @@ fn an_unwritable_output_folder_fails_before_training() {
 }
 
 fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend(data);
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, idx::encode(dims, data)).unwrap();
 }
 
 /// A data folder of small, valid IDX files (6,000 training and 10 test images).
@@ -257,7 +257,7 @@ fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
         err.contains("apt-get install dataset-fashion-mnist") && err.contains("--data PATH"),
         "{err}"
     );
-    let installed = Path::new(vgrad_cli::data::source::FASHION_DIR);
+    let installed = Path::new(FASHION_DIR);
     if !installed.is_dir() {
         eprintln!(
             "skipped the Fashion-MNIST run: {} is missing (apt-get install dataset-fashion-mnist)",
@@ -285,8 +285,8 @@ fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"data\": \"fashion\""), "{config}");
     // It is not MNIST.
-    let mnist = vgrad_cli::data::DataSource::Auto.load().unwrap();
-    let fashion = vgrad_cli::data::DataSource::Fashion.load().unwrap();
+    let mnist = vgrad_train::data::load(&DataSource::Auto).unwrap();
+    let fashion = vgrad_train::data::load(&DataSource::Fashion).unwrap();
     assert_eq!(fashion.train.len(), 60_000);
     assert_ne!(fashion.train.images[..784], mnist.train.images[..784]);
 }

@@ -10,8 +10,9 @@ use std::time::Instant;
 use arrow_array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray, StructArray};
 use arrow_schema::{DataType, Field, Fields};
 use parquet::arrow::ArrowWriter;
-use vgrad_cli::data::{DataSource, ImageSet};
+use vgrad_record::{DataSource, RunStatus};
 use vgrad_tests::vgrad_train;
+use vgrad_train::data::{ImageSet, load};
 
 /// The parquet columns of the hub's MNIST: `image` {`bytes`: PNG, `path`} and `label`.
 fn write_parquet(path: &Path, set: &ImageSet, count: usize) {
@@ -55,7 +56,7 @@ fn use_cache(cache: &Path) {
 
 #[test]
 fn the_hub_loader_reads_a_seeded_cache_and_fails_fast_without_one() {
-    let mnist = DataSource::Auto.load().unwrap();
+    let mnist = load(&DataSource::Auto).unwrap();
     let (train_n, test_n) = (5_300, 200);
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("hub");
@@ -68,7 +69,7 @@ fn the_hub_loader_reads_a_seeded_cache_and_fails_fast_without_one() {
     write_parquet(&snapshot.join("test/0000.parquet"), &mnist.test, test_n);
 
     use_cache(&cache);
-    let hub = DataSource::Hf.load().unwrap();
+    let hub = load(&DataSource::Hf).unwrap();
     assert_eq!(hub.train.len(), train_n);
     assert_eq!(hub.test.len(), test_n);
     assert_eq!(hub.train.images, mnist.train.images[..train_n * 784]);
@@ -86,13 +87,13 @@ fn the_hub_loader_reads_a_seeded_cache_and_fails_fast_without_one() {
         out.to_str().unwrap(),
     ])
     .unwrap();
-    assert_eq!(runs[0].1.status, "ok");
+    assert_eq!(runs[0].1.status, RunStatus::Ok);
 
     let empty = dir.path().join("empty-cache");
     std::fs::create_dir_all(&empty).unwrap();
     use_cache(&empty);
     let started = Instant::now();
-    let err = format!("{:#}", DataSource::Hf.load().unwrap_err());
+    let err = format!("{:#}", load(&DataSource::Hf).unwrap_err());
     assert!(
         started.elapsed().as_secs() < 30,
         "took {:?}",

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use vgrad_cli::output::RunSummary;
-use xtask::sweep::run;
+use vgrad_record::RunSummary;
+use vgrad_record::layout::write_json_atomic;
+use vgrad_tests::{sweep, sweep_options};
 
 /// The `xtask` binary: `$VGRAD_XTASK_BIN` (set by `cargo xtask test`), else the release build.
 fn xtask_bin() -> PathBuf {
@@ -21,8 +22,6 @@ fn xtask_bin() -> PathBuf {
     );
     bin
 }
-
-use vgrad_tests::sweep_options as options;
 
 fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = match std::fs::read_dir(runs) {
@@ -65,7 +64,7 @@ fn a_sweep_killed_partway_resumes_only_the_missing_runs_and_reports_the_same() {
     .unwrap();
 
     let whole = dir.path().join("whole");
-    let first = run(&options(&experiment, &whole, 1)).unwrap();
+    let first = sweep(&experiment, &sweep_options(&whole, 1)).unwrap();
     assert_eq!(first.ran, 9);
 
     let killed = dir.path().join("killed");
@@ -96,7 +95,7 @@ fn a_sweep_killed_partway_resumes_only_the_missing_runs_and_reports_the_same() {
     assert_eq!(finished(&runs), done);
     assert!(run_dirs(&runs).len() > done, "a run was cut off partway");
 
-    let resumed = run(&options(&experiment, &killed, 2)).unwrap();
+    let resumed = sweep(&experiment, &sweep_options(&killed, 2)).unwrap();
     assert_eq!(
         (resumed.ran, resumed.resumed, resumed.failed),
         (9 - done, done, 0)
@@ -152,11 +151,11 @@ fn the_same_seed_gives_byte_identical_numbers_run_twice() {
 fn json_files_are_replaced_atomically() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("summary.json");
-    vgrad_cli::output::write_json_atomic(&path, &serde_json::json!({"old": true})).unwrap();
+    write_json_atomic(&path, &serde_json::json!({"old": true})).unwrap();
     // A reader that opened the old file keeps seeing it whole: the new one was written
     // beside it and renamed over it, never truncated in place.
     let mut reader = std::fs::File::open(&path).unwrap();
-    vgrad_cli::output::write_json_atomic(&path, &serde_json::json!({"new": [1, 2, 3]})).unwrap();
+    write_json_atomic(&path, &serde_json::json!({"new": [1, 2, 3]})).unwrap();
     let mut old = String::new();
     std::io::Read::read_to_string(&mut reader, &mut old).unwrap();
     assert!(old.contains("\"old\": true"), "{old}");

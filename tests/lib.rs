@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Parser;
 use vgrad_cli::args::{Cli, Command};
-use vgrad_cli::output::RunSummary;
+use vgrad_record::RunSummary;
+use vgrad_sweep::{Overrides, Sweep, SweepOptions, SweepOutcome};
 
 /// Runs `vgrad train ARGS...` in this process and returns each run's folder and summary.
 pub fn vgrad_train(args: &[&str]) -> Result<Vec<(PathBuf, RunSummary)>> {
@@ -49,19 +50,25 @@ pub fn vgrad_bin() -> PathBuf {
     bin
 }
 
-/// Options for a quiet `xtask::sweep::run` of one sweep file into `out`, with the real
-/// `vgrad` binary.
-pub fn sweep_options(experiment: &Path, out: &Path, jobs: usize) -> xtask::sweep::SweepOptions {
-    xtask::sweep::SweepOptions {
-        experiments: vec![experiment.to_path_buf()],
+/// Options for a quiet sweep into `out` with the real `vgrad` binary.
+pub fn sweep_options(out: &Path, jobs: usize) -> SweepOptions {
+    SweepOptions {
         jobs,
         force: false,
-        overrides: vgrad_sweep::Overrides::default(),
         out: out.to_path_buf(),
         shard: None,
         vgrad: vgrad_bin(),
         quiet: true,
     }
+}
+
+/// What `cargo xtask sweep EXPERIMENT` does: trains the sweep file's missing runs, then
+/// writes its report.
+pub fn sweep(experiment: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
+    let sweep = Sweep::load(experiment, &Overrides::default())?;
+    let outcome = vgrad_sweep::runner::run(std::slice::from_ref(&sweep), opts)?;
+    vgrad_report::write_report(&sweep, &opts.out)?;
+    Ok(outcome)
 }
 
 /// The geometric mean of positive numbers.

@@ -3,13 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
-use vgrad_cli::output::RunSummary;
+use vgrad_record::{RunStatus, RunSummary};
 use vgrad_report::format::{percent, with_ci};
-use vgrad_tests::sweep_options;
-use xtask::sweep::{SweepOptions, run};
+use vgrad_sweep::SweepOptions;
+use vgrad_tests::{sweep, sweep_options};
 
-fn options(experiment: PathBuf, out: &Path) -> SweepOptions {
-    sweep_options(&experiment, out, 2)
+fn options(out: &Path) -> SweepOptions {
+    sweep_options(out, 2)
 }
 
 /// The summaries of the runs whose folder name starts with `prefix`.
@@ -58,7 +58,8 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let opts = options(experiment, &out);
+    let opts = options(&out);
+    let run = |opts: &SweepOptions| sweep(&experiment, opts);
 
     let first = run(&opts).unwrap();
     assert_eq!((first.ran, first.resumed, first.failed), (4, 0, 0));
@@ -69,7 +70,7 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
         let s = summaries(&runs, &format!("{scenario}_seed-"));
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().map(|s| s.seed).collect::<Vec<_>>(), vec![0, 1]);
-        assert!(s.iter().all(|s| s.steps == 60 && s.status == "ok"));
+        assert!(s.iter().all(|s| s.steps == 60 && s.status == RunStatus::Ok));
         let cells = row(&report, scenario);
         assert_eq!(cells[1], "2/2");
         assert_eq!(
@@ -141,9 +142,8 @@ fn failed_runs_are_recorded_reported_and_retried() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let opts = options(experiment, &out);
-    let err = run(&opts).unwrap_err().to_string();
-    assert!(err.contains("2 runs failed"), "{err}");
+    let opts = options(&out);
+    assert_eq!(sweep(&experiment, &opts).unwrap().failed, 2);
     let report = std::fs::read_to_string(out.join("reports/broken.md")).unwrap();
     assert_eq!(row(&report, "data auto")[1], "2/2");
     assert!(
@@ -161,8 +161,8 @@ fn failed_runs_are_recorded_reported_and_retried() {
         .count();
     assert_eq!(failed, 2);
     // A rerun retries the failed runs (and only those).
-    let err = run(&opts).unwrap_err().to_string();
-    assert!(err.contains("2 runs failed"), "{err}");
+    let again = sweep(&experiment, &opts).unwrap();
+    assert_eq!((again.failed, again.ran, again.resumed), (2, 0, 2));
 }
 
 #[test]
@@ -176,7 +176,7 @@ fn a_diverged_run_is_listed_and_the_sweep_goes_on() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let outcome = run(&options(experiment, &out)).unwrap();
+    let outcome = sweep(&experiment, &options(&out)).unwrap();
     assert_eq!((outcome.ran, outcome.failed), (4, 0));
     let report = std::fs::read_to_string(out.join("reports/wild.md")).unwrap();
     assert_eq!(row(&report, "lr 0.001")[1], "2/2");

@@ -1,5 +1,6 @@
 //! `vgrad train` end to end on the real, vendored MNIST.
 
+use vgrad_record::RunStatus;
 use vgrad_tests::{geometric_mean, metrics, summary_json, vgrad_train};
 
 #[test]
@@ -178,13 +179,14 @@ fn a_diverged_member_is_recorded_and_frozen_and_the_others_are_unaffected() {
     let mut args = base.to_vec();
     args.extend(["--seeds", "3,4,11", "--out", ensemble_dir.to_str().unwrap()]);
     let ensemble = vgrad_train(&args).unwrap();
-    let status: Vec<(&str, Option<usize>)> = ensemble
-        .iter()
-        .map(|(_, s)| (s.status.as_str(), s.diverged_at_step))
-        .collect();
+    let status: Vec<RunStatus> = ensemble.iter().map(|(_, s)| s.status).collect();
     assert_eq!(
         status,
-        vec![("ok", None), ("diverged", Some(4)), ("diverged", Some(3))]
+        vec![
+            RunStatus::Ok,
+            RunStatus::Diverged { step: 4 },
+            RunStatus::Diverged { step: 3 }
+        ]
     );
 
     let diverged = summary_json(&ensemble_dir.join("seed-4")).unwrap();
@@ -210,10 +212,7 @@ fn a_diverged_member_is_recorded_and_frozen_and_the_others_are_unaffected() {
         let alone = &vgrad_train(&args).unwrap()[0].1;
         let read = |p: &std::path::Path| std::fs::read(p.join("metrics.jsonl")).unwrap();
         assert_eq!(read(path), read(&alone_dir), "seed {seed}");
-        assert_eq!(
-            (&alone.status, alone.diverged_at_step),
-            (&summary.status, summary.diverged_at_step)
-        );
+        assert_eq!(alone.status, summary.status);
         assert_eq!(
             alone.test_acc.to_bits(),
             summary.test_acc.to_bits(),
@@ -242,18 +241,10 @@ fn the_device_selftest_passes_on_the_cpu_and_reports_a_missing_gpu_clearly() {
 #[test]
 fn the_fused_cpu_ops_train_like_candles_plain_ops() {
     use candle_core::Device;
-    use vgrad_cli::config::{RunConfig, VALIDATION_EXAMPLES};
-    use vgrad_cli::train::{StepSink, train_ensemble};
     use vgrad_model::Kernels;
-    struct Discard;
-    impl StepSink for Discard {
-        fn logged(&mut self, _: usize, _: &vgrad_probe::StepRecord) -> anyhow::Result<()> {
-            Ok(())
-        }
-        fn progress(&mut self, _: usize) {}
-    }
-    let data = vgrad_cli::data::DataSource::Auto
-        .load()
+    use vgrad_record::{DataSource, RunConfig, VALIDATION_EXAMPLES};
+    use vgrad_train::{Discard, Trainer};
+    let data = vgrad_train::data::load(&DataSource::Auto)
         .unwrap()
         .split(VALIDATION_EXAMPLES)
         .unwrap();
@@ -265,7 +256,10 @@ fn the_fused_cpu_ops_train_like_candles_plain_ops() {
             ..RunConfig::default()
         };
         let run = |kernels| {
-            train_ensemble(&cfg, &[0, 1], &data, &Device::Cpu, kernels, &mut Discard).unwrap()
+            Trainer::new(&cfg, &[0, 1], &data, &Device::Cpu, kernels)
+                .unwrap()
+                .run(&mut Discard)
+                .unwrap()
         };
         let (fused, plain) = (run(Kernels::Fused), run(Kernels::Candle));
         for (f, p) in fused.iter().zip(&plain) {

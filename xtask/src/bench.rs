@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::sweep::SweepOptions;
+use vgrad_sweep::{Overrides, Sweep, SweepOptions};
+
 use crate::workspace_root;
 
 /// One line of the benchmark's table.
@@ -409,18 +410,21 @@ pub fn run(vgrad: PathBuf, python: PathBuf, reps: usize) -> Result<PathBuf> {
         scratch: scratch.clone(),
     };
     let mut rows = measure(&b)?;
-    let sweep_out = scratch.join("sweep");
+    let sweep = Sweep::load(&crate::experiment_path("seed"), &Overrides::default())?;
     let opts = SweepOptions {
-        experiments: vec![crate::experiment_path("seed")],
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         force: true,
-        overrides: Default::default(),
-        out: sweep_out,
+        out: scratch.join("sweep"),
         shard: None,
         vgrad,
         quiet: true,
     };
-    rows.extend(measure_sweep(&b, &|| crate::sweep::run(&opts).map(|_| ()))?);
+    let whole_sweep = || -> Result<()> {
+        vgrad_sweep::runner::run(std::slice::from_ref(&sweep), &opts)?;
+        vgrad_report::write_report(&sweep, &opts.out)?;
+        Ok(())
+    };
+    rows.extend(measure_sweep(&b, &whole_sweep)?);
     let table = render_table(&rows);
     let text = format!(
         "# Benchmark: vgrad against PyTorch\n\nMachine: {}. Baseline: {} (`bench/pytorch_baseline.py`, one thread).\n\n\

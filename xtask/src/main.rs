@@ -1,14 +1,19 @@
-//! `cargo xtask`: the workspace's orchestration commands (the cargo-xtask pattern: a plain
-//! binary, aliased in `.cargo/config.toml`, that drives cargo and files).
+//! `cargo xtask`: the workspace's chores (the cargo-xtask pattern: a plain binary,
+//! aliased in `.cargo/config.toml`, that drives cargo, `vgrad` and files). One module
+//! per command; the product's code lives in the library crates.
 
-use std::path::PathBuf;
+mod bench;
+mod build;
+mod python;
+mod sweep;
+mod test;
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use vgrad_sweep::{Overrides, Shard};
-use xtask::build::{cargo, run};
-use xtask::sweep::SweepOptions;
-use xtask::{experiment_path, workspace_root};
+use vgrad_record::DeviceChoice;
+use vgrad_sweep::{Overrides, Shard, Sweep};
 
 /// Workspace tasks.
 #[derive(Debug, Parser)]
@@ -39,12 +44,17 @@ struct Selection {
 }
 
 impl Selection {
-    fn overrides(&self) -> Overrides {
-        Overrides {
+    /// The selected sweeps, read and expanded with the command line's overrides.
+    fn sweeps(&self) -> Result<Vec<Sweep>> {
+        let overrides = Overrides {
             steps: self.steps,
             seeds: self.seeds,
-            device: self.cuda.then(|| "cuda".to_string()),
-        }
+            device: self.cuda.then_some(DeviceChoice::Cuda),
+        };
+        self.experiments
+            .iter()
+            .map(|e| Ok(Sweep::load(&experiment_path(e), &overrides)?))
+            .collect()
     }
 
     fn out(&self) -> PathBuf {
@@ -89,6 +99,27 @@ enum Task {
     },
 }
 
+/// The workspace root (the folder above this crate).
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The sweep file an EXPERIMENT argument names: an existing path as it is, otherwise
+/// `experiments/<name>.toml` in the workspace.
+fn experiment_path(arg: &str) -> PathBuf {
+    let path = PathBuf::from(arg);
+    if path.is_file() {
+        path
+    } else {
+        workspace_root()
+            .join("experiments")
+            .join(format!("{arg}.toml"))
+    }
+}
+
 fn main() -> Result<()> {
     match Xtask::parse().command {
         Task::Sweep {
@@ -97,56 +128,27 @@ fn main() -> Result<()> {
             force,
             shard,
         } => {
-            let vgrad = xtask::build::vgrad(selection.cuda)?;
+            let sweeps = selection.sweeps()?;
+            let vgrad = build::vgrad(selection.cuda)?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let opts = SweepOptions {
-                experiments: selection
-                    .experiments
-                    .iter()
-                    .map(|e| experiment_path(e))
-                    .collect(),
-                jobs,
-                force,
-                overrides: selection.overrides(),
-                out: selection.out(),
-                shard,
-                vgrad,
-                quiet: false,
-            };
-            xtask::sweep::run(&opts).map(|_| ())
+            sweep::run(&sweeps, vgrad, selection.out(), jobs, force, shard)
         }
         Task::Report { selection } => {
-            for experiment in &selection.experiments {
-                let sweep = xtask::report::load_sweep(
-                    &experiment_path(experiment),
-                    &selection.overrides(),
-                )?;
-                let path =
-                    xtask::report::write_report(&sweep, &selection.overrides(), &selection.out())?;
+            for sweep in selection.sweeps()? {
+                let path = vgrad_report::write_report(&sweep, &selection.out())
+                    .with_context(|| format!("writing the report of {}", sweep.name()))?;
                 eprintln!("wrote {}", path.display());
             }
             Ok(())
         }
         Task::Bench { reps } => {
-            let vgrad = xtask::build::vgrad(false)?;
-            let python = xtask::python::torch_python()?;
-            let path = xtask::bench::run(vgrad, python, reps.max(1))?;
+            let vgrad = build::vgrad(false)?;
+            let python = python::torch_python()?;
+            let path = bench::run(vgrad, python, reps.max(1))?;
             eprintln!("wrote {}", path.display());
             Ok(())
         }
-        Task::Test { args } => {
-            // The sweep's end-to-end test runs the real binary; the TensorBoard test reads
-            // event files with TensorBoard's own reader.
-            let vgrad = xtask::build::vgrad(false)?;
-            let python = xtask::python::tensorboard_python()?;
-            let mut cmd = cargo();
-            cmd.args(["test", "--workspace", "--release"])
-                .args(args)
-                .env("VGRAD_BIN", vgrad)
-                .env("VGRAD_TB_PYTHON", python)
-                .env("VGRAD_XTASK_BIN", std::env::current_exe()?);
-            run(cmd)
-        }
+        Task::Test { args } => test::run_tests(&args),
     }
 }

@@ -1,244 +1,31 @@
-//! `cargo xtask sweep`: every (grid point, seed) of a sweep as a `vgrad train` run, the
-//! seeds of a grid point trained together as one ensemble, several processes at once.
+//! `cargo xtask sweep`: trains the sweeps' missing runs and writes their reports.
 
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use vgrad_sweep::layout::ERROR_FILE;
-use vgrad_sweep::{GridPoint, Overrides, RunState, Shard, Sweep, run_state};
+use vgrad_sweep::{Shard, Sweep, SweepOptions};
 
-use crate::report::{load_sweep, write_report};
-
-/// What `cargo xtask sweep` was asked to do.
-#[derive(Debug, Clone)]
-pub struct SweepOptions {
-    /// Sweep files.
-    pub experiments: Vec<PathBuf>,
-    /// Processes at once.
-    pub jobs: usize,
-    /// Rerun runs that already finished.
-    pub force: bool,
-    /// Steps, seeds and device overrides.
-    pub overrides: Overrides,
-    /// Where `runs/` and `reports/` go.
-    pub out: PathBuf,
-    /// Only this slice of each grid.
-    pub shard: Option<Shard>,
-    /// The `vgrad` binary to run.
-    pub vgrad: PathBuf,
-    /// No progress bar.
-    pub quiet: bool,
-}
-
-/// What a sweep did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SweepOutcome {
-    /// Runs trained now.
-    pub ran: usize,
-    /// Runs found finished on disk and skipped.
-    pub resumed: usize,
-    /// Runs whose process failed.
-    pub failed: usize,
-    /// The reports written.
-    pub reports: Vec<PathBuf>,
-}
-
-/// One `vgrad train` process: some seeds of one grid point.
-#[derive(Debug, Clone)]
-struct Job {
-    point: GridPoint,
-    seeds: Vec<u64>,
-    runs_dir: PathBuf,
-}
-
-/// The jobs that bring `sweep`'s runs in `runs_dir` up to date: the missing seeds of each
-/// grid point, split so that there are at least `jobs` processes where the grid is small.
-fn plan(sweep: &Sweep, runs_dir: &Path, opts: &SweepOptions) -> (Vec<Job>, usize) {
-    let mut resumed = 0;
-    let mut todo: Vec<(GridPoint, Vec<u64>)> = Vec::new();
-    for point in sweep.points_in(opts.shard) {
-        let seeds: Vec<u64> = sweep
-            .seeds
-            .iter()
-            .copied()
-            .filter(|&seed| {
-                let done = matches!(
-                    run_state(&runs_dir.join(point.run_dir_name(seed))),
-                    RunState::Done(_)
-                );
-                resumed += usize::from(done && !opts.force);
-                opts.force || !done
-            })
-            .collect();
-        if !seeds.is_empty() {
-            todo.push((point.clone(), seeds));
-        }
-    }
-    let chunks_per_point = opts.jobs.div_ceil(todo.len().max(1)).max(1);
-    let jobs = todo
-        .into_iter()
-        .flat_map(|(point, seeds)| {
-            let size = seeds.len().div_ceil(chunks_per_point).max(1);
-            seeds
-                .chunks(size)
-                .map(|chunk| Job {
-                    point: point.clone(),
-                    seeds: chunk.to_vec(),
-                    runs_dir: runs_dir.to_path_buf(),
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    (jobs, resumed)
-}
-
-/// Makes the child die with the thread that started it: a sweep killed with SIGKILL must
-/// not leave `vgrad` processes behind that still write into the run folders a rerun
-/// starts again.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
-
-/// Runs one job; on failure writes what the process printed last into each unfinished
-/// run folder. Returns whether it succeeded.
-fn run_job(job: &Job, vgrad: &Path) -> Result<bool> {
-    for &seed in &job.seeds {
-        let stale = job
-            .runs_dir
-            .join(job.point.run_dir_name(seed))
-            .join(ERROR_FILE);
-        if stale.exists() {
-            std::fs::remove_file(&stale)
-                .with_context(|| format!("removing {}", stale.display()))?;
-        }
-    }
-    let seeds = job
-        .seeds
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut cmd = Command::new(vgrad);
-    die_with_parent(&mut cmd);
-    let output = cmd
-        .arg("train")
-        .args(job.point.config.train_flags())
-        .args([
-            "--seeds",
-            &seeds,
-            "--threads",
-            "1",
-            "--run-name",
-            &job.point.run_name_template(),
-        ])
-        .arg("--out")
-        .arg(&job.runs_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .with_context(|| format!("cannot start {}", vgrad.display()))?;
-    if output.status.success() {
-        return Ok(true);
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-    let message = format!(
-        "vgrad train exited with {}:\n{}\n",
-        output.status,
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    );
-    for &seed in &job.seeds {
-        let dir = job.runs_dir.join(job.point.run_dir_name(seed));
-        if matches!(run_state(&dir), RunState::Done(_)) {
-            continue;
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        std::fs::write(dir.join(ERROR_FILE), &message)
-            .with_context(|| format!("writing into {}", dir.display()))?;
-    }
-    Ok(false)
-}
-
-/// Runs the sweeps of `opts` and writes their reports.
-pub fn run(opts: &SweepOptions) -> Result<SweepOutcome> {
-    let mut outcome = SweepOutcome::default();
-    let mut sweeps = Vec::new();
-    let mut jobs = Vec::new();
-    for path in &opts.experiments {
-        let sweep = load_sweep(path, &opts.overrides)?;
-        let runs_dir = opts.out.join("runs").join(sweep.name());
-        let (planned, resumed) = plan(&sweep, &runs_dir, opts);
-        outcome.resumed += resumed;
-        jobs.extend(planned);
-        sweeps.push(sweep);
-    }
-    let total: usize = jobs.iter().map(|j| j.seeds.len()).sum();
-    let bar = if opts.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(total as u64)
+/// Runs `sweeps` with the `vgrad` binary at `vgrad`, into `out`, then writes each report
+/// (unless this is one shard of several, whose report waits for the others).
+pub fn run(
+    sweeps: &[Sweep],
+    vgrad: PathBuf,
+    out: PathBuf,
+    jobs: usize,
+    force: bool,
+    shard: Option<Shard>,
+) -> Result<()> {
+    let opts = SweepOptions {
+        jobs,
+        force,
+        out: out.clone(),
+        shard,
+        vgrad,
+        quiet: false,
     };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {msg} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(format!("0 failed, {} already done", outcome.resumed));
-    let started = Instant::now();
-    let queue = Mutex::new(VecDeque::from(jobs));
-    let failed = Mutex::new(0usize);
-    let errors = Mutex::new(Vec::<anyhow::Error>::new());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| {
-                // The guard is dropped inside the closure: the queue is not locked while a job runs.
-                let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
-                while let Some(job) = next() {
-                    match run_job(&job, &opts.vgrad) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            if let Ok(mut f) = failed.lock() {
-                                *f += job.seeds.len();
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut errs) = errors.lock() {
-                                errs.push(e);
-                            }
-                        }
-                    }
-                    bar.inc(job.seeds.len() as u64);
-                    let failed = failed.lock().map(|f| *f).unwrap_or(0);
-                    bar.set_message(format!("{failed} failed, {} already done", outcome.resumed));
-                }
-            });
-        }
-    });
-    bar.finish_and_clear();
-    if let Some(e) = errors.into_inner().ok().and_then(|mut e| e.pop()) {
-        return Err(e);
-    }
-    outcome.failed = failed.into_inner().unwrap_or(0);
-    outcome.ran = total - outcome.failed;
-    let elapsed = started.elapsed().as_secs_f64();
-    for sweep in &sweeps {
-        if let Some(shard) = opts.shard {
+    let outcome = vgrad_sweep::runner::run(sweeps, &opts).context("running the sweep")?;
+    for sweep in sweeps {
+        if let Some(shard) = shard {
             // Other shards may be writing now; the report is merged once they are done.
             eprintln!(
                 "shard {shard} of {} done; once every shard is, write the report with `cargo xtask report {}` and the same --steps, --seeds, --cuda and --out",
@@ -247,13 +34,13 @@ pub fn run(opts: &SweepOptions) -> Result<SweepOutcome> {
             );
             continue;
         }
-        let report = write_report(sweep, &opts.overrides, &opts.out)?;
+        let report = vgrad_report::write_report(sweep, &out)
+            .with_context(|| format!("writing the report of {}", sweep.name()))?;
         eprintln!("wrote {}", report.display());
-        outcome.reports.push(report);
     }
     eprintln!(
-        "{} runs trained in {elapsed:.1} s, {} already done, {} failed",
-        outcome.ran, outcome.resumed, outcome.failed
+        "{} runs trained in {:.1} s, {} already done, {} failed",
+        outcome.ran, outcome.seconds, outcome.resumed, outcome.failed
     );
     if outcome.failed > 0 {
         bail!(
@@ -261,5 +48,5 @@ pub fn run(opts: &SweepOptions) -> Result<SweepOutcome> {
             outcome.failed
         );
     }
-    Ok(outcome)
+    Ok(())
 }

@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use vgrad_model::{Activation, Init};
-
-use crate::data::DataSource;
+use vgrad_record::{DataSource, DeviceChoice, RunConfig};
 
 /// Trains deep MLPs on MNIST and measures how the gradient vanishes layer by layer.
 #[derive(Debug, Parser)]
@@ -29,8 +27,8 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct SelftestArgs {
     /// The device to check against the CPU: `cuda`, `auto` or `cpu`.
-    #[arg(long, default_value = "cuda")]
-    pub device: String,
+    #[arg(long, default_value_t = DeviceChoice::Cuda)]
+    pub device: DeviceChoice,
     /// Steps to train on each device.
     #[arg(long, default_value_t = 40)]
     pub steps: usize,
@@ -41,63 +39,21 @@ pub struct SelftestArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// MNIST source, as for `vgrad train`.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value_t = DataSource::Auto)]
     pub data: DataSource,
 }
 
-/// Flags of `vgrad train`; defaults are the reference experiment.
+/// Flags of `vgrad train`: every setting of the run configuration (defaults are the
+/// reference experiment), and where and how to write the runs.
 #[derive(Debug, Clone, Args)]
 pub struct TrainArgs {
-    /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
-    /// leaky-relu:<slope>, elu, gelu, silu.
-    #[arg(long, default_value = "sigmoid")]
-    pub activation: Activation,
-    /// Dense layers, output layer included (the reference: 5 hidden + 1 output).
-    #[arg(long, default_value_t = 6)]
-    pub layers: usize,
-    /// Units per hidden layer.
-    #[arg(long, default_value_t = 10)]
-    pub width: usize,
-    /// Weight init: glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal,
-    /// normal:<std>, uniform:<limit>. Biases start at zero.
-    #[arg(long, default_value = "glorot-uniform")]
-    pub init: Init,
-    /// Optimizer steps.
-    #[arg(long, default_value_t = 2_500)]
-    pub steps: usize,
-    /// Examples per batch.
-    #[arg(long, default_value_t = 30)]
-    pub batch_size: usize,
-    /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// Adam's beta1.
-    #[arg(long, default_value_t = 0.9)]
-    pub beta1: f64,
-    /// Adam's beta2.
-    #[arg(long, default_value_t = 0.999)]
-    pub beta2: f64,
-    /// Adam's epsilon.
-    #[arg(long, default_value_t = 1e-8)]
-    pub epsilon: f64,
-    /// Log (and probe the gradients) every this many steps, starting at step 0.
-    #[arg(long, default_value_t = 200)]
-    pub log_every: usize,
-    /// Seed of the initial weights and the data order; the run is written to --out.
-    #[arg(long, default_value_t = 0, conflicts_with = "seeds")]
-    pub seed: u64,
+    /// The run's configuration.
+    #[command(flatten)]
+    pub config: RunConfig,
     /// Several seeds trained together as one ensemble, e.g. `0-9` or `0,3,7`; each is
     /// written to <out>/seed-<n>/.
-    #[arg(long, value_parser = parse_seeds)]
+    #[arg(long, value_parser = parse_seeds, conflicts_with = "seed")]
     pub seeds: Option<Seeds>,
-    /// MNIST: `auto` (the vendored copy in data/mnist, checksummed), `hf` (Hugging Face
-    /// cache, then hub), `fashion` (Fashion-MNIST from Debian's dataset-fashion-mnist), or
-    /// a folder holding the four IDX files.
-    #[arg(long, default_value = "auto")]
-    pub data: DataSource,
-    /// `cpu`, `cuda`, or `auto` (CUDA when compiled in and a GPU answers, else CPU).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
     /// Output folder.
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
@@ -148,7 +104,14 @@ pub fn parse_seeds(spec: &str) -> Result<Seeds, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::RunConfig;
+
+    fn train(args: &[&str]) -> Result<TrainArgs, clap::Error> {
+        let argv = ["vgrad", "train"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Train(args) => Ok(args),
+            Command::Selftest(_) => panic!("not train"),
+        }
+    }
 
     #[test]
     fn train_flags_reproduce_the_config_exactly() {
@@ -156,30 +119,16 @@ mod tests {
             activation: "leaky-relu:0.2".parse().unwrap(),
             init: "normal:0.3".parse().unwrap(),
             layers: 16,
+            lr: 0.1 + 0.2,
+            epsilon: 3e-9,
+            data: "/some where/mnist".parse().unwrap(),
             seed: 4,
-            adam: crate::adam::AdamParams {
-                lr: 0.1 + 0.2,
-                ..Default::default()
-            },
             ..RunConfig::default()
         };
-        let mut argv = vec!["vgrad".to_string(), "train".into()];
-        argv.extend(cfg.train_flags());
-        argv.extend(["--seed".into(), "4".into()]);
-        let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command else {
-            panic!("not train")
-        };
-        let back = crate::run_config(&args, 4, &cfg.device);
-        assert_eq!(back, cfg);
-        assert_eq!(back.hash(), cfg.hash());
-        assert_ne!(
-            RunConfig {
-                seed: 5,
-                ..cfg.clone()
-            }
-            .hash(),
-            cfg.hash()
-        );
+        let mut argv: Vec<String> = cfg.train_flags();
+        argv.push("--seed=4".into());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        assert_eq!(train(&argv).unwrap().config, cfg);
     }
 
     #[test]
@@ -194,22 +143,10 @@ mod tests {
 
     #[test]
     fn defaults_are_the_reference_experiment() {
-        let cli = Cli::try_parse_from(["vgrad", "train"]).unwrap();
-        let Command::Train(a) = cli.command else {
-            panic!("not train")
-        };
-        assert_eq!(
-            (a.layers, a.width, a.steps, a.batch_size, a.log_every),
-            (6, 10, 2500, 30, 200)
-        );
-        assert_eq!(
-            (a.lr, a.beta1, a.beta2, a.epsilon),
-            (1e-3, 0.9, 0.999, 1e-8)
-        );
-        assert_eq!(a.init, Init::GlorotUniform);
-        assert!(Cli::try_parse_from(["vgrad", "train", "--seed", "1", "--seeds", "0-1"]).is_err());
-        assert!(Cli::try_parse_from(["vgrad", "train", "--run-name", "x"]).is_err());
-        let err = Cli::try_parse_from(["vgrad", "train", "--activation", "swish"]).unwrap_err();
+        assert_eq!(train(&[]).unwrap().config, RunConfig::default());
+        assert!(train(&["--seed", "1", "--seeds", "0-1"]).is_err());
+        assert!(train(&["--run-name", "x"]).is_err());
+        let err = train(&["--activation", "swish"]).unwrap_err();
         assert!(err.to_string().contains("leaky-relu:<slope>"), "{err}");
     }
 }

@@ -1,19 +1,14 @@
-//! The `vgrad` command line: MNIST, the training loop, and the files every run writes.
+//! The `vgrad` command line on top of the training engine (`vgrad-train`): the flags, the
+//! device, candle's threads, `vgrad train` and `vgrad selftest`.
 //!
 //! `vgrad train` trains the reference experiment of `shared/docs/experiment.md` (or any
 //! variation of it) and writes, per run, `config.json`, `metrics.jsonl` (one line per
 //! logged step, with every layer's gradient statistics) and `summary.json`.
 
-pub mod adam;
 pub mod args;
-pub mod config;
-pub mod data;
 pub mod device;
-pub mod events;
-pub mod output;
 pub mod selftest;
 pub mod threads;
-pub mod train;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -21,11 +16,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use vgrad_probe::StepRecord;
+use vgrad_model::{Kernels, MlpConfig};
+use vgrad_record::{RunConfig, RunSummary, StepRecord, VALIDATION_EXAMPLES, run_name};
+use vgrad_train::{RunDir, StepSink, TrainError, Trainer, data};
 
 use args::{Cli, Command, TrainArgs};
-use config::RunConfig;
-use output::{RunDir, RunSummary};
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -33,36 +28,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_command(&args).map(|_| ()),
         Command::Selftest(args) => selftest::selftest(&args),
     }
-}
-
-/// The configuration `args` describe, for `seed`.
-pub fn run_config(args: &TrainArgs, seed: u64, device: &str) -> RunConfig {
-    RunConfig {
-        activation: args.activation,
-        layers: args.layers,
-        width: args.width,
-        init: args.init,
-        steps: args.steps,
-        batch_size: args.batch_size,
-        adam: adam::AdamParams {
-            lr: args.lr,
-            beta1: args.beta1,
-            beta2: args.beta2,
-            epsilon: args.epsilon,
-        },
-        log_every: args.log_every,
-        seed,
-        data: args.data.to_string(),
-        device: device.to_string(),
-        validation_examples: config::VALIDATION_EXAMPLES,
-    }
-}
-
-/// A run folder's name from a `--run-name` template: `{seed}` and `{hash}` are replaced.
-pub fn run_name(template: &str, cfg: &RunConfig) -> String {
-    template
-        .replace("{seed}", &cfg.seed.to_string())
-        .replace("{hash}", &cfg.hash())
 }
 
 /// Writes each member's records to its run folder and shows progress.
@@ -73,8 +38,8 @@ struct Writers {
     pending_loss: Vec<f64>,
 }
 
-impl train::StepSink for Writers {
-    fn logged(&mut self, member: usize, record: &StepRecord) -> Result<()> {
+impl StepSink for Writers {
+    fn logged(&mut self, member: usize, record: &StepRecord) -> Result<(), TrainError> {
         self.dirs[member].append(record)?;
         self.pending_loss.push(record.loss);
         Ok(())
@@ -95,18 +60,33 @@ impl train::StepSink for Writers {
     }
 }
 
+/// A progress bar on a terminal; `None` when stderr is a pipe or a file.
+fn progress_bar(steps: usize) -> Option<ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} steps {per_sec} eta {eta} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    })
+}
+
 /// `vgrad train`: trains one run, or one ensemble member per seed of `--seeds`, and
 /// returns each run's folder and summary.
 pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
-    threads::configure(args.threads);
     let seeds = match &args.seeds {
         Some(seeds) => seeds.0.clone(),
-        None => vec![args.seed],
+        None => vec![args.config.seed],
     };
-    let (device, device_name) = device::select(&args.device)?;
+    let (device, resolved) = device::select(args.config.device)?;
     let configs: Vec<RunConfig> = seeds
         .iter()
-        .map(|&s| run_config(args, s, device_name))
+        .map(|&seed| RunConfig {
+            seed,
+            device: resolved,
+            ..args.config.clone()
+        })
         .collect();
     let dirs: Vec<PathBuf> = match &args.seeds {
         Some(_) => configs
@@ -116,21 +96,20 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         None => vec![args.out.clone()],
     };
     configs[0].validate()?;
-    configs[0].model().validate()?;
+    MlpConfig::for_run(&configs[0]).validate()?;
 
     // Fail on an unwritable output folder before spending time on data or training.
-    let mut run_dirs = dirs
+    let run_dirs = dirs
         .iter()
         .zip(&configs)
         .map(|(dir, cfg)| RunDir::create(dir, cfg, !args.no_tensorboard))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
 
     let loaded = Instant::now();
-    let data = args
-        .data
-        .load()
-        .with_context(|| format!("cannot load MNIST (--data {})", args.data))?
-        .split(config::VALIDATION_EXAMPLES)?;
+    let source = &args.config.data;
+    let data = data::load(source)
+        .with_context(|| format!("cannot load MNIST (--data {source})"))?
+        .split(VALIDATION_EXAMPLES)?;
     configs[0].validate_for(data.train.len())?;
     tracing::info!(
         train = data.train.len(),
@@ -140,39 +119,25 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         "loaded MNIST"
     );
 
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(args.steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} steps {per_sec} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
     let started = Instant::now();
     let mut writers = Writers {
-        dirs: std::mem::take(&mut run_dirs),
-        bar,
+        dirs: run_dirs,
+        bar: progress_bar(args.config.steps),
         pending_loss: Vec::new(),
     };
-    let outcomes = train::train_ensemble(
-        &configs[0],
-        &seeds,
-        &data,
-        &device,
-        vgrad_model::Kernels::Fused,
-        &mut writers,
-    )?;
+    let outcomes =
+        Trainer::new(&configs[0], &seeds, &data, &device, Kernels::Fused)?.run(&mut writers)?;
     if let Some(bar) = &writers.bar {
         bar.finish_and_clear();
     }
     let wall_s = started.elapsed().as_secs_f64();
 
     let mut results = Vec::with_capacity(outcomes.len());
-    for ((outcome, dir), cfg) in outcomes.iter().zip(writers.dirs).zip(&configs) {
-        let summary = RunSummary::new(outcome, cfg, wall_s, seeds.len())?;
+    for (outcome, dir) in outcomes.iter().zip(writers.dirs) {
+        let summary = outcome.summary(args.config.steps, wall_s, seeds.len());
         let path = dir.path().to_path_buf();
         dir.finish(&summary)?;
-        if let Some(step) = summary.diverged_at_step {
+        if let vgrad_record::RunStatus::Diverged { step } = summary.status {
             tracing::warn!(run = %path.display(), step, "diverged: summary.json records the step");
         }
         tracing::info!(

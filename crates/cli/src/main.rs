@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use vgrad_cli::args::{Cli, Command};
 
 // candle allocates a buffer per op; glibc's malloc maps and unmaps every buffer of 128 KiB
 // or more, which made training steps 2-3x slower.
@@ -11,10 +12,14 @@ use tracing_subscriber::EnvFilter;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = vgrad_cli::args::Cli::parse();
-    if let vgrad_cli::args::Command::Train(args) = &cli.command {
-        vgrad_cli::threads::configure(args.threads);
-    }
+    let cli = Cli::parse();
+    let threads = match &cli.command {
+        Command::Train(args) => args.threads,
+        Command::Selftest(_) => 1,
+    };
+    // SAFETY: nothing has started a thread yet (argument parsing starts none), and
+    // candle runs only after this.
+    unsafe { vgrad_cli::threads::configure(threads) };
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

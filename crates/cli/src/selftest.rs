@@ -5,23 +5,11 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use candle_core::Device;
 use vgrad_model::Kernels;
-use vgrad_probe::StepRecord;
+use vgrad_record::{RunConfig, StepRecord, VALIDATION_EXAMPLES};
+use vgrad_train::{Discard, MemberOutcome, Trainer, data};
 
 use crate::args::SelftestArgs;
-use crate::config::{RunConfig, VALIDATION_EXAMPLES};
-use crate::train::{StepSink, train_ensemble};
-use crate::{device, threads};
-
-/// Keeps nothing: the records come back in the outcomes.
-struct Discard;
-
-impl StepSink for Discard {
-    fn logged(&mut self, _member: usize, _record: &StepRecord) -> Result<()> {
-        Ok(())
-    }
-
-    fn progress(&mut self, _done: usize) {}
-}
+use crate::device;
 
 /// Relative difference, safe around zero.
 fn relative(a: f64, b: f64) -> f64 {
@@ -52,9 +40,11 @@ fn worst_difference(a: &StepRecord, b: &StepRecord) -> (f64, String) {
 /// must agree to float precision and later ones closely. Prints a markdown table and fails
 /// if a difference is beyond tolerance.
 pub fn selftest(args: &SelftestArgs) -> Result<()> {
-    threads::configure(1);
-    let (device, name) = device::select(&args.device)?;
-    let data = args.data.load()?.split(VALIDATION_EXAMPLES)?;
+    let (device, name) = device::select(args.device)?;
+    let data = data::load(&args.data)?.split(VALIDATION_EXAMPLES)?;
+    let train = |cfg: &RunConfig, device: &Device| -> Result<Vec<MemberOutcome>> {
+        Ok(Trainer::new(cfg, &[args.seed], &data, device, Kernels::Fused)?.run(&mut Discard)?)
+    };
     let (first_tol, later_tol) = (1e-4, 1e-2);
     println!("| activation | step | largest relative difference | in | verdict |");
     println!("| --- | --- | --- | --- | --- |");
@@ -69,24 +59,10 @@ pub fn selftest(args: &SelftestArgs) -> Result<()> {
             ..RunConfig::default()
         };
         let started = Instant::now();
-        let cpu = train_ensemble(
-            &cfg,
-            &[args.seed],
-            &data,
-            &Device::Cpu,
-            Kernels::Fused,
-            &mut Discard,
-        )?;
+        let cpu = train(&cfg, &Device::Cpu)?;
         times.0 += started.elapsed().as_secs_f64();
         let started = Instant::now();
-        let other = train_ensemble(
-            &cfg,
-            &[args.seed],
-            &data,
-            &device,
-            Kernels::Fused,
-            &mut Discard,
-        )?;
+        let other = train(&cfg, &device)?;
         times.1 += started.elapsed().as_secs_f64();
         for (i, (a, b)) in cpu[0].records.iter().zip(&other[0].records).enumerate() {
             let (diff, what) = worst_difference(a, b);

@@ -1,165 +1,24 @@
-//! The activation functions under test, parsed from the strings users type.
+//! Applying a hidden-layer activation to a tensor.
 
-use std::fmt;
-use std::str::FromStr;
+use candle_core::{Result, Tensor};
+use vgrad_record::Activation;
 
-use candle_core::Tensor;
+use crate::Kernels;
 
-use crate::{Kernels, ModelError, Result};
-
-/// The leaky ReLU slope used by `leaky-relu` without an explicit slope (the value the
-/// reference post's text describes; its code used TensorFlow's default of 0.2).
-pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
-
-/// Names accepted by [`Activation::from_str`], for error messages and help texts.
-pub const ACTIVATION_NAMES: &str =
-    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu";
-
-/// An element-wise activation applied after every hidden layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    /// 1 / (1 + e^-x); derivative at most 0.25.
-    Sigmoid,
-    /// Hyperbolic tangent; derivative at most 1.
-    Tanh,
-    /// max(0, x).
-    Relu,
-    /// max(slope * x, x) with 0 < slope < 1.
-    LeakyRelu {
-        /// Slope on the negative side.
-        slope: f64,
-    },
-    /// x for x > 0, e^x - 1 otherwise (alpha = 1).
-    Elu,
-    /// x * Phi(x), with the exact (erf) Gaussian CDF.
-    Gelu,
-    /// x * sigmoid(x), also called swish.
-    Silu,
-}
-
-/// How [`Activation::unit_is_off`] classifies a unit that does not pass gradient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffKind {
-    /// Pre-activation at or below zero (ReLU family, ELU, GELU, SiLU).
-    Dead,
-    /// Derivative below 1% of its maximum (sigmoid, tanh).
-    Saturated,
-}
-
-impl Activation {
-    /// Applies the activation element-wise.
-    pub fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        self.forward_with(xs, Kernels::Fused)
-    }
-
-    /// Applies the activation element-wise with the given implementation of ReLU and leaky
-    /// ReLU.
-    pub fn forward_with(&self, xs: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        let fused = kernels == Kernels::Fused;
-        let ys = match self {
-            Self::Sigmoid => candle_nn::ops::sigmoid(xs)?,
-            Self::Tanh => xs.tanh()?,
-            Self::Relu if fused => crate::rectifier::relu(xs)?,
-            Self::Relu => xs.relu()?,
-            Self::LeakyRelu { slope } if fused => crate::rectifier::leaky_relu(xs, *slope)?,
-            Self::LeakyRelu { slope } => candle_nn::ops::leaky_relu(xs, *slope)?,
-            Self::Elu => xs.elu(1.0)?,
-            Self::Gelu => xs.gelu_erf()?,
-            Self::Silu => xs.silu()?,
-        };
-        Ok(ys)
-    }
-
-    /// Which kind of "off" this activation's units can be in.
-    pub fn off_kind(&self) -> OffKind {
-        match self {
-            Self::Sigmoid | Self::Tanh => OffKind::Saturated,
-            _ => OffKind::Dead,
-        }
-    }
-
-    /// Whether a unit with pre-activation `z` is off: dead (z <= 0) for the ReLU family,
-    /// ELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for sigmoid
-    /// and tanh.
-    pub fn unit_is_off(&self, z: f32) -> bool {
-        match self {
-            Self::Sigmoid => {
-                let s = 1.0 / (1.0 + (-f64::from(z)).exp());
-                s * (1.0 - s) < 0.01 * 0.25
-            }
-            Self::Tanh => {
-                let t = f64::from(z).tanh();
-                1.0 - t * t < 0.01
-            }
-            _ => z <= 0.0,
-        }
-    }
-}
-
-impl fmt::Display for Activation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sigmoid => f.write_str("sigmoid"),
-            Self::Tanh => f.write_str("tanh"),
-            Self::Relu => f.write_str("relu"),
-            Self::LeakyRelu { slope } => write!(f, "leaky-relu:{slope}"),
-            Self::Elu => f.write_str("elu"),
-            Self::Gelu => f.write_str("gelu"),
-            Self::Silu => f.write_str("silu"),
-        }
-    }
-}
-
-impl FromStr for Activation {
-    type Err = ModelError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = |expected: String| ModelError::Parse {
-            what: "activation",
-            value: s.to_string(),
-            expected,
-        };
-        let activation = match s.trim() {
-            "sigmoid" => Self::Sigmoid,
-            "tanh" => Self::Tanh,
-            "relu" => Self::Relu,
-            "leaky-relu" => Self::LeakyRelu {
-                slope: DEFAULT_LEAKY_SLOPE,
-            },
-            "elu" => Self::Elu,
-            "gelu" => Self::Gelu,
-            "silu" => Self::Silu,
-            other => {
-                match other.strip_prefix("leaky-relu:") {
-                    Some(slope) => {
-                        let slope: f64 = slope.trim().parse().map_err(|_| {
-                        bad("the slope after `leaky-relu:` must be a number, e.g. leaky-relu:0.2".into())
-                    })?;
-                        if !(slope > 0.0 && slope < 1.0) {
-                            return Err(bad(
-                                "the leaky-relu slope must lie strictly between 0 and 1".into(),
-                            ));
-                        }
-                        Self::LeakyRelu { slope }
-                    }
-                    None => return Err(bad(format!("expected one of {ACTIVATION_NAMES}"))),
-                }
-            }
-        };
-        Ok(activation)
-    }
-}
-
-impl serde::Serialize for Activation {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Activation {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+/// Applies `activation` element-wise, with vgrad's single-op ReLU and leaky ReLU (whose
+/// derivative at 0 is 0, as in TensorFlow and PyTorch) or candle's plain ops.
+pub fn forward(activation: Activation, xs: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    let fused = kernels == Kernels::Fused;
+    match activation {
+        Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
+        Activation::Tanh => xs.tanh(),
+        Activation::Relu if fused => crate::rectifier::relu(xs),
+        Activation::Relu => xs.relu(),
+        Activation::LeakyRelu { slope } if fused => crate::rectifier::leaky_relu(xs, slope),
+        Activation::LeakyRelu { slope } => candle_nn::ops::leaky_relu(xs, slope),
+        Activation::Elu => xs.elu(1.0),
+        Activation::Gelu => xs.gelu_erf(),
+        Activation::Silu => xs.silu(),
     }
 }
 
@@ -167,39 +26,6 @@ impl<'de> serde::Deserialize<'de> for Activation {
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    #[test]
-    fn parses_every_name_and_round_trips() {
-        for name in [
-            "sigmoid",
-            "tanh",
-            "relu",
-            "leaky-relu:0.2",
-            "leaky-relu:0.01",
-            "elu",
-            "gelu",
-            "silu",
-        ] {
-            let a: Activation = name.parse().unwrap();
-            assert_eq!(a.to_string(), name);
-        }
-        assert_eq!(
-            "leaky-relu".parse::<Activation>().unwrap(),
-            Activation::LeakyRelu { slope: 0.01 }
-        );
-    }
-
-    #[test]
-    fn rejects_bad_names_and_slopes_with_the_allowed_values() {
-        let err = "swish".parse::<Activation>().unwrap_err().to_string();
-        assert!(
-            err.contains("swish") && err.contains("leaky-relu:<slope>"),
-            "{err}"
-        );
-        assert!("leaky-relu:x".parse::<Activation>().is_err());
-        assert!("leaky-relu:0".parse::<Activation>().is_err());
-        assert!("leaky-relu:1.5".parse::<Activation>().is_err());
-    }
 
     #[test]
     fn forward_matches_the_formulas() -> Result<()> {
@@ -230,7 +56,7 @@ mod tests {
             (Activation::Silu, |x, _| x / (1.0 + (-x).exp())),
         ];
         for (activation, formula) in cases {
-            let ys = activation.forward(&t)?.to_vec1::<f32>()?;
+            let ys = forward(activation, &t, Kernels::Fused)?.to_vec1::<f32>()?;
             for (x, y) in xs.iter().zip(ys) {
                 let want = formula(f64::from(*x), &erf);
                 assert!(
@@ -240,16 +66,5 @@ mod tests {
             }
         }
         Ok(())
-    }
-
-    #[test]
-    fn off_units() {
-        let relu = Activation::Relu;
-        assert!(relu.unit_is_off(0.0) && relu.unit_is_off(-1.0) && !relu.unit_is_off(1e-6));
-        // sigmoid'(z) < 0.0025 once |z| > ~5.99
-        assert!(Activation::Sigmoid.unit_is_off(6.5) && Activation::Sigmoid.unit_is_off(-6.5));
-        assert!(!Activation::Sigmoid.unit_is_off(5.5));
-        // tanh'(z) < 0.01 once |z| > ~2.99
-        assert!(Activation::Tanh.unit_is_off(3.1) && !Activation::Tanh.unit_is_off(2.9));
     }
 }

@@ -14,13 +14,13 @@ pub mod init;
 pub mod input_matmul;
 pub mod kernels;
 pub mod linear;
+pub mod loss;
 pub mod mlp;
 pub mod rectifier;
 pub mod seeding;
 
-pub use activation::Activation;
 pub use error::{ModelError, Result};
-pub use init::Init;
 pub use kernels::Kernels;
 pub use linear::EnsembleLinear;
+pub use loss::{EnsembleLoss, ensemble_cross_entropy};
 pub use mlp::{ForwardTrace, Mlp, MlpConfig};

@@ -3,8 +3,10 @@
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
+use vgrad_record::{Activation, CLASSES, INPUT, Init, RunConfig};
+
 use crate::seeding::{self, Stream};
-use crate::{Activation, EnsembleLinear, Init, Kernels, ModelError, Result};
+use crate::{EnsembleLinear, Kernels, ModelError, Result, activation};
 
 /// Shape and ingredients of the network. `layers` counts dense layers, the output layer
 /// included and the input not: the reference network (784 -> 5 x 10 -> 10) has 6.
@@ -25,6 +27,18 @@ pub struct MlpConfig {
 }
 
 impl MlpConfig {
+    /// The network a run with configuration `cfg` trains on MNIST.
+    pub fn for_run(cfg: &RunConfig) -> Self {
+        Self {
+            input: INPUT,
+            width: cfg.width,
+            layers: cfg.layers,
+            classes: CLASSES,
+            activation: cfg.activation,
+            init: cfg.init,
+        }
+    }
+
     /// Checks that the configuration describes a network that can be built.
     pub fn validate(&self) -> Result<()> {
         let fail = |m: &str| Err(ModelError::Config(m.to_string()));
@@ -131,7 +145,7 @@ impl Mlp {
                 let l = i + 1;
                 let mut weights = Vec::with_capacity(k * fan_in * fan_out);
                 for rng in rngs.iter_mut() {
-                    weights.extend(cfg.init.sample(fan_in, fan_out, rng)?);
+                    weights.extend(crate::init::sample(cfg.init, fan_in, fan_out, rng)?);
                 }
                 let weight =
                     Tensor::from_vec(weights, (k, fan_in, fan_out), device)?.to_dtype(dtype)?;
@@ -221,7 +235,7 @@ impl Mlp {
                 z = z.add(&taps[i])?;
             }
             h = if i + 1 < self.layers.len() {
-                self.activation.forward_with(&z, self.kernels)?
+                activation::forward(self.activation, &z, self.kernels)?
             } else {
                 z.clone()
             };
@@ -240,10 +254,7 @@ impl Module for Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h)?;
             if i + 1 < self.layers.len() {
-                h = self
-                    .activation
-                    .forward_with(&h, self.kernels)
-                    .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+                h = activation::forward(self.activation, &h, self.kernels)?;
             }
         }
         Ok(h)

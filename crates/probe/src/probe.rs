@@ -3,9 +3,10 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use vgrad_model::{ForwardTrace, Mlp};
+use vgrad_record::{Histogram, LayerRecord};
 
-use crate::stats::mean_abs;
-use crate::{DeltaTaps, Histogram, LayerRecord, Moments, ProbeError, Result};
+use crate::moments::mean_abs;
+use crate::{DeltaTaps, Moments, ProbeError, Result};
 
 /// The entries of a `[K, ...]` tensor (as f32), split into one block per member.
 fn per_member(t: &Tensor, members: usize) -> Result<Vec<Vec<f32>>> {

@@ -3,21 +3,21 @@
 //! for central differences), for every activation.
 
 use candle_core::backprop::GradStore;
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use vgrad_model::{Activation, Init, Mlp, MlpConfig};
-use vgrad_probe::{DeltaTaps, LayerRecord, Moments, probe_step};
+use vgrad_model::{Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_probe::{DeltaTaps, Moments, probe_step};
+use vgrad_record::{Activation, Init, LayerRecord};
 
 const K: usize = 2;
 const B: usize = 5;
 
-/// Sum over members of each member's mean cross-entropy: the training loss.
+/// The training loss (the model crate's, as training computes it) through `taps`.
 fn loss(model: &Mlp, x: &Tensor, y: &Tensor, taps: &[Tensor]) -> candle_core::Result<Tensor> {
     let trace = model
         .forward_traced(x, Some(taps))
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-    let picked = candle_nn::ops::log_softmax(&trace.logits, D::Minus1)?.gather(y, D::Minus1)?;
-    picked.sum_all()? * (-1.0 / B as f64)
+    Ok(ensemble_cross_entropy(&trace.logits, y)?.loss)
 }
 
 /// Central difference of the loss in every entry of `target` (which must be read by
@@ -102,12 +102,9 @@ fn check(activation: Activation) {
         .unwrap();
     let taps = DeltaTaps::new(&model, B, &dev).unwrap();
     let trace = model.forward_traced(&x, Some(taps.tensors())).unwrap();
-    let picked = candle_nn::ops::log_softmax(&trace.logits, D::Minus1)
+    let grads: GradStore = ensemble_cross_entropy(&trace.logits, &y)
         .unwrap()
-        .gather(&y, D::Minus1)
-        .unwrap();
-    let grads: GradStore = (picked.sum_all().unwrap() * (-1.0 / B as f64))
-        .unwrap()
+        .loss
         .backward()
         .unwrap();
     let records: Vec<Vec<LayerRecord>> = probe_step(&model, &grads, &trace, &taps).unwrap();

@@ -2,11 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use vgrad_cli::output::{METRICS_FILE, RunSummary};
-use vgrad_probe::StepRecord;
-use vgrad_sweep::{GridPoint, RunState, Sweep, run_state};
+use vgrad_record::layout::read_metrics;
+use vgrad_record::{RunState, RunSummary, StepRecord, run_state};
+use vgrad_sweep::{GridPoint, Sweep};
 
-use crate::{ReportError, Result};
+use crate::Result;
 
 /// One run of a grid point.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl Scenario {
         self.runs
             .iter()
             .filter_map(|r| r.summary().map(|s| (r, s)))
-            .filter(|(_, s)| s.status == "ok")
+            .filter(|(_, s)| s.status.is_ok())
     }
 
     /// Runs that failed or diverged.
@@ -55,7 +55,7 @@ impl Scenario {
             .iter()
             .filter(|r| match &r.state {
                 RunState::Failed(_) => true,
-                RunState::Done(s) => s.status != "ok",
+                RunState::Done(s) => !s.status.is_ok(),
                 _ => false,
             })
             .count()
@@ -68,25 +68,6 @@ impl Scenario {
             .filter(|r| matches!(r.state, RunState::Missing | RunState::Incomplete))
             .count()
     }
-}
-
-/// Reads a run's `metrics.jsonl`.
-pub fn read_metrics(dir: &Path) -> Result<Vec<StepRecord>> {
-    let path = dir.join(METRICS_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    text.lines()
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| ReportError::Metrics {
-                path: path.clone(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
-        .collect()
 }
 
 /// Every run of `sweep` (all grid points, all seeds) as found under `runs_dir`.

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use vgrad_sweep::Sweep;
 
 use crate::collect::group_without;
+use crate::seeds::GeometricSummary;
 use crate::{ReportError, Result, Scenario, ScenarioStats};
 
 /// A figure written next to the report.
@@ -236,6 +237,38 @@ fn profile(label: &str, values: &[f64]) -> Series {
     }
 }
 
+/// What the figures of one report are drawn from.
+struct Sources<'a> {
+    scenarios: &'a [Scenario],
+    stats: &'a [ScenarioStats],
+    dir: &'a Path,
+    /// Each scenario's label.
+    labels: Vec<String>,
+    /// The scenarios with at least one finished run.
+    with_data: Vec<usize>,
+}
+
+impl Sources<'_> {
+    /// One series per scenario with data: `values` of its curves over the logged steps.
+    fn curves(&self, values: impl Fn(&ScenarioStats) -> &[f64]) -> Vec<Series> {
+        self.with_data
+            .iter()
+            .map(|&i| {
+                let c = &self.stats[i].curves;
+                curve(&self.labels[i], &c.steps, values(&self.stats[i]))
+            })
+            .collect()
+    }
+
+    /// One series per scenario with data: a per-layer profile.
+    fn profiles(&self, values: impl Fn(&ScenarioStats) -> &[f64]) -> Vec<Series> {
+        self.with_data
+            .iter()
+            .map(|&i| profile(&self.labels[i], values(&self.stats[i])))
+            .collect()
+    }
+}
+
 /// Draws every figure of the report into `dir` and returns them in reading order.
 pub fn draw_all(
     sweep: &Sweep,
@@ -243,22 +276,32 @@ pub fn draw_all(
     stats: &[ScenarioStats],
     dir: &Path,
 ) -> Result<Vec<Figure>> {
-    let mut figures = Vec::new();
-    let labels: Vec<String> = scenarios.iter().map(|s| s.point.label()).collect();
-    let with_data: Vec<usize> = (0..stats.len()).filter(|&i| stats[i].ok > 0).collect();
-
-    let acc: Vec<Series> = with_data
-        .iter()
-        .map(|&i| {
-            curve(
-                &labels[i],
-                &stats[i].curves.steps,
-                &stats[i].curves.train_acc,
-            )
-        })
-        .collect();
-    figure(
+    let sources = Sources {
+        scenarios,
+        stats,
         dir,
+        labels: scenarios.iter().map(|s| s.point.label()).collect(),
+        with_data: (0..stats.len()).filter(|&i| stats[i].ok > 0).collect(),
+    };
+    let mut figures = vec![
+        accuracy(&sources)?,
+        gradients(&sources)?,
+        layer_profiles(&sources)?,
+    ];
+    if sweep.varies("layers") {
+        figures.push(decay_vs_depth(&sources)?);
+    }
+    if sweep.varies("init") {
+        figures.push(profile_by_init(&sources)?);
+    }
+    Ok(figures)
+}
+
+/// Training accuracy over the steps.
+fn accuracy(s: &Sources) -> Result<Figure> {
+    let acc = s.curves(|st| &st.curves.train_acc);
+    figure(
+        s.dir,
         "accuracy.svg",
         &[Panel::steps(
             "Training accuracy (batch, mean over seeds)",
@@ -267,33 +310,18 @@ pub fn draw_all(
             false,
         )],
     )?;
-    figures.push(Figure {
+    Ok(Figure {
         file: "accuracy.svg".into(),
         caption: "Training accuracy on the logged batches, mean over seeds.".into(),
-    });
+    })
+}
 
-    let first: Vec<Series> = with_data
-        .iter()
-        .map(|&i| {
-            curve(
-                &labels[i],
-                &stats[i].curves.steps,
-                &stats[i].curves.grad_first,
-            )
-        })
-        .collect();
-    let last: Vec<Series> = with_data
-        .iter()
-        .map(|&i| {
-            curve(
-                &labels[i],
-                &stats[i].curves.steps,
-                &stats[i].curves.grad_last,
-            )
-        })
-        .collect();
+/// The first and the last layer's gradient over the steps: the reference post's figures.
+fn gradients(s: &Sources) -> Result<Figure> {
+    let first = s.curves(|st| &st.curves.grad_first);
+    let last = s.curves(|st| &st.curves.grad_last);
     figure(
-        dir,
+        s.dir,
         "gradients.svg",
         &[
             Panel::steps(
@@ -305,21 +333,18 @@ pub fn draw_all(
             Panel::steps("Last layer: mean |dC/dW|", "mean |grad| (log)", last, true),
         ],
     )?;
-    figures.push(Figure {
+    Ok(Figure {
         file: "gradients.svg".into(),
         caption: "Mean absolute weight gradient of the first and of the last layer over training (geometric mean over seeds), the two figures of the reference post.".into(),
-    });
+    })
+}
 
-    let grad: Vec<Series> = with_data
-        .iter()
-        .map(|&i| profile(&labels[i], &stats[i].grad_profile))
-        .collect();
-    let delta: Vec<Series> = with_data
-        .iter()
-        .map(|&i| profile(&labels[i], &stats[i].delta_profile))
-        .collect();
+/// The per-layer profile of the weight gradient and of the error.
+fn layer_profiles(s: &Sources) -> Result<Figure> {
+    let grad = s.profiles(|st| &st.grad_profile);
+    let delta = s.profiles(|st| &st.delta_profile);
     figure(
-        dir,
+        s.dir,
         "profile.svg",
         &[
             Panel::layers(
@@ -336,94 +361,91 @@ pub fn draw_all(
             ),
         ],
     )?;
-    figures.push(Figure {
+    Ok(Figure {
         file: "profile.svg".into(),
         caption: "Per-layer profile, layer 1 (input side) to L (output): each layer's value averaged over the logged steps, geometric mean over seeds.".into(),
-    });
+    })
+}
 
-    let has_axis = |axis: &str| sweep.definition.axes.iter().any(|(k, _)| k == axis);
-    if has_axis("layers") {
-        let groups: Vec<(String, Vec<usize>)> = group_without(scenarios, "layers")
-            .into_iter()
+/// The decay ratios against depth, one line per setting of the other axes.
+fn decay_vs_depth(s: &Sources) -> Result<Figure> {
+    let groups: Vec<(String, Vec<usize>)> = group_without(s.scenarios, "layers")
+        .into_iter()
+        .map(|(label, members)| {
+            let label = if label.is_empty() {
+                "all".into()
+            } else {
+                label
+            };
+            (label, members)
+        })
+        .collect();
+    let series = |pick: &dyn Fn(&ScenarioStats) -> Option<GeometricSummary>| -> Vec<Series> {
+        groups
+            .iter()
             .map(|(label, members)| {
-                (
-                    if label.is_empty() {
-                        "all".into()
-                    } else {
-                        label
-                    },
-                    members,
-                )
-            })
-            .collect();
-        let series = |pick: &dyn Fn(&ScenarioStats) -> Option<vgrad_probe::GeometricSummary>| -> Vec<Series> {
-            groups
-                .iter()
-                .map(|(label, members)| {
-                    let ok: Vec<(f64, vgrad_probe::GeometricSummary)> = members
-                        .iter()
-                        .filter_map(|&i| pick(&stats[i]).map(|g| (stats[i].layers as f64, g)))
-                        .collect();
-                    Series {
-                        label: label.clone(),
-                        points: ok.iter().map(|(x, g)| (*x, g.geo_mean)).collect(),
-                        bars: ok
-                            .iter()
-                            .filter(|(_, g)| g.ci_low.is_finite())
-                            .map(|(x, g)| (*x, g.ci_low, g.ci_high))
-                            .collect(),
-                    }
-                })
-                .collect()
-        };
-        figure(
-            dir,
-            "decay_vs_depth.svg",
-            &[
-                Panel::layers(
-                    "Weight-gradient decay ratio",
-                    "dense layers L",
-                    "grad[L] / grad[1] (log)",
-                    series(&|s| s.decay),
-                ),
-                Panel::layers(
-                    "Back-propagated error decay ratio",
-                    "dense layers L",
-                    "delta[L] / delta[1] (log)",
-                    series(&|s| s.delta_decay),
-                ),
-            ],
-        )?;
-        figures.push(Figure {
-            file: "decay_vs_depth.svg".into(),
-            caption: "Decay ratio against depth: geometric mean over seeds with 95% intervals."
-                .into(),
-        });
-    }
-    if has_axis("init") {
-        let panels: Vec<Panel> = group_without(scenarios, "init")
-            .into_iter()
-            .map(|(label, members)| {
-                let series = members
+                let ok: Vec<(f64, GeometricSummary)> = members
                     .iter()
-                    .filter(|&&i| stats[i].ok > 0)
-                    .map(|&i| {
-                        profile(
-                            scenarios[i].point.value("init").unwrap_or("?"),
-                            &stats[i].grad_profile,
-                        )
-                    })
+                    .filter_map(|&i| pick(&s.stats[i]).map(|g| (s.stats[i].layers as f64, g)))
                     .collect();
-                let title = if label.is_empty() { "all" } else { &label };
-                Panel::layers(title, "layer", "mean |dC/dW| (log)", series)
+                Series {
+                    label: label.clone(),
+                    points: ok.iter().map(|(x, g)| (*x, g.geo_mean)).collect(),
+                    bars: ok
+                        .iter()
+                        .filter(|(_, g)| g.ci_low.is_finite())
+                        .map(|(x, g)| (*x, g.ci_low, g.ci_high))
+                        .collect(),
+                }
             })
-            .collect();
-        figure(dir, "profile_by_init.svg", &panels)?;
-        figures.push(Figure {
-            file: "profile_by_init.svg".into(),
-            caption: "Weight-gradient profile per initialisation, one panel per other setting."
-                .into(),
-        });
-    }
-    Ok(figures)
+            .collect()
+    };
+    figure(
+        s.dir,
+        "decay_vs_depth.svg",
+        &[
+            Panel::layers(
+                "Weight-gradient decay ratio",
+                "dense layers L",
+                "grad[L] / grad[1] (log)",
+                series(&|st| st.decay),
+            ),
+            Panel::layers(
+                "Back-propagated error decay ratio",
+                "dense layers L",
+                "delta[L] / delta[1] (log)",
+                series(&|st| st.delta_decay),
+            ),
+        ],
+    )?;
+    Ok(Figure {
+        file: "decay_vs_depth.svg".into(),
+        caption: "Decay ratio against depth: geometric mean over seeds with 95% intervals.".into(),
+    })
+}
+
+/// The gradient profile per initialisation, one panel per setting of the other axes.
+fn profile_by_init(s: &Sources) -> Result<Figure> {
+    let panels: Vec<Panel> = group_without(s.scenarios, "init")
+        .into_iter()
+        .map(|(label, members)| {
+            let series = members
+                .iter()
+                .filter(|&&i| s.stats[i].ok > 0)
+                .map(|&i| {
+                    profile(
+                        s.scenarios[i].point.value("init").unwrap_or("?"),
+                        &s.stats[i].grad_profile,
+                    )
+                })
+                .collect();
+            let title = if label.is_empty() { "all" } else { &label };
+            Panel::layers(title, "layer", "mean |dC/dW| (log)", series)
+        })
+        .collect();
+    figure(s.dir, "profile_by_init.svg", &panels)?;
+    Ok(Figure {
+        file: "profile_by_init.svg".into(),
+        caption: "Weight-gradient profile per initialisation, one panel per other setting.".into(),
+    })
 }

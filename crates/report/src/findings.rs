@@ -11,7 +11,7 @@ const REFERENCE: [(&str, f64); 2] = [("sigmoid", 30.0), ("leaky-relu", 6.0)];
 /// Sentences on what the sweep shows, from its statistics.
 pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut ranked: Vec<(usize, vgrad_probe::GeometricSummary)> = stats
+    let mut ranked: Vec<(usize, crate::seeds::GeometricSummary)> = stats
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.decay.map(|d| (i, d)))

@@ -6,6 +6,7 @@ pub mod figures;
 pub mod findings;
 pub mod format;
 pub mod markdown;
+pub mod seeds;
 pub mod stats;
 
 use std::path::{Path, PathBuf};
@@ -24,16 +25,9 @@ pub enum ReportError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A run's `metrics.jsonl` holds a line that is not a step record.
-    #[error("{path}: line {line}: {message}")]
-    Metrics {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// The parser's message.
-        message: String,
-    },
+    /// A run's file could not be read.
+    #[error(transparent)]
+    Record(#[from] vgrad_record::RecordError),
     /// A figure could not be drawn.
     #[error("figure {path}: {message}")]
     Figure {
@@ -47,15 +41,22 @@ pub enum ReportError {
 /// Result type of the report crate.
 pub type Result<T> = std::result::Result<T, ReportError>;
 
-/// Writes `reports_dir/<experiment>.md` and its figures from `scenarios`; `command` is the
-/// command that reproduces the sweep, `runs_dir` where its runs are. Returns the path of
-/// the markdown file.
+/// Writes `<out>/reports/<experiment>.md` and its figures from the runs in
+/// `<out>/runs/<experiment>/`; returns the path of the markdown file.
+pub fn write_report(sweep: &vgrad_sweep::Sweep, out: &Path) -> Result<PathBuf> {
+    let runs_dir = sweep.runs_dir(out);
+    let scenarios = collect(sweep, &runs_dir)?;
+    let shown_runs_dir = runs_dir.strip_prefix(out).unwrap_or(&runs_dir);
+    write(sweep, &scenarios, &out.join("reports"), shown_runs_dir)
+}
+
+/// Writes `reports_dir/<experiment>.md` and its figures from `scenarios`; `runs_dir` is
+/// where its runs are, as the report shows it. Returns the path of the markdown file.
 pub fn write(
     sweep: &vgrad_sweep::Sweep,
     scenarios: &[Scenario],
     reports_dir: &Path,
     runs_dir: &Path,
-    command: &str,
 ) -> Result<PathBuf> {
     let name = sweep.name();
     let figure_dir = reports_dir.join(name);
@@ -66,7 +67,13 @@ pub fn write(
     std::fs::create_dir_all(&figure_dir).map_err(io(&figure_dir))?;
     let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
     let figures = figures::draw_all(sweep, scenarios, &stats, &figure_dir)?;
-    let text = markdown::render(sweep, scenarios, &stats, &figures, runs_dir, command);
+    let text = markdown::render(&markdown::Inputs {
+        sweep,
+        scenarios,
+        stats: &stats,
+        figures: &figures,
+        runs_dir,
+    });
     let path = reports_dir.join(format!("{name}.md"));
     let tmp = reports_dir.join(format!(".{name}.md.tmp"));
     std::fs::write(&tmp, text).map_err(io(&tmp))?;

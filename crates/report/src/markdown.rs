@@ -1,16 +1,16 @@
-//! The report as markdown that reads well as plain text and on a git forge.
+//! The report as markdown that reads well as plain text and on a git forge: one function
+//! per section, in reading order.
 
 use std::fmt::Write;
 use std::path::Path;
 
-use vgrad_model::activation::OffKind;
-use vgrad_probe::GeometricSummary;
+use vgrad_record::{OffKind, RunState};
 use vgrad_sweep::Sweep;
-use vgrad_sweep::definition::{FIELDS, field_display};
 
 use crate::figures::Figure;
 use crate::findings::findings;
 use crate::format::{percent, sig, with_ci};
+use crate::seeds::GeometricSummary;
 use crate::{Scenario, ScenarioStats};
 
 fn ci(g: Option<GeometricSummary>) -> String {
@@ -45,55 +45,83 @@ fn layer_table_head(second: &str, layers: usize) -> String {
     )
 }
 
+/// Everything the sections of a report read.
+pub struct Inputs<'a> {
+    /// The sweep.
+    pub sweep: &'a Sweep,
+    /// Its grid points with their runs.
+    pub scenarios: &'a [Scenario],
+    /// The statistics of each scenario.
+    pub stats: &'a [ScenarioStats],
+    /// The figures drawn beside the report.
+    pub figures: &'a [Figure],
+    /// Where the runs are, as the report shows it.
+    pub runs_dir: &'a Path,
+}
+
 /// The whole report.
-pub fn render(
-    sweep: &Sweep,
-    scenarios: &[Scenario],
-    stats: &[ScenarioStats],
-    figures: &[Figure],
-    runs_dir: &Path,
-    command: &str,
-) -> String {
-    let name = sweep.name();
+pub fn render(r: &Inputs) -> String {
     let mut md = String::new();
-    let _ = writeln!(md, "# Sweep `{name}`\n");
-    if !sweep.definition.description.is_empty() {
-        let _ = writeln!(md, "{}\n", sweep.definition.description.trim());
+    header(&mut md, r);
+    configuration(&mut md, r);
+    decay_table(&mut md, r);
+    let _ = writeln!(
+        md,
+        "\n## Findings\n\n{}\n",
+        findings(r.scenarios, r.stats).join(" ")
+    );
+    profiles(&mut md, r);
+    dead_units(&mut md, r);
+    figures(&mut md, r);
+    runs(&mut md, r);
+    md
+}
+
+/// Title, description, and the command that reproduces the sweep.
+fn header(md: &mut String, r: &Inputs) {
+    let _ = writeln!(md, "# Sweep `{}`\n", r.sweep.name());
+    if !r.sweep.definition.description.is_empty() {
+        let _ = writeln!(md, "{}\n", r.sweep.definition.description.trim());
     }
     let _ = writeln!(
         md,
-        "Generated from the runs in `{}` by `cargo xtask report`. Reproduce with:\n\n```sh\n{command}\n```\n",
-        runs_dir.display()
+        "Generated from the runs in `{}` by `cargo xtask report`. Reproduce with:\n\n```sh\n{}\n```\n",
+        r.runs_dir.display(),
+        r.sweep.command()
     );
+}
 
+/// Every field of the run configuration, the axes with the values they take; the seeds
+/// last, in a row of their own.
+fn configuration(md: &mut String, r: &Inputs) {
     let _ = writeln!(md, "## Configuration\n\n| field | value |\n| --- | --- |");
-    let base = sweep.points.first().map(|p| &p.config);
-    for field in FIELDS {
-        let value = match sweep.definition.axes.iter().find(|(k, _)| k == field) {
-            Some(_) => {
+    if let Some(base) = r.sweep.points.first().map(|p| &p.config) {
+        for (field, _) in base.fields().into_iter().filter(|(f, _)| f != "seed") {
+            let value = if r.sweep.varies(&field) {
                 let mut seen: Vec<String> = Vec::new();
-                for p in &sweep.points {
-                    let v = field_display(&p.config, field);
+                for p in &r.sweep.points {
+                    let v = p.config.field_text(&field).unwrap_or_default();
                     if !seen.contains(&v) {
                         seen.push(v);
                     }
                 }
                 format!("**axis**: {}", seen.join(", "))
-            }
-            None => base.map_or(String::new(), |c| field_display(c, field)),
-        };
-        let _ = writeln!(md, "| {field} | {value} |");
-    }
-    if let Some(c) = base {
-        let _ = writeln!(md, "| device | {} |", c.device);
+            } else {
+                base.field_text(&field).unwrap_or_default()
+            };
+            let _ = writeln!(md, "| {field} | {value} |");
+        }
     }
     let _ = writeln!(
         md,
         "| seeds | {} ({} per grid point) |\n",
-        seed_list(&sweep.seeds),
-        sweep.seeds.len()
+        seed_list(&r.sweep.seeds),
+        r.sweep.seeds.len()
     );
+}
 
+/// The decay ratios per scenario, with their intervals, and the test accuracy.
+fn decay_table(md: &mut String, r: &Inputs) {
     let _ = writeln!(
         md,
         "## Decay of the gradient\n\n\
@@ -108,7 +136,7 @@ pub fn render(
         "| scenario | runs ok | decay ratio [95% CI] | per-layer factor | error decay ratio [95% CI] | error per-layer factor | last / layer 2 | test accuracy |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
-    for (sc, st) in scenarios.iter().zip(stats) {
+    for (sc, st) in r.scenarios.iter().zip(r.stats) {
         let mut runs = format!("{}/{}", st.ok, sc.runs.len());
         if st.failed > 0 {
             let _ = write!(runs, " ({} failed or diverged)", st.failed);
@@ -131,20 +159,18 @@ pub fn render(
             geo(st.last_over_second),
         );
     }
+}
 
-    let _ = writeln!(
-        md,
-        "\n## Findings\n\n{}\n",
-        findings(scenarios, stats).join(" ")
-    );
-
+/// Each layer's gradient and error, one table per depth.
+fn profiles(md: &mut String, r: &Inputs) {
     let _ = writeln!(
         md,
         "## Per-layer profile\n\n\
          Each layer's mean |dC/dW| (grad) and mean |dC/dz| (error), averaged over the logged steps, \
          geometric mean over seeds; layer 1 is the first hidden layer, L the output layer.\n"
     );
-    let mut depths: Vec<usize> = stats
+    let mut depths: Vec<usize> = r
+        .stats
         .iter()
         .filter(|s| s.ok > 0)
         .map(|s| s.layers)
@@ -153,9 +179,10 @@ pub fn render(
     depths.dedup();
     for depth in depths {
         let _ = writeln!(md, "{}", layer_table_head("measure", depth));
-        for (sc, st) in scenarios
+        for (sc, st) in r
+            .scenarios
             .iter()
-            .zip(stats)
+            .zip(r.stats)
             .filter(|(_, s)| s.ok > 0 && s.layers == depth)
         {
             for (measure, values) in [("grad", &st.grad_profile), ("error", &st.delta_profile)] {
@@ -170,7 +197,10 @@ pub fn render(
         }
         md.push('\n');
     }
+}
 
+/// The fraction of dead or saturated units per hidden layer.
+fn dead_units(md: &mut String, r: &Inputs) {
     let _ = writeln!(
         md,
         "## Dead and saturated units\n\n\
@@ -178,47 +208,58 @@ pub fn render(
          averaged over the logged steps and the seeds: dead (pre-activation <= 0) for the ReLU family, \
          ELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for sigmoid and tanh.\n"
     );
-    let max_hidden = stats
+    let max_hidden = r
+        .stats
         .iter()
         .filter(|s| s.ok > 0)
         .map(|s| s.layers - 1)
         .max()
         .unwrap_or(0);
-    if max_hidden > 0 {
-        let _ = writeln!(md, "{}", layer_table_head("kind", max_hidden));
-        for (sc, st) in scenarios.iter().zip(stats).filter(|(_, s)| s.ok > 0) {
-            let kind = match sc.point.config.activation.off_kind() {
-                OffKind::Dead => "dead",
-                OffKind::Saturated => "saturated",
-            };
-            let cells: Vec<String> = (0..max_hidden)
-                .map(|l| {
-                    st.dead_frac
-                        .get(l)
-                        .copied()
-                        .flatten()
-                        .map_or(String::new(), percent)
-                })
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {kind} | {} |",
-                sc.point.label(),
-                cells.join(" | ")
-            );
-        }
-        md.push('\n');
+    if max_hidden == 0 {
+        return;
     }
-
-    let _ = writeln!(md, "## Figures\n");
-    for f in figures {
+    let _ = writeln!(md, "{}", layer_table_head("kind", max_hidden));
+    for (sc, st) in r.scenarios.iter().zip(r.stats).filter(|(_, s)| s.ok > 0) {
+        let kind = match sc.point.config.activation.off_kind() {
+            OffKind::Dead => "dead",
+            OffKind::Saturated => "saturated",
+        };
+        let cells: Vec<String> = (0..max_hidden)
+            .map(|l| {
+                st.dead_frac
+                    .get(l)
+                    .copied()
+                    .flatten()
+                    .map_or(String::new(), percent)
+            })
+            .collect();
         let _ = writeln!(
             md,
-            "![{}]({name}/{})\n\n*{}*\n",
-            f.caption, f.file, f.caption
+            "| {} | {kind} | {} |",
+            sc.point.label(),
+            cells.join(" | ")
         );
     }
+    md.push('\n');
+}
 
+/// The figures with their captions.
+fn figures(md: &mut String, r: &Inputs) {
+    let _ = writeln!(md, "## Figures\n");
+    for f in r.figures {
+        let _ = writeln!(
+            md,
+            "![{}]({}/{})\n\n*{}*\n",
+            f.caption,
+            r.sweep.name(),
+            f.file,
+            f.caption
+        );
+    }
+}
+
+/// Where the runs are, how to browse them, and which ones have no result.
+fn runs(md: &mut String, r: &Inputs) {
     let _ = writeln!(
         md,
         "## Runs\n\n\
@@ -227,37 +268,35 @@ pub fn render(
          (`events.out.tfevents.*`: every scalar of `metrics.jsonl` under `<statistic>/layer<k>`, \
          histograms `grad_hist/layer<k>` and `weight_hist/layer<k>`, and the final `test_acc` and \
          `decay_ratio`). To browse all runs of this sweep:\n\n```sh\ntensorboard --logdir {runs}\n```",
-        runs = runs_dir.display()
+        runs = r.runs_dir.display()
     );
-    let problems: Vec<String> = scenarios
+    let problems: Vec<String> = r
+        .scenarios
         .iter()
         .flat_map(|sc| sc.runs.iter())
-        .filter_map(|r| match &r.state {
-            vgrad_sweep::RunState::Done(s) if s.status == "ok" => None,
-            vgrad_sweep::RunState::Done(s) => Some(match s.diverged_at_step {
-                Some(step) => format!("- `{}`: {} at step {step}", r.dir.display(), s.status),
-                None => format!("- `{}`: {}", r.dir.display(), s.status),
-            }),
-            vgrad_sweep::RunState::Failed(e) => Some(format!(
-                "- `{}`: failed: {}",
-                r.dir.display(),
-                e.lines().last().unwrap_or("").trim()
-            )),
-            vgrad_sweep::RunState::Incomplete => Some(format!(
-                "- `{}`: incomplete (interrupted or running)",
-                r.dir.display()
-            )),
-            vgrad_sweep::RunState::Missing => Some(format!("- `{}`: not run yet", r.dir.display())),
+        .filter_map(|run| {
+            let dir = run.dir.display();
+            match &run.state {
+                RunState::Done(s) if s.status.is_ok() => None,
+                RunState::Done(s) => Some(format!("- `{dir}`: {}", s.status)),
+                RunState::Failed(e) => Some(format!(
+                    "- `{dir}`: failed: {}",
+                    e.lines().last().unwrap_or("").trim()
+                )),
+                RunState::Incomplete => {
+                    Some(format!("- `{dir}`: incomplete (interrupted or running)"))
+                }
+                RunState::Missing => Some(format!("- `{dir}`: not run yet")),
+            }
         })
         .collect();
     if problems.is_empty() {
         let _ = writeln!(
             md,
             "\nAll {} runs finished.",
-            scenarios.iter().map(|s| s.runs.len()).sum::<usize>()
+            r.scenarios.iter().map(|s| s.runs.len()).sum::<usize>()
         );
     } else {
         let _ = writeln!(md, "\nRuns without a result:\n\n{}", problems.join("\n"));
     }
-    md
 }

@@ -1,9 +1,9 @@
 //! A scenario's numbers across its seeds.
 
-use vgrad_probe::GeometricSummary;
-use vgrad_probe::seeds::mean_std;
+use vgrad_record::RunSummary;
 
 use crate::Scenario;
+use crate::seeds::{GeometricSummary, mean_std};
 
 /// Per logged step, averaged over the seeds of a scenario.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -63,10 +63,10 @@ impl ScenarioStats {
         let layers = scenario.point.config.layers;
         let runs: Vec<_> = scenario.ok_runs().collect();
         let summaries: Vec<_> = runs.iter().map(|(_, s)| *s).collect();
-        let across = |f: &dyn Fn(&vgrad_cli::output::RunSummary) -> f64| {
+        let across = |f: &dyn Fn(&RunSummary) -> f64| {
             GeometricSummary::of(&summaries.iter().map(|s| f(s)).collect::<Vec<_>>())
         };
-        let per_layer = |f: &dyn Fn(&vgrad_cli::output::RunSummary, usize) -> f64| -> Vec<f64> {
+        let per_layer = |f: &dyn Fn(&RunSummary, usize) -> f64| -> Vec<f64> {
             if summaries.is_empty() {
                 return Vec::new();
             }

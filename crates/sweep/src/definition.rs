@@ -1,43 +1,32 @@
 //! Parsing and checking a sweep file.
+//!
+//! `[base]` and every value of `[axes]` are fields of the run configuration: the sweep
+//! merges them into one TOML table per grid point and deserialises it into a
+//! [`RunConfig`], which rejects unknown keys, so a sweep file can set exactly what
+//! `vgrad train` can.
 
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
-use vgrad_cli::config::RunConfig;
-
-/// Fields of `vgrad train` a sweep may set in `[base]` or vary in `[axes]`.
-pub const FIELDS: [&str; 12] = [
-    "activation",
-    "layers",
-    "width",
-    "init",
-    "steps",
-    "batch_size",
-    "lr",
-    "beta1",
-    "beta2",
-    "epsilon",
-    "log_every",
-    "data",
-];
+use vgrad_record::RunConfig;
 
 /// Top-level keys of a sweep file.
 const TOP_LEVEL: [&str; 4] = ["description", "seeds", "base", "axes"];
 
-/// A sweep file that cannot be used; the message names the file, the key and what is
-/// allowed.
+/// A sweep that cannot be used or run; the message names the file, the key and what is
+/// allowed, or the run folder and what failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    /// The file could not be read.
-    #[error("{path}: cannot read: {source}")]
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
     Io {
-        /// The file.
+        /// The file or folder.
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
     },
     /// The file is not TOML.
-    #[error("{path}: not valid TOML: {message}")]
+    #[error("{}: not valid TOML: {message}", path.display())]
     Toml {
         /// The file.
         path: PathBuf,
@@ -45,7 +34,7 @@ pub enum SweepError {
         message: String,
     },
     /// A key with a bad value, or an unknown key.
-    #[error("{path}: `{key}`: {message}")]
+    #[error("{}: `{key}`: {message}", path.display())]
     Key {
         /// The file.
         path: PathBuf,
@@ -53,6 +42,14 @@ pub enum SweepError {
         key: String,
         /// What is wrong and what is allowed.
         message: String,
+    },
+    /// `vgrad train` could not be started.
+    #[error("cannot start {}: {source}", program.display())]
+    Spawn {
+        /// The binary.
+        program: PathBuf,
+        /// The cause.
+        source: std::io::Error,
     },
 }
 
@@ -67,83 +64,26 @@ pub struct SweepDefinition {
     pub description: String,
     /// The seeds every grid point is trained with.
     pub seeds: Vec<u64>,
-    /// The configuration before the axes are applied (with `[base]` applied to the
-    /// reference defaults).
-    pub base: RunConfig,
+    /// The fields `[base]` sets (the reference defaults hold for the others).
+    pub base: Table,
     /// Varied fields in file order, each with its values in file order.
     pub axes: Vec<(String, Vec<Value>)>,
 }
 
-/// Sets `field` of `cfg` from a TOML value; the error says what was expected.
-pub fn apply_field(cfg: &mut RunConfig, field: &str, value: &Value) -> Result<(), String> {
-    let count = |v: &Value| -> Result<usize, String> {
-        match v.as_integer() {
-            Some(i) if i >= 0 => Ok(i as usize),
-            _ => Err(format!("expected a non-negative integer, found {v}")),
-        }
-    };
-    let number = |v: &Value| -> Result<f64, String> {
-        match v {
-            Value::Float(f) => Ok(*f),
-            Value::Integer(i) => Ok(*i as f64),
-            _ => Err(format!("expected a number, found {v}")),
-        }
-    };
-    let text = |v: &Value| -> Result<String, String> {
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| format!("expected a string, found {v}"))
-    };
-    match field {
-        "activation" => cfg.activation = text(value)?.parse().map_err(|e| format!("{e}"))?,
-        "init" => cfg.init = text(value)?.parse().map_err(|e| format!("{e}"))?,
-        "data" => cfg.data = text(value)?,
-        "layers" => cfg.layers = count(value)?,
-        "width" => cfg.width = count(value)?,
-        "steps" => cfg.steps = count(value)?,
-        "batch_size" => cfg.batch_size = count(value)?,
-        "log_every" => cfg.log_every = count(value)?,
-        "lr" => cfg.adam.lr = number(value)?,
-        "beta1" => cfg.adam.beta1 = number(value)?,
-        "beta2" => cfg.adam.beta2 = number(value)?,
-        "epsilon" => cfg.adam.epsilon = number(value)?,
-        other => {
-            return Err(format!(
-                "unknown field `{other}`; allowed: {}",
-                FIELDS.join(", ")
-            ));
-        }
+/// The run configuration that `table` (fields of a sweep file) describes; the error
+/// names the offending field, or is `None` for the table as a whole.
+pub fn config_from(table: &Table) -> Result<RunConfig, (Option<String>, String)> {
+    if table.contains_key("seed") {
+        return Err((
+            Some("seed".into()),
+            "a sweep's seeds are set by its top-level `seeds` key".into(),
+        ));
     }
-    Ok(())
-}
-
-/// The canonical text of `field` in `cfg` (e.g. `leaky-relu:0.01` for `leaky-relu`).
-pub fn field_display(cfg: &RunConfig, field: &str) -> String {
-    match field {
-        "activation" => cfg.activation.to_string(),
-        "init" => cfg.init.to_string(),
-        "data" => cfg.data.clone(),
-        "layers" => cfg.layers.to_string(),
-        "width" => cfg.width.to_string(),
-        "steps" => cfg.steps.to_string(),
-        "batch_size" => cfg.batch_size.to_string(),
-        "log_every" => cfg.log_every.to_string(),
-        "lr" => number(cfg.adam.lr),
-        "beta1" => number(cfg.adam.beta1),
-        "beta2" => number(cfg.adam.beta2),
-        "epsilon" => number(cfg.adam.epsilon),
-        _ => String::new(),
-    }
-}
-
-/// A float in its shortest exact form, in scientific notation when very small or large
-/// (`1e-8`, not `0.00000001`).
-fn number(x: f64) -> String {
-    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
-        format!("{x:e}")
-    } else {
-        x.to_string()
-    }
+    serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        (field, e.into_inner().to_string())
+    })
 }
 
 impl SweepDefinition {
@@ -169,13 +109,11 @@ impl SweepDefinition {
                 path: path.to_path_buf(),
                 message: e.message().to_string(),
             })?;
-        for key in table.keys() {
-            if !TOP_LEVEL.contains(&key.as_str()) {
-                return Err(key_error(
-                    key,
-                    format!("unknown key; allowed: {}", TOP_LEVEL.join(", ")),
-                ));
-            }
+        if let Some(key) = table.keys().find(|k| !TOP_LEVEL.contains(&k.as_str())) {
+            return Err(key_error(
+                key,
+                format!("unknown key; allowed: {}", TOP_LEVEL.join(", ")),
+            ));
         }
         let name = path
             .file_stem()
@@ -199,49 +137,35 @@ impl SweepDefinition {
             )),
             Some(v) => parse_seeds(v).map_err(|m| key_error("seeds", m))?,
         };
-        let mut base = RunConfig::default();
-        if let Some(value) = table.get("base") {
-            let Value::Table(fields) = value else {
+        let base = match table.get("base") {
+            None => Table::new(),
+            Some(Value::Table(fields)) => fields.clone(),
+            Some(other) => {
                 return Err(key_error(
                     "base",
-                    format!("expected a table of fields, found {value}"),
+                    format!("expected a table of fields, found {other}"),
                 ));
-            };
-            for (field, v) in fields {
-                apply_field(&mut base, field, v)
-                    .map_err(|m| key_error(&format!("base.{field}"), m))?;
             }
-        }
-        let mut axes = Vec::new();
-        if let Some(value) = table.get("axes") {
-            let Value::Table(fields) = value else {
+        };
+        config_from(&base).map_err(|(field, m)| match field {
+            Some(f) => key_error(&format!("base.{f}"), m),
+            None => key_error("base", m),
+        })?;
+        let axes = match table.get("axes") {
+            None => Vec::new(),
+            Some(Value::Table(fields)) => fields
+                .iter()
+                .map(|(field, values)| {
+                    check_axis(&base, field, values).map_err(|(k, m)| key_error(&k, m))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
                 return Err(key_error(
                     "axes",
-                    format!("expected a table of lists, found {value}"),
+                    format!("expected a table of lists, found {other}"),
                 ));
-            };
-            for (field, v) in fields {
-                let key = format!("axes.{field}");
-                let Value::Array(values) = v else {
-                    return Err(key_error(
-                        &key,
-                        format!("expected a list of values, found {v}"),
-                    ));
-                };
-                if values.is_empty() {
-                    return Err(key_error(
-                        &key,
-                        "empty list: an axis needs at least one value".into(),
-                    ));
-                }
-                for (i, item) in values.iter().enumerate() {
-                    let mut probe = base.clone();
-                    apply_field(&mut probe, field, item)
-                        .map_err(|m| key_error(&format!("{key}[{i}]"), m))?;
-                }
-                axes.push((field.clone(), values.clone()));
             }
-        }
+        };
         Ok(Self {
             name,
             path: path.to_path_buf(),
@@ -251,6 +175,28 @@ impl SweepDefinition {
             axes,
         })
     }
+}
+
+/// An axis of field `field`: a non-empty list whose every value, set over `base`, gives a
+/// run configuration. The error is the dotted key at fault and what is wrong.
+fn check_axis(
+    base: &Table,
+    field: &str,
+    values: &Value,
+) -> Result<(String, Vec<Value>), (String, String)> {
+    let key = format!("axes.{field}");
+    let Value::Array(values) = values else {
+        return Err((key, format!("expected a list of values, found {values}")));
+    };
+    if values.is_empty() {
+        return Err((key, "empty list: an axis needs at least one value".into()));
+    }
+    for (i, value) in values.iter().enumerate() {
+        let mut table = base.clone();
+        table.insert(field.to_string(), value.clone());
+        config_from(&table).map_err(|(_, m)| (format!("{key}[{i}]"), m))?;
+    }
+    Ok((field.to_string(), values.clone()))
 }
 
 /// `seeds = N` (seeds 0..N) or `seeds = [a, b, ...]`.
@@ -297,7 +243,8 @@ mod tests {
         .unwrap();
         assert_eq!(d.name, "test");
         assert_eq!(d.seeds, vec![0, 1, 2]);
-        assert_eq!((d.base.steps, d.base.adam.lr), (100, 1.0));
+        let base = config_from(&d.base).unwrap();
+        assert_eq!((base.steps, base.lr), (100, 1.0));
         assert_eq!(
             d.axes.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
             vec!["activation", "layers"]
@@ -314,11 +261,19 @@ mod tests {
             ),
             (
                 "seeds = 2\n[base]\nsteps = \"many\"",
-                "`base.steps`: expected a non-negative integer, found \"many\"",
+                "`base.steps`: invalid type: string \"many\", expected usize",
+            ),
+            (
+                "seeds = 2\n[base]\nlayers = -1",
+                "`base.layers`: invalid value: integer `-1`, expected usize",
             ),
             (
                 "seeds = 2\n[base]\nlearning_rate = 0.1",
-                "unknown field `learning_rate`; allowed: activation, layers",
+                "`base.learning_rate`: unknown field `learning_rate`, expected one of `activation`, `layers`",
+            ),
+            (
+                "seeds = 2\n[base]\nseed = 3",
+                "`base.seed`: a sweep's seeds are set by its top-level `seeds` key",
             ),
             (
                 "seeds = 2\n[axes]\nactivation = []",
@@ -326,7 +281,11 @@ mod tests {
             ),
             (
                 "seeds = 2\n[axes]\nactivation = [\"relu\", \"swish\"]",
-                "`axes.activation[1]`: invalid activation `swish`",
+                "`axes.activation[1]`: invalid activation `swish`: expected one of sigmoid",
+            ),
+            (
+                "seeds = 2\n[axes]\ndevice = [\"cpu\", \"tpu\"]",
+                "`axes.device[1]`: invalid device `tpu`: expected one of cpu, cuda, auto",
             ),
             (
                 "seeds = 2\n[axes]\nlayers = 6",

@@ -1,11 +1,12 @@
 //! The grid of a sweep: every combination of the axes' values, each trained with every seed.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use vgrad_cli::config::RunConfig;
+use vgrad_record::{DeviceChoice, RunConfig};
 
-use crate::definition::{apply_field, field_display};
+use crate::definition::config_from;
 use crate::{SweepDefinition, SweepError};
 
 /// Changes to a sweep given on the command line, for a quick look.
@@ -15,8 +16,25 @@ pub struct Overrides {
     pub steps: Option<usize>,
     /// Use seeds 0..n instead.
     pub seeds: Option<usize>,
-    /// Train on this device (`cuda`) instead of the CPU.
-    pub device: Option<String>,
+    /// Train on this device instead.
+    pub device: Option<DeviceChoice>,
+}
+
+impl Overrides {
+    /// The `cargo xtask sweep` command that runs the sweep `name` with these overrides.
+    pub fn command(&self, name: &str) -> String {
+        let mut cmd = format!("cargo xtask sweep {name}");
+        if self.device == Some(DeviceChoice::Cuda) {
+            cmd.push_str(" --cuda");
+        }
+        if let Some(steps) = self.steps {
+            cmd.push_str(&format!(" --steps {steps}"));
+        }
+        if let Some(seeds) = self.seeds {
+            cmd.push_str(&format!(" --seeds {seeds}"));
+        }
+        cmd
+    }
 }
 
 /// One combination of axis values.
@@ -103,7 +121,7 @@ impl GridPoint {
     /// The folder name of this point's run with `seed`: readable, plus the short hash of
     /// the resolved configuration.
     pub fn run_dir_name(&self, seed: u64) -> String {
-        vgrad_cli::run_name(&self.run_name_template(), &self.run_config(seed))
+        vgrad_record::run_name(&self.run_name_template(), &self.run_config(seed))
     }
 
     /// The value of `axis` at this point, if it is an axis.
@@ -120,6 +138,8 @@ impl GridPoint {
 pub struct Sweep {
     /// The definition as read.
     pub definition: SweepDefinition,
+    /// The command line's changes to it.
+    pub overrides: Overrides,
     /// The seeds every grid point is trained with (after overrides).
     pub seeds: Vec<u64>,
     /// All grid points, first axis outermost.
@@ -134,13 +154,6 @@ impl Sweep {
             key: key.to_string(),
             message,
         };
-        let mut base = definition.base.clone();
-        if let Some(steps) = overrides.steps {
-            base.steps = steps;
-        }
-        if let Some(device) = &overrides.device {
-            base.device = device.clone();
-        }
         let seeds = match overrides.seeds {
             Some(n) => (0..n as u64).collect(),
             None => definition.seeds.clone(),
@@ -160,15 +173,24 @@ impl Sweep {
         }
         let mut points: Vec<GridPoint> = Vec::with_capacity(combos.len());
         for (index, combo) in combos.into_iter().enumerate() {
-            let mut config = base.clone();
+            let mut table = definition.base.clone();
             for ((field, values), &i) in definition.axes.iter().zip(&combo) {
-                apply_field(&mut config, field, &values[i])
-                    .map_err(|m| key_error(&format!("axes.{field}[{i}]"), m))?;
+                table.insert(field.clone(), values[i].clone());
+            }
+            let mut config = config_from(&table).map_err(|(_, m)| key_error("axes", m))?;
+            if let Some(steps) = overrides.steps {
+                config.steps = steps;
+            }
+            if let Some(device) = overrides.device {
+                config.device = device;
             }
             let values = definition
                 .axes
                 .iter()
-                .map(|(field, _)| (field.clone(), field_display(&config, field)))
+                .map(|(field, _)| {
+                    let text = config.field_text(field).unwrap_or_default();
+                    (field.clone(), text)
+                })
                 .collect();
             let point = GridPoint {
                 index,
@@ -181,11 +203,6 @@ impl Sweep {
                 .config
                 .validate()
                 .map_err(|e| invalid(e.to_string()))?;
-            point
-                .config
-                .model()
-                .validate()
-                .map_err(|e| invalid(e.to_string()))?;
             if let Some(twin) = points.iter().find(|p| p.config == point.config) {
                 return Err(invalid(format!(
                     "same configuration as `{}`: an axis lists a value twice",
@@ -196,14 +213,35 @@ impl Sweep {
         }
         Ok(Self {
             definition,
+            overrides: overrides.clone(),
             seeds,
             points,
         })
     }
 
+    /// Reads the sweep file at `path` and expands it with `overrides`.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, SweepError> {
+        Self::new(SweepDefinition::load(path)?, overrides)
+    }
+
     /// The experiment's name.
     pub fn name(&self) -> &str {
         &self.definition.name
+    }
+
+    /// Where its runs live under the output folder `out`: `out/runs/<name>`.
+    pub fn runs_dir(&self, out: &Path) -> PathBuf {
+        out.join("runs").join(self.name())
+    }
+
+    /// The command that reproduces it, for its report.
+    pub fn command(&self) -> String {
+        self.overrides.command(self.name())
+    }
+
+    /// Whether `field` is one of its axes.
+    pub fn varies(&self, field: &str) -> bool {
+        self.definition.axes.iter().any(|(k, _)| k == field)
     }
 
     /// The grid points of `shard` (all of them without one).

@@ -1,12 +1,12 @@
-//! Sweeps: a base configuration of `vgrad train`, axes whose cartesian product is the grid,
-//! and a number of seeds, read from `experiments/*.toml`; and where each run of a sweep
-//! lives on disk, so an interrupted sweep can resume and a report can find its runs.
+//! Sweeps: a base run configuration, axes whose cartesian product is the grid, and a
+//! number of seeds, read from `experiments/*.toml`; and running them as parallel
+//! `vgrad train` processes that resume from the run folders on disk.
 //!
 //! ```toml
 //! description = "The reference experiment, four scenarios"
 //! seeds = 10
 //!
-//! [base]            # any field of `vgrad train`
+//! [base]            # any field of the run configuration (`vgrad train`'s flags)
 //! steps = 2500
 //!
 //! [axes]            # one list per varied field
@@ -15,8 +15,8 @@
 
 pub mod definition;
 pub mod grid;
-pub mod layout;
+pub mod runner;
 
-pub use definition::{FIELDS, SweepDefinition, SweepError};
+pub use definition::{SweepDefinition, SweepError};
 pub use grid::{GridPoint, Overrides, Shard, Sweep};
-pub use layout::{RunState, run_state};
+pub use runner::{SweepOptions, SweepOutcome};

@@ -1,9 +1,7 @@
 //! A run's records as TensorBoard summaries.
 
-use vgrad_probe::{Histogram, LayerRecord, StepRecord};
+use vgrad_record::{Histogram, LayerRecord, RunSummary, StepRecord};
 use vgrad_tensorboard::HistogramProto;
-
-use crate::output::RunSummary;
 
 /// Tagged scalar values of one TensorBoard summary.
 pub type Scalars = Vec<(String, f32)>;

@@ -9,9 +9,10 @@ use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var, bail};
+use vgrad_record::RunConfig;
 
 /// Adam's hyper-parameters.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamParams {
     /// Learning rate.
     pub lr: f64,
@@ -23,14 +24,14 @@ pub struct AdamParams {
     pub epsilon: f64,
 }
 
-impl Default for AdamParams {
-    /// The reference experiment's values.
-    fn default() -> Self {
+impl AdamParams {
+    /// The values a run's configuration sets.
+    pub fn of(cfg: &RunConfig) -> Self {
         Self {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
+            lr: cfg.lr,
+            beta1: cfg.beta1,
+            beta2: cfg.beta2,
+            epsilon: cfg.epsilon,
         }
     }
 }
@@ -328,7 +329,7 @@ mod tests {
     fn fused_and_tensor_paths_follow_the_algorithm() -> Result<()> {
         let p = AdamParams {
             lr: 0.05,
-            ..AdamParams::default()
+            ..AdamParams::of(&RunConfig::default())
         };
         let want = reference(&[1.0, -2.0, 0.5, 3.0], &[1.0, 0.5, 4.0, 0.1], 50, &p);
         let fused = run(true, &p, false)?;
@@ -347,7 +348,7 @@ mod tests {
 
     #[test]
     fn frozen_members_keep_their_values_and_others_do_not_notice() -> Result<()> {
-        let p = AdamParams::default();
+        let p = AdamParams::of(&RunConfig::default());
         for fused in [true, false] {
             let free = run(fused, &p, false)?;
             let frozen = run(fused, &p, true)?;

@@ -4,7 +4,7 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// A ratio summarised over seeds: the geometric mean, with a 95% confidence interval
 /// computed on log(ratio) with Student's t.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeometricSummary {
     /// Number of seeds.
     pub n: usize,

@@ -1,5 +1,7 @@
 //! MNIST in memory: where it comes from, how it is split, and how batches are drawn.
 
+use std::path::PathBuf;
+
 pub mod batches;
 #[cfg(feature = "hub")]
 pub mod hub;
@@ -8,7 +10,67 @@ pub mod mnist;
 pub mod source;
 
 pub use batches::BatchSampler;
-pub use source::DataSource;
+pub use idx::IdxError;
+pub use source::load;
+
+/// Why a data set could not be loaded; every variant names the file, folder or flag.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An IDX file that cannot be read or parsed.
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+    /// A folder without one of the four files.
+    #[error("{dir}: no {stem} file; expected one of: {names}")]
+    MissingFile {
+        /// The folder.
+        dir: PathBuf,
+        /// The file looked for, e.g. `train-images`.
+        stem: &'static str,
+        /// The names accepted for it.
+        names: String,
+    },
+    /// A vendored file that is not the genuine MNIST file.
+    #[error(
+        "{path}: SHA-256 of the decompressed data is {found}, expected {expected} (the genuine \
+         MNIST file); restore it with `git checkout -- data/mnist` or copy it from shared/data/mnist"
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// Its checksum.
+        found: String,
+        /// The genuine file's.
+        expected: &'static str,
+    },
+    /// Files that read but do not form a data set (sizes, shapes, labels).
+    #[error("{0}")]
+    Invalid(String),
+    /// `--data auto` without the vendored copy.
+    #[error(
+        "--data auto: no vendored MNIST in {dirs}; pass --data PATH with a folder holding the \
+         four MNIST files"
+    )]
+    NoVendoredCopy {
+        /// The folders looked in.
+        dirs: String,
+    },
+    /// `--data PATH` that is not a folder.
+    #[error("--data {}: no such folder", .0.display())]
+    NoSuchFolder(PathBuf),
+    /// `--data fashion` without Debian's package.
+    #[error(
+        "--data fashion: Fashion-MNIST is not installed ({} does not exist); on Debian or \
+         Ubuntu install it with `apt-get install dataset-fashion-mnist`, or pass --data PATH \
+         with a folder holding its four IDX files", .0.display()
+    )]
+    FashionMissing(PathBuf),
+    /// `--data hf` that found MNIST neither in the cache nor on the hub.
+    #[error(
+        "--data hf: MNIST is neither in the Hugging Face cache nor reachable on the hub; \
+         without a network use --data auto (the vendored copy) or --data PATH: {0}"
+    )]
+    Hub(String),
+}
 
 /// Images (bytes, row-major) with their labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,12 +149,13 @@ pub struct Splits {
 impl Mnist {
     /// The reference split of TensorFlow's MNIST helper: the first `validation` training
     /// images are held out, the rest are trained on.
-    pub fn split(self, validation: usize) -> anyhow::Result<Splits> {
+    pub fn split(self, validation: usize) -> Result<Splits, DataError> {
         let n = self.train.len();
-        anyhow::ensure!(
-            validation < n,
-            "cannot hold out {validation} validation images from a training set of {n}"
-        );
+        if validation >= n {
+            return Err(DataError::Invalid(format!(
+                "cannot hold out {validation} validation images from a training set of {n}"
+            )));
+        }
         Ok(Splits {
             val: self.train.slice(0, validation),
             train: self.train.slice(validation, n),

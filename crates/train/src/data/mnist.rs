@@ -3,11 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 use super::idx::{self, IdxArray};
-use super::{ImageSet, Mnist};
+use super::{DataError, ImageSet, Mnist};
 
 /// One of the four files of the distribution.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +44,7 @@ pub const MNIST_FILES: [MnistFile; 4] = [
 ];
 
 /// The path of `file` in `dir`, under whichever accepted name exists.
-pub fn find(dir: &Path, file: &MnistFile) -> Result<PathBuf> {
+pub fn find(dir: &Path, file: &MnistFile) -> Result<PathBuf, DataError> {
     let names: Vec<String> = ["-", "."]
         .iter()
         .flat_map(|sep| {
@@ -57,54 +56,57 @@ pub fn find(dir: &Path, file: &MnistFile) -> Result<PathBuf> {
         .iter()
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
-        .with_context(|| {
-            format!(
-                "{}: no {} file; expected one of: {}",
-                dir.display(),
-                file.stem,
-                names.join(", ")
-            )
+        .ok_or_else(|| DataError::MissingFile {
+            dir: dir.to_path_buf(),
+            stem: file.stem,
+            names: names.join(", "),
         })
 }
 
 /// Reads one file, checking its checksum when `verify` is set.
-fn read_file(dir: &Path, file: &MnistFile, verify: bool) -> Result<IdxArray> {
+fn read_file(dir: &Path, file: &MnistFile, verify: bool) -> Result<IdxArray, DataError> {
     let path = find(dir, file)?;
     let bytes = idx::read_bytes(&path)?;
     if verify {
         let found = format!("{:x}", Sha256::digest(&bytes));
-        ensure!(
-            found == file.sha256,
-            "{}: SHA-256 of the decompressed data is {found}, expected {} (the genuine MNIST \
-             file); restore it with `git checkout -- data/mnist` or copy it from shared/data/mnist",
-            path.display(),
-            file.sha256
-        );
+        if found != file.sha256 {
+            return Err(DataError::Checksum {
+                path,
+                found,
+                expected: file.sha256,
+            });
+        }
     }
     Ok(idx::parse(bytes, &path)?)
 }
 
 /// Pairs an images file with its labels file into a checked [`ImageSet`].
-fn image_set(images: IdxArray, labels: IdxArray, what: &str) -> Result<ImageSet> {
+fn image_set(images: IdxArray, labels: IdxArray, what: &str) -> Result<ImageSet, DataError> {
+    let invalid = |message: String| Err(DataError::Invalid(message));
     let [n, rows, cols] = images.dims[..] else {
-        bail!(
+        return invalid(format!(
             "{what} images: expected 3 dimensions (count, 28, 28), found {:?}",
             images.dims
-        );
+        ));
     };
-    ensure!(
-        (rows, cols) == (28, 28),
-        "{what} images: expected 28x28 pixels, found {rows}x{cols}"
-    );
+    if (rows, cols) != (28, 28) {
+        return invalid(format!(
+            "{what} images: expected 28x28 pixels, found {rows}x{cols}"
+        ));
+    }
     let [n_labels] = labels.dims[..] else {
-        bail!(
+        return invalid(format!(
             "{what} labels: expected 1 dimension, found {:?}",
             labels.dims
-        );
+        ));
     };
-    ensure!(n == n_labels, "{what}: {n} images but {n_labels} labels");
+    if n != n_labels {
+        return invalid(format!("{what}: {n} images but {n_labels} labels"));
+    }
     if let Some((i, &label)) = labels.data.iter().enumerate().find(|(_, l)| **l > 9) {
-        bail!("{what} labels: label {label} at index {i} is outside 0-9");
+        return invalid(format!(
+            "{what} labels: label {label} at index {i} is outside 0-9"
+        ));
     }
     Ok(ImageSet {
         images: images.data,
@@ -115,7 +117,7 @@ fn image_set(images: IdxArray, labels: IdxArray, what: &str) -> Result<ImageSet>
 }
 
 /// Loads MNIST from `dir`; with `verify`, every file must be the genuine MNIST file.
-pub fn load_dir(dir: &Path, verify: bool) -> Result<Mnist> {
+pub fn load_dir(dir: &Path, verify: bool) -> Result<Mnist, DataError> {
     let [train_x, train_y, test_x, test_y] = MNIST_FILES;
     let read = |f: &MnistFile| read_file(dir, f, verify);
     let train = image_set(read(&train_x)?, read(&train_y)?, "training")?;
@@ -128,12 +130,7 @@ mod tests {
     use super::*;
 
     fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
-        let mut out = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            out.extend(d.to_be_bytes());
-        }
-        out.extend(data);
-        std::fs::write(path, out).unwrap();
+        std::fs::write(path, idx::encode(dims, data)).unwrap();
     }
 
     fn write_set(dir: &Path, sep: &str, n: u32, labels: &[u8]) {

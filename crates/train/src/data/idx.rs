@@ -139,24 +139,26 @@ pub fn read(path: &Path) -> Result<IdxArray, IdxError> {
     parse(read_bytes(path)?, path)
 }
 
+/// The bytes of an IDX file of unsigned bytes with these dimensions: what [`parse`]
+/// reads, for writing data sets (and damaged ones) in tests.
+pub fn encode(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend(data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
 
-    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-        let mut out = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            out.extend(d.to_be_bytes());
-        }
-        out.extend(data);
-        out
-    }
-
     #[test]
     fn reads_plain_and_gzipped_files() {
         let dir = tempfile::tempdir().unwrap();
-        let bytes = idx(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        let bytes = encode(&[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
         let plain = dir.path().join("x-idx3-ubyte");
         std::fs::write(&plain, &bytes).unwrap();
         let gz = dir.path().join("whatever-name");
@@ -180,14 +182,14 @@ mod tests {
         let err = parse(vec![0x50, 0x4b, 3, 4], p).unwrap_err().to_string();
         assert!(err.contains("magic"), "{err}");
         // Claims 4 billion items but holds three bytes.
-        let err = parse(idx(&[u32::MAX, 1], &[1, 2, 3]), p)
+        let err = parse(encode(&[u32::MAX, 1], &[1, 2, 3]), p)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("4294967295") && err.contains("holds 3"),
             "{err}"
         );
-        let err = parse(idx(&[2], &[1, 2, 3]), p).unwrap_err();
+        let err = parse(encode(&[2], &[1, 2, 3]), p).unwrap_err();
         assert!(matches!(
             err,
             IdxError::Size {

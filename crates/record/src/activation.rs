@@ -1,0 +1,178 @@
+//! The activation functions under test, as the names users type. Applying one to a tensor
+//! is the model crate's job (`vgrad_model::activation`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ParseError;
+
+/// The leaky ReLU slope used by `leaky-relu` without an explicit slope (the value the
+/// reference post's text describes; its code used TensorFlow's default of 0.2).
+pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
+
+/// Names accepted by [`Activation::from_str`], for error messages and help texts.
+pub const ACTIVATION_NAMES: &str =
+    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu";
+
+/// An element-wise activation applied after every hidden layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    /// 1 / (1 + e^-x); derivative at most 0.25.
+    Sigmoid,
+    /// Hyperbolic tangent; derivative at most 1.
+    Tanh,
+    /// max(0, x).
+    Relu,
+    /// max(slope * x, x) with 0 < slope < 1.
+    LeakyRelu {
+        /// Slope on the negative side.
+        slope: f64,
+    },
+    /// x for x > 0, e^x - 1 otherwise (alpha = 1).
+    Elu,
+    /// x * Phi(x), with the exact (erf) Gaussian CDF.
+    Gelu,
+    /// x * sigmoid(x), also called swish.
+    Silu,
+}
+
+/// How [`Activation::unit_is_off`] classifies a unit that does not pass gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffKind {
+    /// Pre-activation at or below zero (ReLU family, ELU, GELU, SiLU).
+    Dead,
+    /// Derivative below 1% of its maximum (sigmoid, tanh).
+    Saturated,
+}
+
+impl Activation {
+    /// Which kind of "off" this activation's units can be in.
+    pub fn off_kind(&self) -> OffKind {
+        match self {
+            Self::Sigmoid | Self::Tanh => OffKind::Saturated,
+            _ => OffKind::Dead,
+        }
+    }
+
+    /// Whether a unit with pre-activation `z` is off: dead (z <= 0) for the ReLU family,
+    /// ELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for sigmoid
+    /// and tanh.
+    pub fn unit_is_off(&self, z: f32) -> bool {
+        match self {
+            Self::Sigmoid => {
+                let s = 1.0 / (1.0 + (-f64::from(z)).exp());
+                s * (1.0 - s) < 0.01 * 0.25
+            }
+            Self::Tanh => {
+                let t = f64::from(z).tanh();
+                1.0 - t * t < 0.01
+            }
+            _ => z <= 0.0,
+        }
+    }
+}
+
+impl fmt::Display for Activation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sigmoid => f.write_str("sigmoid"),
+            Self::Tanh => f.write_str("tanh"),
+            Self::Relu => f.write_str("relu"),
+            Self::LeakyRelu { slope } => write!(f, "leaky-relu:{slope}"),
+            Self::Elu => f.write_str("elu"),
+            Self::Gelu => f.write_str("gelu"),
+            Self::Silu => f.write_str("silu"),
+        }
+    }
+}
+
+impl FromStr for Activation {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bad = |expected: String| ParseError {
+            what: "activation",
+            value: s.to_string(),
+            expected,
+        };
+        let activation = match s.trim() {
+            "sigmoid" => Self::Sigmoid,
+            "tanh" => Self::Tanh,
+            "relu" => Self::Relu,
+            "leaky-relu" => Self::LeakyRelu {
+                slope: DEFAULT_LEAKY_SLOPE,
+            },
+            "elu" => Self::Elu,
+            "gelu" => Self::Gelu,
+            "silu" => Self::Silu,
+            other => {
+                match other.strip_prefix("leaky-relu:") {
+                    Some(slope) => {
+                        let slope: f64 = slope.trim().parse().map_err(|_| {
+                        bad("the slope after `leaky-relu:` must be a number, e.g. leaky-relu:0.2".into())
+                    })?;
+                        if !(slope > 0.0 && slope < 1.0) {
+                            return Err(bad(
+                                "the leaky-relu slope must lie strictly between 0 and 1".into(),
+                            ));
+                        }
+                        Self::LeakyRelu { slope }
+                    }
+                    None => return Err(bad(format!("expected one of {ACTIVATION_NAMES}"))),
+                }
+            }
+        };
+        Ok(activation)
+    }
+}
+
+crate::serde_as_text!(Activation);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_name_and_round_trips() {
+        for name in [
+            "sigmoid",
+            "tanh",
+            "relu",
+            "leaky-relu:0.2",
+            "leaky-relu:0.01",
+            "elu",
+            "gelu",
+            "silu",
+        ] {
+            let a: Activation = name.parse().unwrap();
+            assert_eq!(a.to_string(), name);
+        }
+        assert_eq!(
+            "leaky-relu".parse::<Activation>().unwrap(),
+            Activation::LeakyRelu { slope: 0.01 }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_names_and_slopes_with_the_allowed_values() {
+        let err = "swish".parse::<Activation>().unwrap_err().to_string();
+        assert!(
+            err.contains("swish") && err.contains("leaky-relu:<slope>"),
+            "{err}"
+        );
+        assert!("leaky-relu:x".parse::<Activation>().is_err());
+        assert!("leaky-relu:0".parse::<Activation>().is_err());
+        assert!("leaky-relu:1.5".parse::<Activation>().is_err());
+    }
+
+    #[test]
+    fn off_units() {
+        let relu = Activation::Relu;
+        assert!(relu.unit_is_off(0.0) && relu.unit_is_off(-1.0) && !relu.unit_is_off(1e-6));
+        // sigmoid'(z) < 0.0025 once |z| > ~5.99
+        assert!(Activation::Sigmoid.unit_is_off(6.5) && Activation::Sigmoid.unit_is_off(-6.5));
+        assert!(!Activation::Sigmoid.unit_is_off(5.5));
+        // tanh'(z) < 0.01 once |z| > ~2.99
+        assert!(Activation::Tanh.unit_is_off(3.1) && !Activation::Tanh.unit_is_off(2.9));
+    }
+}

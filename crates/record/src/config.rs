@@ -1,0 +1,348 @@
+//! The configuration of one run, declared once: its fields are the flags of `vgrad train`
+//! (with the `clap` feature), the keys a sweep file's `[base]` and `[axes]` may set, and
+//! the fields of `config.json`. Adding a setting is one field here plus its use.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+use crate::{Activation, ConfigError, Init, ParseError};
+
+/// Pixels per MNIST image: the network's input size.
+pub const INPUT: usize = 28 * 28;
+/// MNIST classes: the network's output size.
+pub const CLASSES: usize = 10;
+/// Training images held out for validation (the first ones), as TensorFlow's MNIST helper
+/// did; recorded in `config.json`, not a setting.
+pub const VALIDATION_EXAMPLES: usize = 5_000;
+
+/// Everything that determines a run's numbers. Defaults are the reference experiment of
+/// `shared/docs/experiment.md`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
+    /// leaky-relu:<slope>, elu, gelu, silu.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().activation))]
+    pub activation: Activation,
+    /// Dense layers, output layer included (the reference: 5 hidden + 1 output).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().layers))]
+    pub layers: usize,
+    /// Units per hidden layer.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().width))]
+    pub width: usize,
+    /// Weight init: glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal,
+    /// normal:<std>, uniform:<limit>. Biases start at zero.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().init))]
+    pub init: Init,
+    /// Optimizer steps.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().steps))]
+    pub steps: usize,
+    /// Examples per batch (and ensemble member).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().batch_size))]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().lr))]
+    pub lr: f64,
+    /// Adam's decay of the first moment.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().beta1))]
+    pub beta1: f64,
+    /// Adam's decay of the second moment.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().beta2))]
+    pub beta2: f64,
+    /// Adam's epsilon, added to the bias-corrected root of the second moment.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().epsilon))]
+    pub epsilon: f64,
+    /// Log (and probe the gradients) every this many steps, starting at step 0.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().log_every))]
+    pub log_every: usize,
+    /// Seed of the initial weights and the data order; the run is written to --out.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().seed))]
+    pub seed: u64,
+    /// MNIST: `auto` (the vendored copy in data/mnist, checksummed), `hf` (Hugging Face
+    /// cache, then hub), `fashion` (Fashion-MNIST from Debian's dataset-fashion-mnist), or
+    /// a folder holding the four IDX files.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().data))]
+    pub data: DataSource,
+    /// `cpu`, `cuda`, or `auto` (CUDA when compiled in and a GPU answers, else CPU);
+    /// `config.json` records the device the run trained on.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().device))]
+    pub device: DeviceChoice,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            activation: Activation::Sigmoid,
+            layers: 6,
+            width: 10,
+            init: Init::GlorotUniform,
+            steps: 2_500,
+            batch_size: 30,
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            log_every: 200,
+            seed: 0,
+            data: DataSource::Auto,
+            device: DeviceChoice::Cpu,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Checks the settings that need no data; the message names the flag.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let at_least_one = [
+            ("--layers", self.layers, " (the output layer)"),
+            ("--width", self.width, ""),
+            ("--steps", self.steps, ""),
+            ("--batch-size", self.batch_size, ""),
+            ("--log-every", self.log_every, ""),
+        ];
+        for (flag, value, why) in at_least_one {
+            if value < 1 {
+                return Err(ConfigError(format!(
+                    "{flag} must be at least 1{why}, got {value}"
+                )));
+            }
+        }
+        let lr = self.lr;
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(ConfigError(format!(
+                "--lr must be a positive number, got {lr}"
+            )));
+        }
+        for (flag, beta) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(ConfigError(format!(
+                    "{flag} must lie in [0, 1), got {beta}"
+                )));
+            }
+        }
+        if self.epsilon.is_nan() || self.epsilon <= 0.0 {
+            return Err(ConfigError(format!(
+                "--epsilon must be positive, got {}",
+                self.epsilon
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against the training set's size.
+    pub fn validate_for(&self, train_examples: usize) -> Result<(), ConfigError> {
+        if self.batch_size > train_examples {
+            return Err(ConfigError(format!(
+                "--batch-size {} is larger than the training set ({train_examples} examples)",
+                self.batch_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every field with its value, in declaration order (the order of `config.json`).
+    pub fn fields(&self) -> Vec<(String, serde_json::Value)> {
+        // Numbers, strings and enums written as text: serialising them cannot fail.
+        match serde_json::to_value(self).expect("a RunConfig serialises") {
+            serde_json::Value::Object(map) => map.into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The canonical text of `field` (`leaky-relu:0.01` for `leaky-relu`, `1e-8` for
+    /// epsilon); `None` for a name that is not a field.
+    pub fn field_text(&self, field: &str) -> Option<String> {
+        self.fields()
+            .into_iter()
+            .find(|(name, _)| name == field)
+            .map(|(_, value)| text(&value))
+    }
+
+    /// The `vgrad train` flags that reproduce this configuration, all but the seed, each
+    /// value written so that it parses back to the same number.
+    pub fn train_flags(&self) -> Vec<String> {
+        self.fields()
+            .into_iter()
+            .filter(|(name, _)| name != "seed")
+            .map(|(name, value)| format!("--{}={}", name.replace('_', "-"), text(&value)))
+            .collect()
+    }
+
+    /// A short hash of the whole configuration (the first 8 hex digits of the SHA-256 of
+    /// `config.json`'s compact form): two runs with the same hash computed the same thing.
+    pub fn hash(&self) -> String {
+        let file = crate::layout::ConfigFile::of(self);
+        // As in `fields`: these values always serialise.
+        let json = serde_json::to_string(&file).expect("a RunConfig serialises");
+        format!("{:x}", Sha256::digest(json.as_bytes()))[..8].to_string()
+    }
+}
+
+/// A field's value as text: strings as they are, whole numbers as integers, other numbers
+/// in their shortest exact form, scientific when very small or large (`1e-8`).
+pub fn text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(x) if n.is_f64() && x != 0.0 && !(1e-3..1e6).contains(&x.abs()) => {
+                format!("{x:e}")
+            }
+            Some(x) if n.is_f64() => x.to_string(),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Where a run's MNIST comes from (`--data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataSource {
+    /// The copy vendored in this repository (`data/mnist`), checked against its SHA-256.
+    Auto,
+    /// `candle_datasets::vision::mnist::load()`: the Hugging Face cache, then the hub.
+    Hf,
+    /// Fashion-MNIST as Debian's `dataset-fashion-mnist` package installs it.
+    Fashion,
+    /// Any folder holding the four IDX files.
+    Dir(PathBuf),
+}
+
+impl FromStr for DataSource {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "auto" => Self::Auto,
+            "hf" => Self::Hf,
+            "fashion" => Self::Fashion,
+            path => Self::Dir(PathBuf::from(path)),
+        })
+    }
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Hf => f.write_str("hf"),
+            Self::Fashion => f.write_str("fashion"),
+            Self::Dir(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+crate::serde_as_text!(DataSource);
+
+/// The device of `--device`: a choice before the run, the device used in `config.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The CPU.
+    Cpu,
+    /// CUDA GPU 0 (needs a build with the `cuda` feature).
+    Cuda,
+    /// CUDA when compiled in and a GPU answers, else the CPU.
+    Auto,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s.trim() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda),
+            "auto" => Ok(Self::Auto),
+            other => Err(ParseError {
+                what: "device",
+                value: other.to_string(),
+                expected: "expected one of cpu, cuda, auto".into(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+            Self::Auto => "auto",
+        })
+    }
+}
+
+crate::serde_as_text!(DeviceChoice);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_and_its_hash_are_those_of_the_first_reports() {
+        // The hash names every run folder on disk: the committed sweeps' runs keep their
+        // names only while config.json keeps its exact form.
+        let json =
+            serde_json::to_string(&crate::layout::ConfigFile::of(&RunConfig::default())).unwrap();
+        assert_eq!(
+            json,
+            "{\"activation\":\"sigmoid\",\"layers\":6,\"width\":10,\"init\":\"glorot-uniform\",\
+             \"steps\":2500,\"batch_size\":30,\"lr\":0.001,\"beta1\":0.9,\"beta2\":0.999,\
+             \"epsilon\":1e-8,\"log_every\":200,\"seed\":0,\"data\":\"auto\",\"device\":\"cpu\",\
+             \"validation_examples\":5000}"
+        );
+        let relu = RunConfig {
+            activation: Activation::Relu,
+            seed: 3,
+            ..RunConfig::default()
+        };
+        assert_ne!(relu.hash(), RunConfig::default().hash());
+        assert_eq!(relu.hash().len(), 8);
+    }
+
+    #[test]
+    fn field_texts_are_canonical_and_exact() {
+        let cfg = RunConfig {
+            activation: "leaky-relu".parse().unwrap(),
+            init: "normal:1.0".parse().unwrap(),
+            lr: 0.1 + 0.2,
+            ..RunConfig::default()
+        };
+        assert_eq!(cfg.field_text("activation").unwrap(), "leaky-relu:0.01");
+        assert_eq!(cfg.field_text("init").unwrap(), "normal:1");
+        assert_eq!(cfg.field_text("epsilon").unwrap(), "1e-8");
+        assert_eq!(cfg.field_text("lr").unwrap(), "0.30000000000000004");
+        assert_eq!(cfg.field_text("layers").unwrap(), "6");
+        assert_eq!(cfg.field_text("nope"), None);
+        let lr: f64 = "4e5".parse().unwrap();
+        assert_eq!(text(&serde_json::json!(lr)), "400000");
+        assert!(cfg.train_flags().contains(&"--batch-size=30".to_string()));
+        assert!(!cfg.train_flags().iter().any(|f| f.starts_with("--seed")));
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let bad = |cfg: RunConfig| cfg.validate().unwrap_err().to_string();
+        let d = RunConfig::default;
+        assert_eq!(
+            bad(RunConfig { layers: 0, ..d() }),
+            "--layers must be at least 1 (the output layer), got 0"
+        );
+        assert_eq!(
+            bad(RunConfig { lr: -1.0, ..d() }),
+            "--lr must be a positive number, got -1"
+        );
+        assert_eq!(
+            bad(RunConfig { beta2: 1.0, ..d() }),
+            "--beta2 must lie in [0, 1), got 1"
+        );
+        assert!(d().validate_for(30).is_ok() && d().validate_for(29).is_err());
+        assert_eq!(
+            "tpu".parse::<DeviceChoice>().unwrap_err().to_string(),
+            "invalid device `tpu`: expected one of cpu, cuda, auto"
+        );
+    }
+}

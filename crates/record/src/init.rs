@@ -1,0 +1,145 @@
+//! Weight initialisation schemes, as the names users type and the distribution each
+//! resolves to for a layer; drawing the weights is the model crate's job.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ParseError;
+
+/// Names accepted by [`Init::from_str`], for error messages and help texts.
+pub const INIT_NAMES: &str = "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, normal:<std>, uniform:<limit>";
+
+/// How a layer's weight matrix is drawn; biases always start at zero.
+///
+/// The normal schemes are plain (untruncated) normals with the textbook variance:
+/// Glorot 2 / (fan_in + fan_out), He 2 / fan_in, LeCun 1 / fan_in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// U(-l, l) with l = sqrt(6 / (fan_in + fan_out)): TensorFlow's `tf.layers.dense` default.
+    GlorotUniform,
+    /// N(0, 2 / (fan_in + fan_out)).
+    GlorotNormal,
+    /// U(-l, l) with l = sqrt(6 / fan_in).
+    HeUniform,
+    /// N(0, 2 / fan_in).
+    HeNormal,
+    /// N(0, 1 / fan_in).
+    LecunNormal,
+    /// N(0, std^2) whatever the layer's size.
+    Normal {
+        /// Standard deviation.
+        std: f64,
+    },
+    /// U(-limit, limit) whatever the layer's size.
+    Uniform {
+        /// Half-width of the interval.
+        limit: f64,
+    },
+}
+
+/// The distribution a layer's weights are drawn from, resolved for its fan-in and fan-out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Resolved {
+    /// U(-limit, limit).
+    Uniform(f64),
+    /// N(0, std^2), untruncated.
+    Normal(f64),
+}
+
+impl Init {
+    /// The distribution of the weights of a `fan_in x fan_out` layer.
+    pub fn resolve(&self, fan_in: usize, fan_out: usize) -> Resolved {
+        let (fan_in, fan_out) = (fan_in as f64, fan_out as f64);
+        match *self {
+            Self::GlorotUniform => Resolved::Uniform((6.0 / (fan_in + fan_out)).sqrt()),
+            Self::GlorotNormal => Resolved::Normal((2.0 / (fan_in + fan_out)).sqrt()),
+            Self::HeUniform => Resolved::Uniform((6.0 / fan_in).sqrt()),
+            Self::HeNormal => Resolved::Normal((2.0 / fan_in).sqrt()),
+            Self::LecunNormal => Resolved::Normal((1.0 / fan_in).sqrt()),
+            Self::Normal { std } => Resolved::Normal(std),
+            Self::Uniform { limit } => Resolved::Uniform(limit),
+        }
+    }
+}
+
+impl fmt::Display for Init {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::GlorotUniform => f.write_str("glorot-uniform"),
+            Self::GlorotNormal => f.write_str("glorot-normal"),
+            Self::HeUniform => f.write_str("he-uniform"),
+            Self::HeNormal => f.write_str("he-normal"),
+            Self::LecunNormal => f.write_str("lecun-normal"),
+            Self::Normal { std } => write!(f, "normal:{std}"),
+            Self::Uniform { limit } => write!(f, "uniform:{limit}"),
+        }
+    }
+}
+
+impl FromStr for Init {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let bad = |expected: String| ParseError {
+            what: "init",
+            value: s.to_string(),
+            expected,
+        };
+        // A positive, finite scale after `name:`.
+        let scale = |name: &str, value: &str| -> Result<f64, ParseError> {
+            match value.trim().parse::<f64>() {
+                Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+                _ => Err(bad(format!(
+                    "the value after `{name}:` must be a positive number, e.g. {name}:1.0"
+                ))),
+            }
+        };
+        let init = match s.trim() {
+            "glorot-uniform" => Self::GlorotUniform,
+            "glorot-normal" => Self::GlorotNormal,
+            "he-uniform" => Self::HeUniform,
+            "he-normal" => Self::HeNormal,
+            "lecun-normal" => Self::LecunNormal,
+            other => {
+                if let Some(std) = other.strip_prefix("normal:") {
+                    Self::Normal {
+                        std: scale("normal", std)?,
+                    }
+                } else if let Some(limit) = other.strip_prefix("uniform:") {
+                    Self::Uniform {
+                        limit: scale("uniform", limit)?,
+                    }
+                } else {
+                    return Err(bad(format!("expected one of {INIT_NAMES}")));
+                }
+            }
+        };
+        Ok(init)
+    }
+}
+
+crate::serde_as_text!(Init);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_names() {
+        for name in [
+            "glorot-uniform",
+            "glorot-normal",
+            "he-uniform",
+            "he-normal",
+            "lecun-normal",
+            "normal:1",
+            "uniform:0.05",
+        ] {
+            assert_eq!(name.parse::<Init>().unwrap().to_string(), name);
+        }
+        let err = "xavier".parse::<Init>().unwrap_err().to_string();
+        assert!(err.contains("xavier") && err.contains("he-normal"), "{err}");
+        assert!("normal:-1".parse::<Init>().is_err());
+        assert!("uniform:abc".parse::<Init>().is_err());
+    }
+}

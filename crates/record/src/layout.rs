@@ -1,0 +1,156 @@
+//! A run folder: the names of its files, how they are written, and what the folder on
+//! disk says about its run.
+
+use std::path::{Path, PathBuf};
+
+use crate::{RecordError, RunConfig, RunSummary, StepRecord, VALIDATION_EXAMPLES};
+
+/// The resolved configuration.
+pub const CONFIG_FILE: &str = "config.json";
+/// One JSON object per logged step.
+pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Written last: its presence means the run finished.
+pub const SUMMARY_FILE: &str = "summary.json";
+/// What the process printed last, in the folder of a run whose process failed.
+pub const ERROR_FILE: &str = "error.txt";
+/// Start of the names of TensorBoard event files.
+pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
+
+/// What `config.json` holds: the run's configuration and the data split it trained on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConfigFile {
+    /// Every setting of the run.
+    #[serde(flatten)]
+    pub config: RunConfig,
+    /// Training images held out for validation.
+    pub validation_examples: usize,
+}
+
+impl ConfigFile {
+    /// The file of a run with configuration `config`.
+    pub fn of(config: &RunConfig) -> Self {
+        Self {
+            config: config.clone(),
+            validation_examples: VALIDATION_EXAMPLES,
+        }
+    }
+}
+
+/// A run folder's name from a `--run-name` template: `{seed}` and `{hash}` are replaced.
+pub fn run_name(template: &str, cfg: &RunConfig) -> String {
+    template
+        .replace("{seed}", &cfg.seed.to_string())
+        .replace("{hash}", &cfg.hash())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
+    move |source| RecordError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename, so a
+/// reader (or a run killed mid-write) never sees half a file.
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), RecordError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut text = serde_json::to_string_pretty(value).map_err(|source| RecordError::Json {
+        path: path.to_path_buf(),
+        line: None,
+        source,
+    })?;
+    text.push('\n');
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Reads a run's `metrics.jsonl`.
+pub fn read_metrics(dir: &Path) -> Result<Vec<StepRecord>, RecordError> {
+    let path = dir.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|source| RecordError::Json {
+                path: path.clone(),
+                line: Some(i + 1),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// Where a run stands, as its folder says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// Finished: its `summary.json`.
+    Done(Box<RunSummary>),
+    /// Its process failed: what it printed last (or why its summary is unreadable).
+    Failed(String),
+    /// Started but not finished (interrupted, or running now).
+    Incomplete,
+    /// Never started.
+    Missing,
+}
+
+/// Reads the state of the run folder `dir`.
+pub fn run_state(dir: &Path) -> RunState {
+    let summary: PathBuf = dir.join(SUMMARY_FILE);
+    if let Ok(text) = std::fs::read_to_string(&summary) {
+        return match serde_json::from_str::<RunSummary>(&text) {
+            Ok(s) => RunState::Done(Box::new(s)),
+            Err(e) => RunState::Failed(format!("{}: unreadable: {e}", summary.display())),
+        };
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join(ERROR_FILE)) {
+        return RunState::Failed(text);
+    }
+    if dir.is_dir() {
+        RunState::Incomplete
+    } else {
+        RunState::Missing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_json_reads_back_and_names_fill_in() {
+        let cfg = RunConfig {
+            seed: 7,
+            ..RunConfig::default()
+        };
+        let text = serde_json::to_string_pretty(&ConfigFile::of(&cfg)).unwrap();
+        let back: ConfigFile = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, ConfigFile::of(&cfg));
+        let name = run_name("relu_seed-{seed}_{hash}", &cfg);
+        assert_eq!(name, format!("relu_seed-7_{}", cfg.hash()));
+    }
+
+    #[test]
+    fn the_state_of_a_folder() {
+        let dir = std::env::temp_dir().join(format!("vgrad-record-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(run_state(&dir), RunState::Missing);
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(run_state(&dir), RunState::Incomplete);
+        std::fs::write(dir.join(ERROR_FILE), "boom").unwrap();
+        assert_eq!(run_state(&dir), RunState::Failed("boom".into()));
+        write_json_atomic(&dir.join(SUMMARY_FILE), &serde_json::json!({"status": 1})).unwrap();
+        assert!(matches!(run_state(&dir), RunState::Failed(m) if m.contains("unreadable")));
+        std::fs::write(dir.join(METRICS_FILE), "{}\n").unwrap();
+        let err = read_metrics(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains("metrics.jsonl: line 1: missing field"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

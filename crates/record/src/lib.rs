@@ -1,0 +1,26 @@
+//! The records of a vgrad run, as serde types with no tensor library behind them: the
+//! run's configuration (the flags of `vgrad train`, a sweep file's keys and `config.json`
+//! at once), the activation and init names, one `metrics.jsonl` line per logged step,
+//! `summary.json`, and the run folder's file names and state on disk. The trainer writes
+//! these; the sweep, the report and xtask read them.
+
+pub mod activation;
+pub mod config;
+pub mod error;
+pub mod histogram;
+pub mod init;
+pub mod layout;
+pub mod nan;
+pub mod profile;
+pub mod step;
+pub mod summary;
+
+pub use activation::{Activation, OffKind};
+pub use config::{CLASSES, DataSource, DeviceChoice, INPUT, RunConfig, VALIDATION_EXAMPLES};
+pub use error::{ConfigError, ParseError, RecordError};
+pub use histogram::Histogram;
+pub use init::Init;
+pub use layout::{ConfigFile, RunState, run_name, run_state};
+pub use profile::DecayProfile;
+pub use step::{LayerRecord, StepRecord};
+pub use summary::{Outcome, RunStatus, RunSummary};

@@ -1,0 +1,194 @@
+//! `summary.json`: the outcome of a finished run.
+
+use crate::{DecayProfile, StepRecord};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "StatusFields", from = "StatusFields")]
+pub enum RunStatus {
+    /// Trained all its steps.
+    Ok,
+    /// Its loss or a gradient stopped being finite at `step`; it was frozen there.
+    Diverged {
+        /// The first step whose loss or gradient was not finite.
+        step: usize,
+    },
+}
+
+impl RunStatus {
+    /// Whether the run trained all its steps.
+    pub fn is_ok(&self) -> bool {
+        *self == Self::Ok
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Diverged { step } => write!(f, "diverged at step {step}"),
+        }
+    }
+}
+
+/// The name of a status in `summary.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum StatusName {
+    Ok,
+    Diverged,
+}
+
+/// How `summary.json` spells a status: `"status"` and `"diverged_at_step"`, which
+/// readers of the first runs' files already know.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StatusFields {
+    status: StatusName,
+    diverged_at_step: Option<usize>,
+}
+
+impl From<RunStatus> for StatusFields {
+    fn from(s: RunStatus) -> Self {
+        match s {
+            RunStatus::Ok => Self {
+                status: StatusName::Ok,
+                diverged_at_step: None,
+            },
+            RunStatus::Diverged { step } => Self {
+                status: StatusName::Diverged,
+                diverged_at_step: Some(step),
+            },
+        }
+    }
+}
+
+impl From<StatusFields> for RunStatus {
+    fn from(f: StatusFields) -> Self {
+        match (f.status, f.diverged_at_step) {
+            (StatusName::Diverged, Some(step)) => Self::Diverged { step },
+            // A diverged run whose step was lost still did not finish cleanly.
+            (StatusName::Diverged, None) => Self::Diverged { step: 0 },
+            (StatusName::Ok, _) => Self::Ok,
+        }
+    }
+}
+
+/// The outcome of a finished run, as written to `summary.json`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunSummary {
+    /// `ok`, or `diverged` with the step (`status` and `diverged_at_step` in the file).
+    #[serde(flatten)]
+    pub status: RunStatus,
+    /// The run's seed.
+    pub seed: u64,
+    /// Accuracy on the 10,000 test images after training (null if diverged).
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub test_acc: f64,
+    /// Accuracy on the held-out validation images after training (null if diverged).
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub val_acc: f64,
+    /// Batch loss at the last logged step (null if none was logged).
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub final_loss: f64,
+    /// Per-layer averages over the logged steps (before a divergence) and the decay
+    /// ratios derived from them.
+    #[serde(flatten)]
+    pub profile: DecayProfile,
+    /// Per layer, the mean over logged steps of the fraction of dead (or saturated)
+    /// units; `null` for the output layer.
+    pub dead_frac: Vec<Option<f64>>,
+    /// Optimizer steps trained.
+    pub steps: usize,
+    /// Seconds from the first step to the end of the final evaluation.
+    pub wall_s: f64,
+    /// Training steps per second of the training loop (of the whole ensemble this run
+    /// trained in; data loading and evaluation excluded).
+    pub steps_per_s: f64,
+    /// Number of seeds trained together with this one (1 for a single run).
+    pub ensemble_size: usize,
+}
+
+/// What a finished run measured, from which its summary is derived.
+#[derive(Debug, Clone)]
+pub struct Outcome<'a> {
+    /// The run's seed.
+    pub seed: u64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// Its logged steps.
+    pub records: &'a [StepRecord],
+    /// Final test accuracy (NaN if diverged).
+    pub test_acc: f64,
+    /// Final validation accuracy (NaN if diverged).
+    pub val_acc: f64,
+    /// Optimizer steps configured.
+    pub steps: usize,
+    /// Seconds from the first step to the end of the final evaluation.
+    pub wall_s: f64,
+    /// Seconds the training loop took.
+    pub train_s: f64,
+    /// Members of the ensemble it trained in.
+    pub ensemble_size: usize,
+}
+
+impl RunSummary {
+    /// The summary of a run's outcome: profiles and dead fractions averaged over its
+    /// logged steps.
+    pub fn new(o: &Outcome) -> Self {
+        let profile = DecayProfile::from_steps(o.records).unwrap_or_else(DecayProfile::empty);
+        let depth = profile.grad_mean_abs.len();
+        let n = o.records.len() as f64;
+        let dead_frac = (0..depth)
+            .map(|i| {
+                let values: Option<Vec<f64>> =
+                    o.records.iter().map(|r| r.layers[i].dead_frac).collect();
+                values.map(|v| v.iter().sum::<f64>() / n)
+            })
+            .collect();
+        Self {
+            status: o.status,
+            seed: o.seed,
+            test_acc: o.test_acc,
+            val_acc: o.val_acc,
+            final_loss: o.records.last().map_or(f64::NAN, |r| r.loss),
+            profile,
+            dead_frac,
+            steps: o.steps,
+            wall_s: o.wall_s,
+            steps_per_s: o.steps as f64 / o.train_s,
+            ensemble_size: o.ensemble_size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_keeps_the_file_format_of_the_first_runs() {
+        let summary = RunSummary::new(&Outcome {
+            seed: 4,
+            status: RunStatus::Diverged { step: 7 },
+            records: &[],
+            test_acc: f64::NAN,
+            val_acc: f64::NAN,
+            steps: 10,
+            wall_s: 1.0,
+            train_s: 0.5,
+            ensemble_size: 1,
+        });
+        let json = serde_json::to_string(&summary).unwrap();
+        assert!(
+            json.starts_with("{\"status\":\"diverged\",\"diverged_at_step\":7,\"seed\":4,"),
+            "{json}"
+        );
+        let back: RunSummary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.status, RunStatus::Diverged { step: 7 });
+        assert!(back.test_acc.is_nan() && back.steps_per_s == 20.0);
+        let ok: RunStatus =
+            serde_json::from_str("{\"status\":\"ok\",\"diverged_at_step\":null}").unwrap();
+        assert!(ok.is_ok());
+        assert!(serde_json::from_str::<RunStatus>("{\"status\":\"fine\"}").is_err());
+    }
+}

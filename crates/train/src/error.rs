@@ -1,0 +1,40 @@
+//! Errors of the training engine.
+
+use std::path::PathBuf;
+
+/// What can stop a run; each variant says which file, flag or step it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A configuration that cannot be trained.
+    #[error(transparent)]
+    Config(#[from] vgrad_record::ConfigError),
+    /// The data set could not be loaded.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// The run folder cannot be created.
+    #[error("cannot create the run folder {}: {source}", path.display())]
+    RunFolder {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A run file could not be written.
+    #[error(transparent)]
+    Record(#[from] vgrad_record::RecordError),
+    /// The TensorBoard event file could not be written.
+    #[error(transparent)]
+    Events(#[from] vgrad_tensorboard::EventError),
+    /// The model could not be built.
+    #[error(transparent)]
+    Model(#[from] vgrad_model::ModelError),
+    /// The probe could not read a step.
+    #[error(transparent)]
+    Probe(#[from] vgrad_probe::ProbeError),
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// A broken invariant of the engine itself.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

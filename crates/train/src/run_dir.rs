@@ -1,0 +1,100 @@
+//! The run folder while a run trains: `config.json` first, `metrics.jsonl` and the
+//! TensorBoard event file as steps are logged, `summary.json` last.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use vgrad_record::layout::{
+    CONFIG_FILE, EVENTS_PREFIX, METRICS_FILE, SUMMARY_FILE, write_json_atomic,
+};
+use vgrad_record::{ConfigFile, RecordError, RunConfig, RunSummary, StepRecord};
+use vgrad_tensorboard::EventWriter;
+
+use crate::{TrainError, events};
+
+/// An open run folder.
+pub struct RunDir {
+    dir: PathBuf,
+    metrics: BufWriter<File>,
+    events: Option<EventWriter>,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| {
+        TrainError::Record(RecordError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl RunDir {
+    /// Creates `dir`, writes `config.json`, starts an empty `metrics.jsonl` (and, with
+    /// `tensorboard`, a TensorBoard event file), and removes what an earlier run left: a
+    /// stale `summary.json`, so the folder never claims a run that did not finish, and old
+    /// event files, which TensorBoard would show beside the new one.
+    pub fn create(dir: &Path, cfg: &RunConfig, tensorboard: bool) -> Result<Self, TrainError> {
+        std::fs::create_dir_all(dir).map_err(|source| TrainError::RunFolder {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+            let path = entry.map_err(io_error(dir))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name == SUMMARY_FILE || name.starts_with(EVENTS_PREFIX) {
+                std::fs::remove_file(&path).map_err(io_error(&path))?;
+            }
+        }
+        write_json_atomic(&dir.join(CONFIG_FILE), &ConfigFile::of(cfg))?;
+        let path = dir.join(METRICS_FILE);
+        let file = File::create(&path).map_err(io_error(&path))?;
+        let events = tensorboard.then(|| EventWriter::create(dir)).transpose()?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            metrics: BufWriter::new(file),
+            events,
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Appends one logged step as a complete line (and a TensorBoard summary) and flushes
+    /// both.
+    pub fn append(&mut self, record: &StepRecord) -> Result<(), TrainError> {
+        let path = self.dir.join(METRICS_FILE);
+        let mut line = serde_json::to_vec(record).map_err(|source| RecordError::Json {
+            path: path.clone(),
+            line: None,
+            source,
+        })?;
+        line.push(b'\n');
+        self.metrics
+            .write_all(&line)
+            .and_then(|()| self.metrics.flush())
+            .map_err(io_error(&path))?;
+        if let Some(writer) = &mut self.events {
+            let (scalars, histograms) = events::step_summary(record);
+            writer.summary(record.step as i64, &scalars, histograms)?;
+            writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the final scalars to TensorBoard and `summary.json`, marking the run
+    /// finished.
+    pub fn finish(mut self, summary: &RunSummary) -> Result<(), TrainError> {
+        if let Some(writer) = &mut self.events {
+            let scalars = events::final_scalars(summary);
+            writer.summary(summary.steps as i64, &scalars, Vec::new())?;
+            writer.flush()?;
+        }
+        Ok(write_json_atomic(&self.dir.join(SUMMARY_FILE), summary)?)
+    }
+}

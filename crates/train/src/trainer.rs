@@ -1,0 +1,336 @@
+//! The training loop: K seeds of one configuration trained together as an ensemble.
+
+use std::time::Instant;
+
+use candle_core::backprop::GradStore;
+use candle_core::{D, Device, Module, Tensor};
+use candle_nn::VarMap;
+use vgrad_model::seeding::{self, Stream};
+use vgrad_model::{EnsembleLoss, ForwardTrace, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_probe::{DeltaTaps, probe_step};
+use vgrad_record::{Outcome, RunConfig, RunStatus, RunSummary, StepRecord};
+
+use crate::TrainError;
+use crate::adam::{Adam, AdamParams};
+use crate::data::{BatchSampler, ImageSet, Splits};
+
+/// Receives what training produces while it runs.
+pub trait StepSink {
+    /// A logged step of member `member` (index into the seeds).
+    fn logged(&mut self, member: usize, record: &StepRecord) -> Result<(), TrainError>;
+    /// `done` of the configured steps are finished.
+    fn progress(&mut self, done: usize);
+}
+
+/// A sink that keeps nothing: the records come back in the outcomes anyway.
+pub struct Discard;
+
+impl StepSink for Discard {
+    fn logged(&mut self, _member: usize, _record: &StepRecord) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    fn progress(&mut self, _done: usize) {}
+}
+
+/// What one member's training produced.
+#[derive(Debug, Clone)]
+pub struct MemberOutcome {
+    /// The member's seed.
+    pub seed: u64,
+    /// Its logged steps.
+    pub records: Vec<StepRecord>,
+    /// Accuracy on the validation images at the end (NaN for a diverged member).
+    pub val_acc: f64,
+    /// Accuracy on the test images at the end (NaN for a diverged member).
+    pub test_acc: f64,
+    /// How it ended: a member whose loss or gradient stopped being finite was frozen at
+    /// that step.
+    pub status: RunStatus,
+    /// Seconds the training loop took (for the whole ensemble; evaluation excluded).
+    pub train_s: f64,
+}
+
+impl MemberOutcome {
+    /// The member's `summary.json`: `steps` configured, `wall_s` from the first step to
+    /// the end of the evaluation, in an ensemble of `ensemble_size`.
+    pub fn summary(&self, steps: usize, wall_s: f64, ensemble_size: usize) -> RunSummary {
+        RunSummary::new(&Outcome {
+            seed: self.seed,
+            status: self.status,
+            records: &self.records,
+            test_acc: self.test_acc,
+            val_acc: self.val_acc,
+            steps,
+            wall_s,
+            train_s: self.train_s,
+            ensemble_size,
+        })
+    }
+}
+
+/// One batch per member, gathered into reused buffers.
+struct Batches {
+    samplers: Vec<BatchSampler>,
+    indices: Vec<u32>,
+    x: Vec<f32>,
+    y: Vec<u32>,
+}
+
+/// K members of one configuration (whose own `seed` is ignored): each member draws its
+/// own initial weights and its own batches from its seed, and its numbers are
+/// bit-identical to training that seed alone. A member whose loss or gradient stops
+/// being finite is recorded as diverged at that step and frozen; the others go on
+/// exactly as they would alone.
+pub struct Trainer<'a> {
+    cfg: RunConfig,
+    data: &'a Splits,
+    device: Device,
+    model: Mlp,
+    adam: Adam,
+    batches: Batches,
+    outcomes: Vec<MemberOutcome>,
+}
+
+impl<'a> Trainer<'a> {
+    /// A trainer of one member per seed. `kernels` picks vgrad's fused CPU ops (and the
+    /// in-place Adam step) or candle's plain ops (and an Adam step of tensor ops): the
+    /// reference the fast path is tested against.
+    pub fn new(
+        cfg: &RunConfig,
+        seeds: &[u64],
+        data: &'a Splits,
+        device: &Device,
+        kernels: Kernels,
+    ) -> Result<Self, TrainError> {
+        let model_cfg = MlpConfig::for_run(cfg);
+        let varmap = VarMap::new();
+        let model = Mlp::init(&model_cfg, seeds, &varmap, device)?.with_kernels(kernels);
+        let vars = {
+            let vars = varmap
+                .data()
+                .lock()
+                .map_err(|_| TrainError::Internal("the VarMap lock is poisoned".into()))?;
+            model_cfg
+                .param_names()
+                .iter()
+                .map(|name| {
+                    vars.get(name)
+                        .cloned()
+                        .ok_or_else(|| TrainError::Internal(format!("no variable {name}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        let params = AdamParams::of(cfg);
+        let adam = match kernels {
+            Kernels::Fused => Adam::new(vars, params, seeds.len())?,
+            Kernels::Candle => Adam::with_tensor_ops(vars, params, seeds.len())?,
+        };
+        let (k, b, pixels) = (seeds.len(), cfg.batch_size, data.train.pixels());
+        let batches = Batches {
+            samplers: seeds
+                .iter()
+                .map(|&s| BatchSampler::new(data.train.len(), seeding::rng(s, Stream::Data)))
+                .collect(),
+            indices: vec![0; b],
+            x: vec![0.0; k * b * pixels],
+            y: vec![0; k * b],
+        };
+        let outcomes = seeds
+            .iter()
+            .map(|&seed| MemberOutcome {
+                seed,
+                records: Vec::new(),
+                val_acc: f64::NAN,
+                test_acc: f64::NAN,
+                status: RunStatus::Ok,
+                train_s: f64::NAN,
+            })
+            .collect();
+        Ok(Self {
+            cfg: cfg.clone(),
+            data,
+            device: device.clone(),
+            model,
+            adam,
+            batches,
+            outcomes,
+        })
+    }
+
+    /// Trains every configured step (or until every member diverged), hands each logged
+    /// record to `sink`, then evaluates every member.
+    pub fn run(mut self, sink: &mut dyn StepSink) -> Result<Vec<MemberOutcome>, TrainError> {
+        let started = Instant::now();
+        for step in 0..self.cfg.steps {
+            if !self.step(step, sink)? {
+                break;
+            }
+            sink.progress(step + 1);
+        }
+        let train_s = started.elapsed().as_secs_f64();
+        self.evaluate(train_s)
+    }
+
+    /// One optimizer step of every member that has not diverged, probed and logged when
+    /// `step` is a logged step. Returns false once every member has diverged.
+    pub fn step(&mut self, step: usize, sink: &mut dyn StepSink) -> Result<bool, TrainError> {
+        let (xs, ys) = self.next_batch()?;
+        let taps = if step.is_multiple_of(self.cfg.log_every) {
+            Some(DeltaTaps::new(
+                &self.model,
+                self.cfg.batch_size,
+                &self.device,
+            )?)
+        } else {
+            None
+        };
+        let trace = self
+            .model
+            .forward_traced(&xs, taps.as_ref().map(DeltaTaps::tensors))?;
+        let loss = ensemble_cross_entropy(&trace.logits, &ys)?;
+        let grads = loss.loss.backward()?;
+        let frozen = self.mark_diverged(step, &loss, &grads)?;
+        if frozen.iter().all(|&f| f) {
+            return Ok(false);
+        }
+        if let Some(taps) = &taps {
+            self.log_step(step, &trace, &loss, &grads, taps, &frozen, sink)?;
+        }
+        self.adam.step(&grads, &frozen)?;
+        Ok(true)
+    }
+
+    /// The next batch of every member, as `[K, B, pixels]` images and `[K, B, 1]` labels.
+    fn next_batch(&mut self) -> Result<(Tensor, Tensor), TrainError> {
+        let (b, pixels) = (self.cfg.batch_size, self.data.train.pixels());
+        let Batches {
+            samplers,
+            indices,
+            x,
+            y,
+        } = &mut self.batches;
+        for (m, sampler) in samplers.iter_mut().enumerate() {
+            sampler.fill(indices);
+            self.data.train.gather(
+                indices,
+                &mut x[m * b * pixels..(m + 1) * b * pixels],
+                &mut y[m * b..(m + 1) * b],
+            );
+        }
+        let k = samplers.len();
+        let xs = Tensor::from_slice(x, (k, b, pixels), &self.device)?;
+        let ys = Tensor::from_slice(y, (k, b, 1), &self.device)?;
+        Ok((xs, ys))
+    }
+
+    /// Records the members whose loss or gradient stopped being finite at `step`, and
+    /// returns which members are frozen. Members are independent, so one member's NaN
+    /// reaches no other member's numbers.
+    fn mark_diverged(
+        &mut self,
+        step: usize,
+        loss: &EnsembleLoss,
+        grads: &GradStore,
+    ) -> Result<Vec<bool>, TrainError> {
+        let sums = loss.picked.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
+        let bad_grads = self.adam.nonfinite_members(grads)?;
+        for (m, outcome) in self.outcomes.iter_mut().enumerate() {
+            if outcome.status.is_ok() && (!sums[m].is_finite() || bad_grads[m]) {
+                outcome.status = RunStatus::Diverged { step };
+                tracing::warn!(
+                    seed = outcome.seed,
+                    step,
+                    "diverged: the loss or a gradient is not finite; this run stops here"
+                );
+            }
+        }
+        Ok(self.outcomes.iter().map(|o| !o.status.is_ok()).collect())
+    }
+
+    /// A logged step: every live member's loss, batch accuracy and per-layer probe.
+    #[allow(clippy::too_many_arguments)]
+    fn log_step(
+        &mut self,
+        step: usize,
+        trace: &ForwardTrace,
+        loss: &EnsembleLoss,
+        grads: &GradStore,
+        taps: &DeltaTaps,
+        frozen: &[bool],
+        sink: &mut dyn StepSink,
+    ) -> Result<(), TrainError> {
+        let b = self.cfg.batch_size;
+        let layers = probe_step(&self.model, grads, trace, taps)?;
+        let picked = loss.picked.flatten_all()?.to_vec1::<f32>()?;
+        let predicted = trace
+            .logits
+            .argmax(D::Minus1)?
+            .flatten_all()?
+            .to_vec1::<u32>()?;
+        for (m, layers) in layers.into_iter().enumerate() {
+            if frozen[m] {
+                continue;
+            }
+            let rows = m * b..(m + 1) * b;
+            let member_loss = -picked[rows.clone()]
+                .iter()
+                .map(|&v| f64::from(v))
+                .sum::<f64>()
+                / b as f64;
+            let correct = predicted[rows.clone()]
+                .iter()
+                .zip(&self.batches.y[rows])
+                .filter(|(p, t)| p == t)
+                .count();
+            let record = StepRecord {
+                step,
+                loss: member_loss,
+                train_acc: correct as f64 / b as f64,
+                layers,
+            };
+            sink.logged(m, &record)?;
+            self.outcomes[m].records.push(record);
+        }
+        Ok(())
+    }
+
+    /// Every member's validation and test accuracy after training.
+    fn evaluate(mut self, train_s: f64) -> Result<Vec<MemberOutcome>, TrainError> {
+        let val = accuracy(&self.model, &self.data.val, &self.device)?;
+        let test = accuracy(&self.model, &self.data.test, &self.device)?;
+        for ((outcome, val), test) in self.outcomes.iter_mut().zip(val).zip(test) {
+            outcome.train_s = train_s;
+            if outcome.status.is_ok() {
+                outcome.val_acc = val;
+                outcome.test_acc = test;
+            }
+        }
+        Ok(self.outcomes)
+    }
+}
+
+/// Each member's accuracy on `set`, evaluated in chunks to bound memory.
+pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Result<Vec<f64>> {
+    const CHUNK: usize = 1_000;
+    let k = model.members();
+    let pixels = set.pixels();
+    let mut correct = vec![0usize; k];
+    let all: Vec<u32> = (0..set.len() as u32).collect();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for chunk in all.chunks(CHUNK) {
+        let n = chunk.len();
+        x.resize(n * pixels, 0f32);
+        y.resize(n, 0u32);
+        set.gather(chunk, &mut x, &mut y);
+        let xs = Tensor::from_slice(&x, (1, n, pixels), device)?.repeat((k, 1, 1))?;
+        let predicted = model.forward(&xs)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
+        for (c, row) in correct.iter_mut().zip(&predicted) {
+            *c += row.iter().zip(&y).filter(|(p, t)| p == t).count();
+        }
+    }
+    Ok(correct
+        .into_iter()
+        .map(|c| c as f64 / set.len().max(1) as f64)
+        .collect())
+}
