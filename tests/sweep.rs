@@ -189,3 +189,24 @@ fn a_diverged_run_is_listed_and_the_sweep_goes_on() {
         "{report}"
     );
 }
+
+#[test]
+fn a_sweep_on_device_auto_finds_its_runs_again() {
+    // The run records the device it used, but its folder is named from the configuration
+    // the sweep asked for: a rerun must find it.
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("auto.toml");
+    std::fs::write(
+        &experiment,
+        "seeds = 1\n[base]\nsteps = 20\nlog_every = 10\ndevice = \"auto\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let first = sweep(&experiment, &options(&out)).unwrap();
+    assert_eq!((first.ran, first.failed), (1, 0));
+    let again = sweep(&experiment, &options(&out)).unwrap();
+    assert_eq!((again.ran, again.resumed), (0, 1));
+    let report = std::fs::read_to_string(out.join("reports/auto.md")).unwrap();
+    assert!(report.contains("| device | auto |"), "{report}");
+    assert!(report.contains("All 1 runs finished."), "{report}");
+}

@@ -58,7 +58,8 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/train")]
     pub out: PathBuf,
     /// With --seeds: the name of each seed's folder under --out, where `{seed}` stands
-    /// for the seed and `{hash}` for the short hash of the run's resolved configuration.
+    /// for the seed and `{hash}` for the short hash of the run's configuration (as
+    /// requested: with `--device auto`, before the device is picked).
     #[arg(long, default_value = "seed-{seed}", requires = "seeds")]
     pub run_name: String,
     /// Write no TensorBoard event file.

@@ -79,22 +79,30 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         Some(seeds) => seeds.0.clone(),
         None => vec![args.config.seed],
     };
-    let (device, resolved) = device::select(args.config.device)?;
-    let configs: Vec<RunConfig> = seeds
+    let requested: Vec<RunConfig> = seeds
         .iter()
         .map(|&seed| RunConfig {
             seed,
-            device: resolved,
             ..args.config.clone()
         })
         .collect();
+    // Folder names hash the configuration as requested (`--device auto`, say), so that a
+    // sweep can name a run's folder before the run picks its device.
     let dirs: Vec<PathBuf> = match &args.seeds {
-        Some(_) => configs
+        Some(_) => requested
             .iter()
             .map(|c| args.out.join(run_name(&args.run_name, c)))
             .collect(),
         None => vec![args.out.clone()],
     };
+    let (device, resolved) = device::select(args.config.device)?;
+    let configs: Vec<RunConfig> = requested
+        .into_iter()
+        .map(|c| RunConfig {
+            device: resolved,
+            ..c
+        })
+        .collect();
     configs[0].validate()?;
     MlpConfig::for_run(&configs[0]).validate()?;
 

@@ -45,6 +45,11 @@ fn layer_table_head(second: &str, layers: usize) -> String {
     )
 }
 
+/// A row of such a table.
+fn layer_table_row(scenario: &str, second: &str, cells: &[String]) -> String {
+    format!("| {scenario} | {second} | {} |", cells.join(" | "))
+}
+
 /// Everything the sections of a report read.
 pub struct Inputs<'a> {
     /// The sweep.
@@ -187,12 +192,8 @@ fn profiles(md: &mut String, r: &Inputs) {
         {
             for (measure, values) in [("grad", &st.grad_profile), ("error", &st.delta_profile)] {
                 let cells: Vec<String> = values.iter().map(|v| sig(*v, 3)).collect();
-                let _ = writeln!(
-                    md,
-                    "| {} | {measure} | {} |",
-                    sc.point.label(),
-                    cells.join(" | ")
-                );
+                let row = layer_table_row(&sc.point.label(), measure, &cells);
+                let _ = writeln!(md, "{row}");
             }
         }
         md.push('\n');
@@ -233,12 +234,7 @@ fn dead_units(md: &mut String, r: &Inputs) {
                     .map_or(String::new(), percent)
             })
             .collect();
-        let _ = writeln!(
-            md,
-            "| {} | {kind} | {} |",
-            sc.point.label(),
-            cells.join(" | ")
-        );
+        let _ = writeln!(md, "{}", layer_table_row(&sc.point.label(), kind, &cells));
     }
     md.push('\n');
 }
