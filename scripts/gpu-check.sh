@@ -36,7 +36,7 @@ for device in cuda cpu; do
     for activation in sigmoid relu leaky-relu:0.2 leaky-relu:0.01; do
         run=$out/seed-$device/$activation
         t0=$(date +%s.%N)
-        "$bin" train --device "$device" --activation "$activation" --seeds 0-9 --out "$run"
+        "$bin" train --force --device "$device" --activation "$activation" --seeds 0-9 --out "$run"
         t1=$(date +%s.%N)
         row "seed sweep: $activation, 10 seeds" "$device" 2500 "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$(steps_per_s "$run/seed-0")" 10
     done
@@ -48,7 +48,7 @@ for device in cuda cpu; do
     echo "== larger network on $device" >&2
     run=$out/large-$device
     start=$(date +%s.%N)
-    "$bin" train --device "$device" --activation relu --width 256 --layers 16 --batch-size 256 \
+    "$bin" train --force --device "$device" --activation relu --width 256 --layers 16 --batch-size 256 \
         --steps 500 --log-every 100 --threads "$([ "$device" = cpu ] && nproc || echo 1)" --out "$run"
     end=$(date +%s.%N)
     row "width 256, 16 layers, batch 256" "$device" 500 "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" "$(steps_per_s "$run")" 1

@@ -7,7 +7,7 @@ use vgrad_record::DataSource;
 use vgrad_tests::vgrad_train;
 use vgrad_train::data::idx;
 use vgrad_train::data::mnist::{MNIST_FILES, load_dir};
-use vgrad_train::data::source::{FASHION_DIR, load_fashion};
+use vgrad_train::data::source::load_fashion;
 
 /// `vgrad train ARGS` fails with a message containing every one of `want`.
 fn fails(args: &[&str], want: &[&str]) {
@@ -34,6 +34,11 @@ fn bad_flags_name_the_flag_and_what_is_allowed() {
     fails(&["--log-every", "0"], &["--log-every must be at least 1"]);
     fails(&["--lr", "0"], &["--lr must be a positive number, got 0"]);
     fails(&["--lr=-0.1"], &["--lr must be a positive number"]);
+    fails(&["--lr", "-1"], &["--lr must be a positive number, got -1"]);
+    fails(
+        &["--beta1", "-0.5"],
+        &["--beta1 must lie in [0, 1), got -0.5"],
+    );
     fails(
         &["--activation", "swish"],
         &[
@@ -248,7 +253,7 @@ fn a_vendored_file_that_changed_is_caught_by_its_checksum() {
 }
 
 #[test]
-fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
+fn a_missing_fashion_mnist_says_how_to_install_it() {
     let err = format!(
         "{:#}",
         load_fashion(Path::new("/no/fashion/here")).unwrap_err()
@@ -257,14 +262,14 @@ fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
         err.contains("apt-get install dataset-fashion-mnist") && err.contains("--data PATH"),
         "{err}"
     );
-    let installed = Path::new(FASHION_DIR);
-    if !installed.is_dir() {
-        eprintln!(
-            "skipped the Fashion-MNIST run: {} is missing (apt-get install dataset-fashion-mnist)",
-            installed.display()
-        );
-        return;
-    }
+}
+
+#[test]
+#[cfg_attr(
+    not(fashion_mnist),
+    ignore = "Fashion-MNIST is not installed: apt-get install dataset-fashion-mnist"
+)]
+fn fashion_mnist_trains() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fashion");
     let runs = vgrad_train(&[
@@ -289,4 +294,29 @@ fn fashion_mnist_trains_where_installed_and_says_how_to_install_it_elsewhere() {
     let fashion = vgrad_train::data::load(&DataSource::Fashion).unwrap();
     assert_eq!(fashion.train.len(), 60_000);
     assert_ne!(fashion.train.images[..784], mnist.train.images[..784]);
+}
+
+#[test]
+fn a_finished_run_is_not_replaced_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = [
+        "--steps",
+        "20",
+        "--log-every",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    vgrad_train(&args).unwrap();
+    let summary = std::fs::read(out.join("summary.json")).unwrap();
+    let err = format!("{:#}", vgrad_train(&args).unwrap_err());
+    assert!(
+        err.contains("holds a finished run (summary.json)") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(out.join("summary.json")).unwrap(), summary);
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    vgrad_train(&forced).unwrap();
 }

@@ -154,6 +154,12 @@ fn failed_runs_are_recorded_reported_and_retried() {
         report.contains("failed: ") && report.contains("/no/such/mnist: no such folder"),
         "{report}"
     );
+    // Folders are named relative to the output folder, not with this machine's paths.
+    assert!(
+        report.contains("- `runs/broken/data--no-such-mnist_seed-0_"),
+        "{report}"
+    );
+    assert!(!report.contains(dir.path().to_str().unwrap()), "{report}");
     let failed = std::fs::read_dir(out.join("runs/broken"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -209,4 +215,28 @@ fn a_sweep_on_device_auto_finds_its_runs_again() {
     let report = std::fs::read_to_string(out.join("reports/auto.md")).unwrap();
     assert!(report.contains("| device | auto |"), "{report}");
     assert!(report.contains("All 1 runs finished."), "{report}");
+}
+
+#[test]
+fn a_report_of_a_sweep_without_results_is_refused_and_the_old_one_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("empty.toml");
+    std::fs::write(&experiment, "seeds = 2\n[axes]\nlayers = [3, 4]\n").unwrap();
+    let out = dir.path().join("out");
+    let committed = out.join("reports/empty.md");
+    std::fs::create_dir_all(committed.parent().unwrap()).unwrap();
+    std::fs::write(&committed, "a committed report\n").unwrap();
+    let sweep = vgrad_sweep::Sweep::load(&experiment, &Default::default()).unwrap();
+    let err = vgrad_report::write_report(&sweep, &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no run of `empty` has a result")
+            && err.contains("run `cargo xtask sweep empty` first"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&committed).unwrap(),
+        "a committed report\n"
+    );
 }

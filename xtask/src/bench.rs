@@ -410,7 +410,7 @@ pub fn run(vgrad: PathBuf, python: PathBuf, reps: usize) -> Result<PathBuf> {
         scratch: scratch.clone(),
     };
     let mut rows = measure(&b)?;
-    let sweep = Sweep::load(&crate::experiment_path("seed"), &Overrides::default())?;
+    let sweep = Sweep::load(&crate::experiment_path("seed")?, &Overrides::default())?;
     let opts = SweepOptions {
         jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         force: true,

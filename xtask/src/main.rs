@@ -9,15 +9,16 @@ mod sweep;
 mod test;
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use vgrad_record::DeviceChoice;
+use vgrad_record::{DeviceChoice, Seeds};
 use vgrad_sweep::{Overrides, Shard, Sweep};
 
 /// Workspace tasks.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
 struct Xtask {
     #[command(subcommand)]
     command: Task,
@@ -35,30 +36,41 @@ struct Selection {
     /// Train this many steps instead, for a quick look.
     #[arg(long)]
     steps: Option<usize>,
-    /// Use seeds 0..N instead.
+    /// Use these seeds instead: a count (`3`: seeds 0-2), a range (`3-7`) or a list
+    /// (`0,3,7`), as `vgrad train --seeds`.
     #[arg(long)]
-    seeds: Option<usize>,
-    /// Folder for `runs/` and `reports/` (default: the workspace).
+    seeds: Option<Seeds>,
+    /// Folder for `runs/` and `reports/` (default: the workspace, or its `quick/` folder
+    /// with --steps or --seeds, so that a quick look never replaces the reference runs and
+    /// reports).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 impl Selection {
+    /// The command line's changes to the sweeps.
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            steps: self.steps,
+            seeds: self.seeds.clone(),
+            device: self.cuda.then_some(DeviceChoice::Cuda),
+        }
+    }
+
     /// The selected sweeps, read and expanded with the command line's overrides.
     fn sweeps(&self) -> Result<Vec<Sweep>> {
-        let overrides = Overrides {
-            steps: self.steps,
-            seeds: self.seeds,
-            device: self.cuda.then_some(DeviceChoice::Cuda),
-        };
+        let overrides = self.overrides();
         self.experiments
             .iter()
-            .map(|e| Ok(Sweep::load(&experiment_path(e), &overrides)?))
+            .map(|e| Ok(Sweep::load(&experiment_path(e)?, &overrides)?))
             .collect()
     }
 
     fn out(&self) -> PathBuf {
-        self.out.clone().unwrap_or_else(workspace_root)
+        match &self.out {
+            Some(out) => out.clone(),
+            None => self.overrides().default_out(&workspace_root()),
+        }
     }
 }
 
@@ -69,7 +81,7 @@ enum Task {
         #[command(flatten)]
         selection: Selection,
         /// Training processes at once (default: the number of cores).
-        #[arg(long)]
+        #[arg(long, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// Rerun runs that already finished.
         #[arg(long)]
@@ -108,20 +120,56 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The sweep file an EXPERIMENT argument names: an existing path as it is, otherwise
-/// `experiments/<name>.toml` in the workspace.
-fn experiment_path(arg: &str) -> PathBuf {
+/// `experiments/<name>.toml` in the workspace; an error lists the experiments there are.
+fn experiment_path(arg: &str) -> Result<PathBuf> {
     let path = PathBuf::from(arg);
     if path.is_file() {
-        path
-    } else {
-        workspace_root()
-            .join("experiments")
-            .join(format!("{arg}.toml"))
+        return Ok(path);
+    }
+    let folder = workspace_root().join("experiments");
+    let named = folder.join(format!("{arg}.toml"));
+    if named.is_file() {
+        return Ok(named);
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    bail!(
+        "no experiment `{arg}`: it is not a sweep file, and {} does not exist; the experiments \
+         are: {}",
+        named.display(),
+        names.join(", ")
+    )
+}
+
+/// A count of at least one, for `--jobs`.
+fn at_least_one(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "expected a whole number of at least 1, got `{text}`"
+        )),
     }
 }
 
-fn main() -> Result<()> {
-    match Xtask::parse().command {
+fn main() -> ExitCode {
+    match run(Xtask::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    match task {
         Task::Sweep {
             selection,
             jobs,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use vgrad_record::{DataSource, DeviceChoice, RunConfig};
+use vgrad_record::{DataSource, DeviceChoice, RunConfig, Seeds};
 
 /// Trains deep MLPs on MNIST and measures how the gradient vanishes layer by layer.
 #[derive(Debug, Parser)]
@@ -44,15 +44,17 @@ pub struct SelftestArgs {
 }
 
 /// Flags of `vgrad train`: every setting of the run configuration (defaults are the
-/// reference experiment), and where and how to write the runs.
+/// reference experiment), and where and how to write the runs. A value may be negative
+/// (`--lr -1`), so that it reaches the check that says what the flag allows.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = |arg: clap::Arg| arg.allow_negative_numbers(true))]
 pub struct TrainArgs {
     /// The run's configuration.
     #[command(flatten)]
     pub config: RunConfig,
-    /// Several seeds trained together as one ensemble, e.g. `0-9` or `0,3,7`; each is
-    /// written to <out>/seed-<n>/.
-    #[arg(long, value_parser = parse_seeds, conflicts_with = "seed")]
+    /// Several seeds trained together as one ensemble: a count (`10`: seeds 0-9), a
+    /// range (`3-7`) or a list (`0,3,7`, `0-4,9`); each is written to <out>/seed-<n>/.
+    #[arg(long, conflicts_with = "seed")]
     pub seeds: Option<Seeds>,
     /// Output folder.
     #[arg(long, default_value = "runs/train")]
@@ -62,6 +64,9 @@ pub struct TrainArgs {
     /// requested: with `--device auto`, before the device is picked).
     #[arg(long, default_value = "seed-{seed}", requires = "seeds")]
     pub run_name: String,
+    /// Replace a finished run (a folder that holds summary.json) instead of refusing to.
+    #[arg(long)]
+    pub force: bool,
     /// Write no TensorBoard event file.
     #[arg(long)]
     pub no_tensorboard: bool,
@@ -69,37 +74,6 @@ pub struct TrainArgs {
     /// is fastest; run several processes for parallelism.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-}
-
-/// A list of distinct seeds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seeds(pub Vec<u64>);
-
-/// Parses `0-9`, `0,3,7` or a mix such as `0-4,9`.
-pub fn parse_seeds(spec: &str) -> Result<Seeds, String> {
-    let mut seeds = Vec::new();
-    for part in spec.split(',').map(str::trim) {
-        let bad = || format!("`{part}` in `{spec}` is not a seed or a range like 0-9");
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b): (u64, u64) = (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                );
-                if a > b {
-                    return Err(format!("the range `{part}` is empty (start after end)"));
-                }
-                seeds.extend(a..=b);
-            }
-            None => seeds.push(part.parse().map_err(|_| bad())?),
-        }
-    }
-    let mut sorted = seeds.clone();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("seed {} appears twice in `{spec}`", w[0]));
-    }
-    Ok(Seeds(seeds))
 }
 
 #[cfg(test)]
@@ -133,13 +107,11 @@ mod tests {
     }
 
     #[test]
-    fn seed_lists_and_ranges() {
-        assert_eq!(parse_seeds("0-3").unwrap().0, vec![0, 1, 2, 3]);
-        assert_eq!(parse_seeds("0,3,7").unwrap().0, vec![0, 3, 7]);
-        assert_eq!(parse_seeds("5, 0-1").unwrap().0, vec![5, 0, 1]);
-        assert!(parse_seeds("3-1").unwrap_err().contains("empty"));
-        assert!(parse_seeds("1,1").unwrap_err().contains("twice"));
-        assert!(parse_seeds("a").unwrap_err().contains("`a`"));
+    fn seeds_take_the_one_grammar() {
+        let seeds = |spec: &str| train(&["--seeds", spec]).map(|a| a.seeds);
+        assert_eq!(seeds("3").unwrap(), Some(Seeds::count(3)));
+        assert_eq!(seeds("0,3,7").unwrap(), "0,3,7".parse().ok());
+        assert!(seeds("3-1").unwrap_err().to_string().contains("empty"));
     }
 
     #[test]

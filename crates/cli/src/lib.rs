@@ -1,7 +1,7 @@
 //! The `vgrad` command line on top of the training engine (`vgrad-train`): the flags, the
 //! device, candle's threads, `vgrad train` and `vgrad selftest`.
 //!
-//! `vgrad train` trains the reference experiment of `shared/docs/experiment.md` (or any
+//! `vgrad train` trains the reference experiment of `docs/experiment.md` (or any
 //! variation of it) and writes, per run, `config.json`, `metrics.jsonl` (one line per
 //! logged step, with every layer's gradient statistics) and `summary.json`.
 
@@ -14,9 +14,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use vgrad_model::{Kernels, MlpConfig};
+use vgrad_record::layout::SUMMARY_FILE;
 use vgrad_record::{RunConfig, RunSummary, StepRecord, VALIDATION_EXAMPLES, run_name};
 use vgrad_train::{RunDir, StepSink, TrainError, Trainer, data};
 
@@ -76,7 +77,7 @@ fn progress_bar(steps: usize) -> Option<ProgressBar> {
 /// returns each run's folder and summary.
 pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     let seeds = match &args.seeds {
-        Some(seeds) => seeds.0.clone(),
+        Some(seeds) => seeds.as_slice().to_vec(),
         None => vec![args.config.seed],
     };
     let requested: Vec<RunConfig> = seeds
@@ -106,6 +107,15 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     configs[0].validate()?;
     MlpConfig::for_run(&configs[0]).validate()?;
 
+    if !args.force
+        && let Some(done) = dirs.iter().find(|d| d.join(SUMMARY_FILE).is_file())
+    {
+        bail!(
+            "{} holds a finished run ({SUMMARY_FILE}); pass --force to replace it, or give \
+             --out another folder",
+            done.display()
+        );
+    }
     // Fail on an unwritable output folder before spending time on data or training.
     let run_dirs = dirs
         .iter()

@@ -1,5 +1,6 @@
 //! The `vgrad` binary.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -25,6 +26,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only where a terminal shows them, not in a pipe or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match vgrad_cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,78 +19,81 @@ pub const CLASSES: usize = 10;
 pub const VALIDATION_EXAMPLES: usize = 5_000;
 
 /// Everything that determines a run's numbers. Defaults are the reference experiment of
-/// `shared/docs/experiment.md`.
+/// `docs/experiment.md`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
     /// leaky-relu:<slope>, elu, gelu, silu.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().activation))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.activation))]
     pub activation: Activation,
     /// Dense layers, output layer included (the reference: 5 hidden + 1 output).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().layers))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.layers))]
     pub layers: usize,
     /// Units per hidden layer.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().width))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.width))]
     pub width: usize,
     /// Weight init: glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal,
     /// normal:<std>, uniform:<limit>. Biases start at zero.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().init))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.init))]
     pub init: Init,
     /// Optimizer steps.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().steps))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.steps))]
     pub steps: usize,
     /// Examples per batch (and ensemble member).
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().batch_size))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.batch_size))]
     pub batch_size: usize,
     /// Adam's learning rate.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().lr))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.lr))]
     pub lr: f64,
     /// Adam's decay of the first moment.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().beta1))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.beta1))]
     pub beta1: f64,
     /// Adam's decay of the second moment.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().beta2))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.beta2))]
     pub beta2: f64,
     /// Adam's epsilon, added to the bias-corrected root of the second moment.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().epsilon))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.epsilon))]
     pub epsilon: f64,
     /// Log (and probe the gradients) every this many steps, starting at step 0.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().log_every))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.log_every))]
     pub log_every: usize,
     /// Seed of the initial weights and the data order; the run is written to --out.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().seed))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.seed))]
     pub seed: u64,
     /// MNIST: `auto` (the vendored copy in data/mnist, checksummed), `hf` (Hugging Face
     /// cache, then hub), `fashion` (Fashion-MNIST from Debian's dataset-fashion-mnist), or
     /// a folder holding the four IDX files.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().data))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.data))]
     pub data: DataSource,
     /// `cpu`, `cuda`, or `auto` (CUDA when compiled in and a GPU answers, else CPU);
     /// `config.json` records the device the run trained on.
-    #[cfg_attr(feature = "clap", arg(long, default_value_t = RunConfig::default().device))]
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.device))]
     pub device: DeviceChoice,
 }
 
+/// The reference experiment of `docs/experiment.md`: every setting's default.
+pub const REFERENCE: RunConfig = RunConfig {
+    activation: Activation::Sigmoid,
+    layers: 6,
+    width: 10,
+    init: Init::GlorotUniform,
+    steps: 2_500,
+    batch_size: 30,
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 1e-8,
+    log_every: 200,
+    seed: 0,
+    data: DataSource::Auto,
+    device: DeviceChoice::Cpu,
+};
+
 impl Default for RunConfig {
     fn default() -> Self {
-        Self {
-            activation: Activation::Sigmoid,
-            layers: 6,
-            width: 10,
-            init: Init::GlorotUniform,
-            steps: 2_500,
-            batch_size: 30,
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-8,
-            log_every: 200,
-            seed: 0,
-            data: DataSource::Auto,
-            device: DeviceChoice::Cpu,
-        }
+        REFERENCE
     }
 }
 
@@ -299,7 +302,7 @@ mod tests {
             seed: 3,
             ..RunConfig::default()
         };
-        assert_ne!(relu.hash(), RunConfig::default().hash());
+        assert_ne!(relu.hash(), REFERENCE.hash());
         assert_eq!(relu.hash().len(), 8);
     }
 

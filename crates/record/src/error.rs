@@ -23,22 +23,22 @@ pub struct ConfigError(pub String);
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A file (or one line of `metrics.jsonl`) that is not what its schema says.
-    #[error("{path}{}: {source}", line.map(|l| format!(": line {l}")).unwrap_or_default())]
+    #[error("{path}{}: {cause}", line.map(|l| format!(": line {l}")).unwrap_or_default())]
     Json {
         /// The file.
         path: PathBuf,
         /// The 1-based line, for `metrics.jsonl`.
         line: Option<usize>,
         /// The parser's message.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -60,4 +60,21 @@ macro_rules! serde_as_text {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_names_its_cause_once() {
+        // The cause is in the message, so it is not also a `source()`: error reports that
+        // print the chain (anyhow's `{:#}`) would say it twice.
+        let err = RecordError::Io {
+            path: PathBuf::from("runs/x/summary.json"),
+            cause: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
+        };
+        assert_eq!(err.to_string(), "runs/x/summary.json: disk full");
+        assert!(std::error::Error::source(&err).is_none());
+    }
 }

@@ -44,9 +44,9 @@ pub fn run_name(template: &str, cfg: &RunConfig) -> String {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
-    move |source| RecordError::Io {
+    move |cause| RecordError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
@@ -59,10 +59,10 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut text = serde_json::to_string_pretty(value).map_err(|source| RecordError::Json {
+    let mut text = serde_json::to_string_pretty(value).map_err(|cause| RecordError::Json {
         path: path.to_path_buf(),
         line: None,
-        source,
+        cause,
     })?;
     text.push('\n');
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
@@ -76,10 +76,10 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<StepRecord>, RecordError> {
     text.lines()
         .enumerate()
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|source| RecordError::Json {
+            serde_json::from_str(line).map_err(|cause| RecordError::Json {
                 path: path.clone(),
                 line: Some(i + 1),
-                source,
+                cause,
             })
         })
         .collect()

@@ -12,15 +12,19 @@ pub mod init;
 pub mod layout;
 pub mod nan;
 pub mod profile;
+pub mod seeds;
 pub mod step;
 pub mod summary;
 
 pub use activation::{Activation, OffKind};
-pub use config::{CLASSES, DataSource, DeviceChoice, INPUT, RunConfig, VALIDATION_EXAMPLES};
+pub use config::{
+    CLASSES, DataSource, DeviceChoice, INPUT, REFERENCE, RunConfig, VALIDATION_EXAMPLES,
+};
 pub use error::{ConfigError, ParseError, RecordError};
 pub use histogram::Histogram;
 pub use init::Init;
 pub use layout::{ConfigFile, RunState, run_name, run_state};
 pub use profile::DecayProfile;
+pub use seeds::Seeds;
 pub use step::{LayerRecord, StepRecord};
 pub use summary::{Outcome, RunStatus, RunSummary};

@@ -1,4 +1,4 @@
-//! The decay ratios of `shared/docs/experiment.md`, from a run's logged steps.
+//! The decay ratios of `docs/experiment.md`, from a run's logged steps.
 
 use crate::StepRecord;
 

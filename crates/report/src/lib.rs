@@ -18,16 +18,30 @@ pub use stats::ScenarioStats;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A run's file could not be read.
     #[error(transparent)]
     Record(#[from] vgrad_record::RecordError),
+    /// No run of the sweep has a result yet: a report would replace one (a committed one,
+    /// say) with empty tables.
+    #[error(
+        "no run of `{name}` has a result under {}: run `{command}` first; no report was written",
+        runs_dir.display()
+    )]
+    NoResults {
+        /// The experiment.
+        name: String,
+        /// Where its runs were looked for.
+        runs_dir: PathBuf,
+        /// The command that trains them.
+        command: String,
+    },
     /// A figure could not be drawn.
     #[error("figure {path}: {message}")]
     Figure {
@@ -43,9 +57,25 @@ pub type Result<T> = std::result::Result<T, ReportError>;
 
 /// Writes `<out>/reports/<experiment>.md` and its figures from the runs in
 /// `<out>/runs/<experiment>/`; returns the path of the markdown file.
+///
+/// A sweep none of whose runs has a result (finished, diverged or failed) gets no report:
+/// the call fails and leaves any report already there as it is.
 pub fn write_report(sweep: &vgrad_sweep::Sweep, out: &Path) -> Result<PathBuf> {
     let runs_dir = sweep.runs_dir(out);
     let scenarios = collect(sweep, &runs_dir)?;
+    let no_results = scenarios.iter().flat_map(|s| &s.runs).all(|r| {
+        matches!(
+            r.state,
+            vgrad_record::RunState::Missing | vgrad_record::RunState::Incomplete
+        )
+    });
+    if no_results {
+        return Err(ReportError::NoResults {
+            name: sweep.name().to_string(),
+            runs_dir,
+            command: sweep.command(),
+        });
+    }
     let shown_runs_dir = runs_dir.strip_prefix(out).unwrap_or(&runs_dir);
     write(sweep, &scenarios, &out.join("reports"), shown_runs_dir)
 }
@@ -62,7 +92,7 @@ pub fn write(
     let figure_dir = reports_dir.join(name);
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| ReportError::Io { path, source }
+        move |cause| ReportError::Io { path, cause }
     };
     std::fs::create_dir_all(&figure_dir).map_err(io(&figure_dir))?;
     let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();

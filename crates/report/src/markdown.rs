@@ -271,7 +271,11 @@ fn runs(md: &mut String, r: &Inputs) {
         .iter()
         .flat_map(|sc| sc.runs.iter())
         .filter_map(|run| {
-            let dir = run.dir.display();
+            // Relative to the output folder, as the rest of the report: no path of the
+            // machine that wrote it.
+            let name = run.dir.file_name().unwrap_or_default();
+            let dir = r.runs_dir.join(name);
+            let dir = dir.display();
             match &run.state {
                 RunState::Done(s) if s.status.is_ok() => None,
                 RunState::Done(s) => Some(format!("- `{dir}`: {}", s.status)),

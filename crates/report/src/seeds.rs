@@ -1,4 +1,4 @@
-//! Summaries across seeds, as `shared/docs/experiment.md` defines them.
+//! Summaries across seeds, as `docs/experiment.md` defines them.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 

@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
-use vgrad_record::RunConfig;
+use vgrad_record::seeds::SEEDS_GRAMMAR;
+use vgrad_record::{RunConfig, Seeds};
 
 /// Top-level keys of a sweep file.
 const TOP_LEVEL: [&str; 4] = ["description", "seeds", "base", "axes"];
@@ -18,12 +19,12 @@ const TOP_LEVEL: [&str; 4] = ["description", "seeds", "base", "axes"];
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not TOML.
     #[error("{}: not valid TOML: {message}", path.display())]
@@ -44,12 +45,12 @@ pub enum SweepError {
         message: String,
     },
     /// `vgrad train` could not be started.
-    #[error("cannot start {}: {source}", program.display())]
+    #[error("cannot start {}: {cause}", program.display())]
     Spawn {
         /// The binary.
         program: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -70,28 +71,38 @@ pub struct SweepDefinition {
     pub axes: Vec<(String, Vec<Value>)>,
 }
 
-/// The run configuration that `table` (fields of a sweep file) describes; the error
-/// names the offending field, or is `None` for the table as a whole.
-pub fn config_from(table: &Table) -> Result<RunConfig, (Option<String>, String)> {
+/// Why a table of fields is not a run configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field at fault, when it is one field.
+    pub field: Option<String>,
+    /// What is wrong and what is allowed.
+    pub message: String,
+}
+
+/// The run configuration that `table` (fields of a sweep file) describes.
+pub fn config_from(table: &Table) -> Result<RunConfig, FieldError> {
     if table.contains_key("seed") {
-        return Err((
-            Some("seed".into()),
-            "a sweep's seeds are set by its top-level `seeds` key".into(),
-        ));
+        return Err(FieldError {
+            field: Some("seed".into()),
+            message: "a sweep's seeds are set by its top-level `seeds` key".into(),
+        });
     }
     serde_path_to_error::deserialize(Value::Table(table.clone())).map_err(|e| {
         let path = e.path().to_string();
-        let field = (path != ".").then_some(path);
-        (field, e.into_inner().to_string())
+        FieldError {
+            field: (path != ".").then_some(path),
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
 impl SweepDefinition {
     /// Reads and checks the sweep file at `path`.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SweepError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| SweepError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::parse(&text, path)
     }
@@ -147,9 +158,9 @@ impl SweepDefinition {
                 ));
             }
         };
-        config_from(&base).map_err(|(field, m)| match field {
-            Some(f) => key_error(&format!("base.{f}"), m),
-            None => key_error("base", m),
+        config_from(&base).map_err(|e| match e.field {
+            Some(f) => key_error(&format!("base.{f}"), e.message),
+            None => key_error("base", e.message),
         })?;
         let axes = match table.get("axes") {
             None => Vec::new(),
@@ -194,37 +205,34 @@ fn check_axis(
     for (i, value) in values.iter().enumerate() {
         let mut table = base.clone();
         table.insert(field.to_string(), value.clone());
-        config_from(&table).map_err(|(_, m)| (format!("{key}[{i}]"), m))?;
+        config_from(&table).map_err(|e| (format!("{key}[{i}]"), e.message))?;
     }
     Ok((field.to_string(), values.clone()))
 }
 
-/// `seeds = N` (seeds 0..N) or `seeds = [a, b, ...]`.
+/// `seeds = N` (seeds 0..N), `seeds = [a, b, ...]`, or `seeds = "0-4,9"` (the grammar of
+/// the `--seeds` flags).
 fn parse_seeds(value: &Value) -> Result<Vec<u64>, String> {
-    let seeds: Vec<u64> = match value {
-        Value::Integer(n) if *n >= 1 => (0..*n as u64).collect(),
-        Value::Array(items) => items
-            .iter()
-            .map(|v| match v.as_integer() {
-                Some(i) if i >= 0 => Ok(i as u64),
-                _ => Err(format!("expected non-negative integer seeds, found {v}")),
-            })
-            .collect::<Result<_, _>>()?,
+    let seeds = match value {
+        Value::Integer(n) if *n >= 1 => Seeds::count(*n as u64),
+        Value::String(spec) => spec.parse()?,
+        Value::Array(items) => Seeds::list(
+            items
+                .iter()
+                .map(|v| match v.as_integer() {
+                    Some(i) if i >= 0 => Ok(i as u64),
+                    _ => Err(format!("expected non-negative integer seeds, found {v}")),
+                })
+                .collect::<Result<_, _>>()?,
+        )?,
         other => {
             return Err(format!(
-                "expected a positive number of seeds or a list of seeds, found {other}"
+                "expected a positive number of seeds, a list of seeds, or a string of \
+                 {SEEDS_GRAMMAR}; found {other}"
             ));
         }
     };
-    if seeds.is_empty() {
-        return Err("the list of seeds is empty".into());
-    }
-    let mut sorted = seeds.clone();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("seed {} appears twice", w[0]));
-    }
-    Ok(seeds)
+    Ok(seeds.as_slice().to_vec())
 }
 
 #[cfg(test)]
@@ -250,6 +258,7 @@ mod tests {
             vec!["activation", "layers"]
         );
         assert_eq!(parse("seeds = [4, 1]").unwrap().seeds, vec![4, 1]);
+        assert_eq!(parse("seeds = \"2-3,7\"").unwrap().seeds, vec![2, 3, 7]);
     }
 
     #[test]
@@ -294,6 +303,7 @@ mod tests {
             ("[base]\nsteps = 5", "`seeds`: missing"),
             ("seeds = 0", "`seeds`: expected a positive number"),
             ("seeds = [1, 1]", "seed 1 appears twice"),
+            ("seeds = \"3-x\"", "`3-x` in `3-x` is not a seed or a range"),
             ("seeds = 2\n[base", "not valid TOML"),
         ];
         for (text, want) in cases {

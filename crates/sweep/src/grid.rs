@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use vgrad_record::{DeviceChoice, RunConfig};
+use vgrad_record::{DeviceChoice, RunConfig, Seeds};
 
 use crate::definition::config_from;
 use crate::{SweepDefinition, SweepError};
@@ -14,8 +14,8 @@ use crate::{SweepDefinition, SweepError};
 pub struct Overrides {
     /// Train this many steps instead.
     pub steps: Option<usize>,
-    /// Use seeds 0..n instead.
-    pub seeds: Option<usize>,
+    /// Use these seeds instead.
+    pub seeds: Option<Seeds>,
     /// Train on this device instead.
     pub device: Option<DeviceChoice>,
 }
@@ -30,10 +30,26 @@ impl Overrides {
         if let Some(steps) = self.steps {
             cmd.push_str(&format!(" --steps {steps}"));
         }
-        if let Some(seeds) = self.seeds {
+        if let Some(seeds) = &self.seeds {
             cmd.push_str(&format!(" --seeds {seeds}"));
         }
         cmd
+    }
+
+    /// Whether the sweep is changed for a quick look (fewer steps or other seeds).
+    pub fn is_quick_look(&self) -> bool {
+        self.steps.is_some() || self.seeds.is_some()
+    }
+
+    /// Where runs and reports go when no folder is given: the workspace, or for a quick
+    /// look its `quick/` folder, so that a quick look never replaces the reference runs
+    /// and the committed reports.
+    pub fn default_out(&self, workspace: &Path) -> PathBuf {
+        if self.is_quick_look() {
+            workspace.join("quick")
+        } else {
+            workspace.to_path_buf()
+        }
     }
 }
 
@@ -154,8 +170,8 @@ impl Sweep {
             key: key.to_string(),
             message,
         };
-        let seeds = match overrides.seeds {
-            Some(n) => (0..n as u64).collect(),
+        let seeds = match &overrides.seeds {
+            Some(seeds) => seeds.as_slice().to_vec(),
             None => definition.seeds.clone(),
         };
         let mut combos: Vec<Vec<usize>> = vec![vec![]];
@@ -177,7 +193,7 @@ impl Sweep {
             for ((field, values), &i) in definition.axes.iter().zip(&combo) {
                 table.insert(field.clone(), values[i].clone());
             }
-            let mut config = config_from(&table).map_err(|(_, m)| key_error("axes", m))?;
+            let mut config = config_from(&table).map_err(|e| key_error("axes", e.message))?;
             if let Some(steps) = overrides.steps {
                 config.steps = steps;
             }
@@ -320,6 +336,28 @@ mod tests {
             "{name}"
         );
         assert_ne!(s.points[1].run_dir_name(0), name);
+    }
+
+    #[test]
+    fn quick_looks_go_to_their_own_folder_and_say_so_in_their_command() {
+        let ws = Path::new("/w");
+        let full = Overrides::default();
+        assert_eq!(full.default_out(ws), Path::new("/w"));
+        let quick = Overrides {
+            steps: Some(10),
+            seeds: Some("0-2".parse().unwrap()),
+            device: None,
+        };
+        assert_eq!(quick.default_out(ws), Path::new("/w/quick"));
+        assert_eq!(
+            quick.command("seed"),
+            "cargo xtask sweep seed --steps 10 --seeds 3"
+        );
+        let only_seeds = Overrides {
+            seeds: Some(Seeds::count(1)),
+            ..Overrides::default()
+        };
+        assert!(only_seeds.is_quick_look());
     }
 
     #[test]

@@ -115,10 +115,10 @@ fn die_with_parent(_cmd: &mut Command) {}
 
 /// Runs one job; on failure writes what the process printed last into each unfinished
 /// run folder. Returns whether it succeeded.
-fn run_job(job: &Job, vgrad: &Path) -> Result<bool, SweepError> {
+fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<bool, SweepError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| SweepError::Io { path, source }
+        move |cause| SweepError::Io { path, cause }
     };
     for &seed in &job.seeds {
         let stale = job
@@ -129,16 +129,10 @@ fn run_job(job: &Job, vgrad: &Path) -> Result<bool, SweepError> {
             std::fs::remove_file(&stale).map_err(io(&stale))?;
         }
     }
-    let seeds = job
-        .seeds
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let seeds = vgrad_record::seeds::spec(&job.seeds);
     let mut cmd = Command::new(vgrad);
     die_with_parent(&mut cmd);
-    let output = cmd
-        .arg("train")
+    cmd.arg("train")
         .args(job.point.config.train_flags())
         .args([
             "--seeds",
@@ -150,12 +144,14 @@ fn run_job(job: &Job, vgrad: &Path) -> Result<bool, SweepError> {
         ])
         .arg("--out")
         .arg(&job.runs_dir)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|source| SweepError::Spawn {
-            program: vgrad.to_path_buf(),
-            source,
-        })?;
+        .env("RUST_LOG", "warn");
+    if force {
+        cmd.arg("--force");
+    }
+    let output = cmd.output().map_err(|cause| SweepError::Spawn {
+        program: vgrad.to_path_buf(),
+        cause,
+    })?;
     if output.status.success() {
         return Ok(true);
     }
@@ -210,7 +206,7 @@ pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepE
                 // The guard is dropped inside the closure: the queue is not locked while a job runs.
                 let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
                 while let Some(job) = next() {
-                    match run_job(&job, &opts.vgrad) {
+                    match run_job(&job, &opts.vgrad, opts.force) {
                         Ok(true) => {}
                         Ok(false) => {
                             if let Ok(mut f) = failed.lock() {

@@ -16,12 +16,12 @@ pub use writer::EventWriter;
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     /// Reading or writing failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: std::path::PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A record whose checksum or framing is wrong.
     #[error("{path}: record {index} at byte {offset}: {message}")]

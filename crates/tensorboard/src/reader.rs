@@ -11,9 +11,9 @@ use crate::{EventError, Result};
 /// The events of the file at `path`. A record cut short at the end of the file (a writer
 /// killed mid-record) ends the list; a wrong checksum is an error.
 pub fn read_events(path: &Path) -> Result<Vec<Event>> {
-    let bytes = std::fs::read(path).map_err(|source| EventError::Io {
+    let bytes = std::fs::read(path).map_err(|cause| EventError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut events = Vec::new();
     let mut at = 0usize;

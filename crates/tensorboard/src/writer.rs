@@ -40,9 +40,9 @@ impl EventWriter {
             std::process::id()
         );
         let path = dir.join(name);
-        let file = File::create(&path).map_err(|source| EventError::Io {
+        let file = File::create(&path).map_err(|cause| EventError::Io {
             path: path.clone(),
-            source,
+            cause,
         })?;
         let mut writer = Self {
             path,
@@ -63,9 +63,9 @@ impl EventWriter {
     }
 
     fn io(&self) -> impl FnOnce(std::io::Error) -> EventError + '_ {
-        |source| EventError::Io {
+        |cause| EventError::Io {
             path: self.path.clone(),
-            source,
+            cause,
         }
     }
 

@@ -12,12 +12,12 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] crate::data::DataError),
     /// The run folder cannot be created.
-    #[error("cannot create the run folder {}: {source}", path.display())]
+    #[error("cannot create the run folder {}: {cause}", path.display())]
     RunFolder {
         /// The folder.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A run file could not be written.
     #[error(transparent)]

@@ -21,10 +21,10 @@ pub struct RunDir {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| {
+    move |cause| {
         TrainError::Record(RecordError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })
     }
 }
@@ -35,9 +35,9 @@ impl RunDir {
     /// stale `summary.json`, so the folder never claims a run that did not finish, and old
     /// event files, which TensorBoard would show beside the new one.
     pub fn create(dir: &Path, cfg: &RunConfig, tensorboard: bool) -> Result<Self, TrainError> {
-        std::fs::create_dir_all(dir).map_err(|source| TrainError::RunFolder {
+        std::fs::create_dir_all(dir).map_err(|cause| TrainError::RunFolder {
             path: dir.to_path_buf(),
-            source,
+            cause,
         })?;
         for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
             let path = entry.map_err(io_error(dir))?.path();
@@ -69,10 +69,10 @@ impl RunDir {
     /// both.
     pub fn append(&mut self, record: &StepRecord) -> Result<(), TrainError> {
         let path = self.dir.join(METRICS_FILE);
-        let mut line = serde_json::to_vec(record).map_err(|source| RecordError::Json {
+        let mut line = serde_json::to_vec(record).map_err(|cause| RecordError::Json {
             path: path.clone(),
             line: None,
-            source,
+            cause,
         })?;
         line.push(b'\n');
         self.metrics

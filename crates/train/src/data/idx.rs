@@ -10,20 +10,20 @@ use flate2::read::GzDecoder;
 #[derive(Debug, thiserror::Error)]
 pub enum IdxError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file starts like gzip but does not decompress.
-    #[error("{path}: corrupt gzip data: {source}")]
+    #[error("{path}: corrupt gzip data: {cause}")]
     Gzip {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The header is not that of an IDX file of unsigned bytes.
     #[error("{path}: not an IDX file of unsigned bytes: {detail}")]
@@ -61,17 +61,17 @@ pub struct IdxArray {
 /// The raw (decompressed) bytes of `path`: gzip is recognised by its magic bytes, not by
 /// the file name.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
+    let raw = std::fs::read(path).map_err(|cause| IdxError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(raw.as_slice())
             .read_to_end(&mut out)
-            .map_err(|source| IdxError::Gzip {
+            .map_err(|cause| IdxError::Gzip {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         Ok(out)
     } else {
