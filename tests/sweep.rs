@@ -78,7 +78,7 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
             expected_ci(s[0].profile.decay_ratio, s[1].profile.decay_ratio)
         );
         assert_eq!(
-            cells[4],
+            cells[5],
             expected_ci(
                 s[0].profile.delta_decay_ratio,
                 s[1].profile.delta_decay_ratio
@@ -86,9 +86,14 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
         );
         let acc = (s[0].test_acc + s[1].test_acc) / 2.0;
         let sd = (s[0].test_acc - s[1].test_acc).abs() / 2f64.sqrt();
-        assert_eq!(cells[7], format!("{} ± {}", percent(acc), percent(sd)));
+        assert_eq!(cells[8], format!("{} ± {}", percent(acc), percent(sd)));
     }
-    for figure in ["accuracy.svg", "gradients.svg", "profile.svg"] {
+    for figure in [
+        "accuracy.svg",
+        "gradients.svg",
+        "decay_over_training.svg",
+        "profile.svg",
+    ] {
         let svg = std::fs::read_to_string(out.join("reports/tiny").join(figure)).unwrap();
         assert!(svg.contains("<svg") && svg.contains("sigmoid"), "{figure}");
     }

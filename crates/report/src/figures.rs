@@ -79,6 +79,25 @@ fn ranges(series: &[Series], log_y: bool) -> ((f64, f64), (f64, f64)) {
     ((x0, x1), (y0, y1))
 }
 
+/// The marker of series `i` at pixel offset `at`: a circle, a triangle, a cross or a
+/// square, in turn.
+fn marker<DB: DrawingBackend>(
+    at: (i32, i32),
+    i: usize,
+    c: RGBAColor,
+) -> DynElement<'static, DB, (i32, i32)> {
+    let size = 5i32.saturating_sub(i as i32 / 2).max(2);
+    match i % 4 {
+        0 => Circle::new(at, size - 1, c.filled()).into_dyn(),
+        1 => TriangleMarker::new(at, size, c.filled()).into_dyn(),
+        2 => Cross::new(at, size - 1, c.stroke_width(2)).into_dyn(),
+        _ => {
+            let h = size - 2;
+            Rectangle::new([(at.0 - h, at.1 - h), (at.0 + h, at.1 + h)], c.filled()).into_dyn()
+        }
+    }
+}
+
 macro_rules! draw_chart {
     ($chart:expr, $panel:expr, $y_fmt:expr) => {{
         let chart = &mut $chart;
@@ -97,15 +116,29 @@ macro_rules! draw_chart {
             .map_err(|e| e.to_string())?;
         for (i, s) in panel.series.iter().enumerate() {
             let c = color(i);
-            chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))
+            // Every other line dashed, a marker shape per line, and later lines thinner
+            // with smaller markers, drawn over the earlier ones: two series with the same
+            // values stay apart.
+            let line = c.stroke_width(3u32.saturating_sub(i as u32 / 2).max(1));
+            let drawn = if i % 2 == 1 {
+                chart.draw_series(DashedLineSeries::new(s.points.iter().copied(), 8, 5, line))
+            } else {
+                chart.draw_series(LineSeries::new(s.points.iter().copied(), line))
+            };
+            drawn
                 .map_err(|e| e.to_string())?
                 .label(s.label.clone())
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (18, 0)], line)
+                        + marker((9, 0), i, c)
                 });
             chart
-                .draw_series(s.points.iter().map(|&p| Circle::new(p, 2, c.filled())))
+                .draw_series(
+                    s.points
+                        .iter()
+                        .map(|&p| EmptyElement::at(p) + marker((0, 0), i, c)),
+                )
                 .map_err(|e| e.to_string())?;
             chart
                 .draw_series(s.bars.iter().map(|&(x, lo, hi)| {
@@ -118,7 +151,7 @@ macro_rules! draw_chart {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font((FONT, 11))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(panel.legend.clone())
             .draw()
             .map_err(|e| e.to_string())?;
     }};
@@ -133,6 +166,10 @@ struct Panel {
     log_y: bool,
     /// How many x labels (all x values are integers: steps or layers).
     x_labels: usize,
+    /// A fixed y range instead of one fitted to the data (an accuracy: 0 to 1).
+    y_range: Option<(f64, f64)>,
+    /// Where the legend goes.
+    legend: SeriesLabelPosition,
 }
 
 impl Panel {
@@ -145,6 +182,18 @@ impl Panel {
             series,
             log_y,
             x_labels: 6,
+            y_range: None,
+            legend: SeriesLabelPosition::UpperRight,
+        }
+    }
+
+    /// A panel of accuracies over training steps: y from 0 to 1, the legend low on the
+    /// right, below curves that climb.
+    fn accuracy(title: &str, series: Vec<Series>) -> Self {
+        Self {
+            y_range: Some((0.0, 1.0)),
+            legend: SeriesLabelPosition::LowerRight,
+            ..Self::steps(title, "accuracy", series, false)
         }
     }
 
@@ -167,13 +216,16 @@ impl Panel {
             series,
             log_y: true,
             x_labels,
+            y_range: None,
+            legend: SeriesLabelPosition::UpperRight,
         }
     }
 }
 
 /// Draws one panel of lines, on a log y axis when `log_y`.
 fn panel(area: &Area, p: &Panel) -> DrawResult {
-    let ((x0, x1), (y0, y1)) = ranges(&p.series, p.log_y);
+    let ((x0, x1), fitted) = ranges(&p.series, p.log_y);
+    let (y0, y1) = p.y_range.unwrap_or(fitted);
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(&p.title, (FONT, 15))
@@ -286,6 +338,7 @@ pub fn draw_all(
     let mut figures = vec![
         accuracy(&sources)?,
         gradients(&sources)?,
+        decay_over_training(&sources)?,
         layer_profiles(&sources)?,
     ];
     if sweep.varies("layers") {
@@ -303,11 +356,9 @@ fn accuracy(s: &Sources) -> Result<Figure> {
     figure(
         s.dir,
         "accuracy.svg",
-        &[Panel::steps(
+        &[Panel::accuracy(
             "Training accuracy (batch, mean over seeds)",
-            "accuracy",
             acc,
-            false,
         )],
     )?;
     Ok(Figure {
@@ -336,6 +387,35 @@ fn gradients(s: &Sources) -> Result<Figure> {
     Ok(Figure {
         file: "gradients.svg".into(),
         caption: "Mean absolute weight gradient of the first and of the last layer over training (geometric mean over seeds), the two figures of the reference post.".into(),
+    })
+}
+
+/// The decay ratios at every logged step: how far the average over training is from the
+/// ratio at initialisation.
+fn decay_over_training(s: &Sources) -> Result<Figure> {
+    let weights = s.curves(|st| &st.curves.decay);
+    let error = s.curves(|st| &st.curves.delta_decay);
+    figure(
+        s.dir,
+        "decay_over_training.svg",
+        &[
+            Panel::steps(
+                "Weight-gradient decay ratio",
+                "grad[L] / grad[1] (log)",
+                weights,
+                true,
+            ),
+            Panel::steps(
+                "Back-propagated error decay ratio",
+                "delta[L] / delta[1] (log)",
+                error,
+                true,
+            ),
+        ],
+    )?;
+    Ok(Figure {
+        file: "decay_over_training.svg".into(),
+        caption: "Decay ratio at every logged step, last layer over first, geometric mean over seeds: step 0 is the initial network, and the report's tables average over all these steps.".into(),
     })
 }
 

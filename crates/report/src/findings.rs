@@ -61,6 +61,9 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
             ));
         }
     }
+    if let Some(start) = start_versus_average(scenarios, stats) {
+        out.push(start);
+    }
     if let Some(depth) = depth_trend(scenarios, stats) {
         out.push(depth);
     }
@@ -126,7 +129,7 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
     }
     if !flat.is_empty() {
         out.push(format!(
-            "Under {} the error keeps its size across the layers (ratio between 0.5 and 2): the weight-gradient decay there comes from the first layer's input, raw pixels that are mostly zero, not from a vanishing signal.",
+            "Averaged over training, under {} the error keeps its size across the layers (ratio between 0.5 and 2): the weight-gradient decay there comes from the first layer's input, raw pixels that are mostly zero, not from a vanishing signal.",
             flat.join(", ")
         ));
     }
@@ -137,6 +140,75 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
         ));
     }
     out
+}
+
+/// A scenario's decay ratios at the first logged step beside their averages.
+struct StartAndAverage {
+    scenario: usize,
+    weights_start: f64,
+    weights_average: f64,
+    error_start: f64,
+    /// The low end of the error ratio's interval at the start (the ratio itself for a
+    /// single seed).
+    error_start_low: f64,
+    error_average: f64,
+}
+
+impl StartAndAverage {
+    fn of(scenario: usize, s: &ScenarioStats) -> Option<Self> {
+        let (start, avg) = (s.decay_start?, s.decay?);
+        let (dstart, davg) = (s.delta_decay_start?, s.delta_decay?);
+        let all = [start.geo_mean, avg.geo_mean, dstart.geo_mean, davg.geo_mean];
+        // A seed with a dead first layer makes a ratio infinite or undefined.
+        all.iter()
+            .all(|v| v.is_finite() && *v > 0.0)
+            .then_some(Self {
+                scenario,
+                weights_start: start.geo_mean,
+                weights_average: avg.geo_mean,
+                error_start: dstart.geo_mean,
+                error_start_low: if dstart.ci_low.is_nan() {
+                    dstart.geo_mean
+                } else {
+                    dstart.ci_low
+                },
+                error_average: davg.geo_mean,
+            })
+    }
+}
+
+/// How far the ratios at initialisation (the first logged step) are from their average
+/// over training: the scenario where they differ most, and the one whose error clearly
+/// shrinks at initialisation but not on average.
+fn start_versus_average(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String> {
+    let with: Vec<StartAndAverage> = stats
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| StartAndAverage::of(i, s))
+        .collect();
+    let gap = |w: &StartAndAverage| (w.weights_start / w.weights_average).ln().abs();
+    let widest = with.iter().max_by(|a, b| gap(a).total_cmp(&gap(b)))?;
+    let mut text = format!(
+        "The averages over training hide how the network starts: at step 0, before any update, the decay ratio under {} is {}x, against {}x averaged over the logged steps",
+        label_of(&scenarios[widest.scenario]),
+        sig(widest.weights_start, 3),
+        sig(widest.weights_average, 3)
+    );
+    let flip = |w: &StartAndAverage| w.error_start / w.error_average;
+    let at_start_only = with
+        .iter()
+        .filter(|w| w.error_start_low >= 2.0 && w.error_average < 2.0)
+        .max_by(|a, b| flip(a).total_cmp(&flip(b)));
+    if let Some(w) = at_start_only {
+        text.push_str(&format!(
+            "; under {} the error shrinks {}x on its way to the input at step 0, though it keeps its size on average ({}x): there the vanishing is a property of the initial network that training removes",
+            label_of(&scenarios[w.scenario]),
+            sig(w.error_start, 3),
+            sig(w.error_average, 3)
+        ));
+    }
+    text.push_str(" (the table of the start and the end gives every scenario).");
+    Some(text)
 }
 
 /// For sweeps over depth: how the decay ratio grows from the shallowest to the deepest

@@ -70,6 +70,7 @@ pub fn render(r: &Inputs) -> String {
     header(&mut md, r);
     configuration(&mut md, r);
     decay_table(&mut md, r);
+    start_and_end(&mut md, r);
     let _ = writeln!(
         md,
         "\n## Findings\n\n{}\n",
@@ -134,12 +135,14 @@ fn decay_table(md: &mut String, r: &Inputs) {
          logged steps of a run; geometric mean over seeds with its 95% confidence interval (Student t \
          on log ratio). Per-layer factor: ratio^(1/(L-1)). Error: the same for the back-propagated \
          error mean |dC/dz| at each layer's pre-activation. Last / layer 2 leaves out the first \
-         layer, whose input is raw pixels.\n"
+         layer, whose input is raw pixels, and its per-layer factor (layers 2..L) is \
+         (last / layer 2)^(1/(L-2)): where one jump between layers 1 and 2 makes most of the decay, \
+         the factor over 1..L spreads it over every layer and this one does not.\n"
     );
     let _ = writeln!(
         md,
-        "| scenario | runs ok | decay ratio [95% CI] | per-layer factor | error decay ratio [95% CI] | error per-layer factor | last / layer 2 | test accuracy |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |"
+        "| scenario | runs ok | decay ratio [95% CI] | per-layer factor | per-layer factor, layers 2..L | error decay ratio [95% CI] | error per-layer factor | last / layer 2 | test accuracy |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for (sc, st) in r.scenarios.iter().zip(r.stats) {
         let mut runs = format!("{}/{}", st.ok, sc.runs.len());
@@ -155,13 +158,45 @@ fn decay_table(md: &mut String, r: &Inputs) {
         };
         let _ = writeln!(
             md,
-            "| {} | {runs} | {} | {} | {} | {} | {} | {acc} |",
+            "| {} | {runs} | {} | {} | {} | {} | {} | {} | {acc} |",
             sc.point.label(),
             ci(st.decay),
             geo(st.layer_factor),
+            geo(st.layer_factor_from_2),
             ci(st.delta_decay),
             geo(st.delta_layer_factor),
             geo(st.last_over_second),
+        );
+    }
+}
+
+/// The decay ratios at the first and the last logged step beside their average: the
+/// average over training hides how much larger the decay is at initialisation.
+fn start_and_end(md: &mut String, r: &Inputs) {
+    let _ = writeln!(
+        md,
+        "\n### At the start and at the end of training\n\n\
+         The same ratios at the first logged step (step 0: the initial weights, before any update) \
+         and at the last logged step, beside the average over all logged steps of the table above; \
+         geometric mean over seeds with its 95% confidence interval. The figure \
+         `decay_over_training.svg` shows every logged step.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | decay ratio, first step | decay ratio, average | decay ratio, last step | error ratio, first step | error ratio, average | error ratio, last step |\n\
+         | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (sc, st) in r.scenarios.iter().zip(r.stats).filter(|(_, s)| s.ok > 0) {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            sc.point.label(),
+            ci(st.decay_start),
+            ci(st.decay),
+            ci(st.decay_end),
+            ci(st.delta_decay_start),
+            ci(st.delta_decay),
+            ci(st.delta_decay_end),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! A scenario's numbers across its seeds.
 
-use vgrad_record::RunSummary;
+use vgrad_record::{RunSummary, StepRecord};
 
 use crate::Scenario;
 use crate::seeds::{GeometricSummary, mean_std};
@@ -16,6 +16,27 @@ pub struct Curves {
     pub grad_first: Vec<f64>,
     /// Geometric mean of the last layer's mean |grad|.
     pub grad_last: Vec<f64>,
+    /// Geometric mean of that step's weight-gradient decay ratio (last over first layer).
+    pub decay: Vec<f64>,
+    /// Geometric mean of that step's error decay ratio.
+    pub delta_decay: Vec<f64>,
+}
+
+/// The weight-gradient decay ratio of one logged step: last layer over first.
+fn step_decay(s: &StepRecord) -> f64 {
+    ratio(s, |l| l.grad_mean_abs)
+}
+
+/// The error decay ratio of one logged step.
+fn step_delta_decay(s: &StepRecord) -> f64 {
+    ratio(s, |l| l.delta_mean_abs)
+}
+
+fn ratio(s: &StepRecord, value: impl Fn(&vgrad_record::LayerRecord) -> f64) -> f64 {
+    match (s.layers.first(), s.layers.last()) {
+        (Some(first), Some(last)) => value(last) / value(first),
+        _ => f64::NAN,
+    }
 }
 
 /// What the report says about one scenario.
@@ -40,6 +61,16 @@ pub struct ScenarioStats {
     /// grad_mean_abs[L] / grad_mean_abs[2] across seeds: the decay without the raw-pixel
     /// input layer (None for networks of fewer than 3 layers).
     pub last_over_second: Option<GeometricSummary>,
+    /// Its per-layer factor, `(grad[L] / grad[2])^(1/(L-2))`, across seeds.
+    pub layer_factor_from_2: Option<GeometricSummary>,
+    /// The weight-gradient decay ratio at the first logged step (at initialisation).
+    pub decay_start: Option<GeometricSummary>,
+    /// The weight-gradient decay ratio at the last logged step.
+    pub decay_end: Option<GeometricSummary>,
+    /// The error decay ratio at the first logged step.
+    pub delta_decay_start: Option<GeometricSummary>,
+    /// The error decay ratio at the last logged step.
+    pub delta_decay_end: Option<GeometricSummary>,
     /// Test accuracy: mean and sample standard deviation over seeds.
     pub test_acc: (f64, f64),
     /// Per layer, the mean over seeds of the dead (or saturated) fraction.
@@ -106,8 +137,22 @@ impl ScenarioStats {
                 curves.grad_last.push(geo_mean(
                     at.iter().map(|s| s.layers[layers - 1].grad_mean_abs),
                 ));
+                curves
+                    .decay
+                    .push(geo_mean(at.iter().map(|s| step_decay(s))));
+                curves
+                    .delta_decay
+                    .push(geo_mean(at.iter().map(|s| step_delta_decay(s))));
             }
         }
+        let at_step = |pick: &dyn Fn(&[StepRecord]) -> Option<&StepRecord>,
+                       f: fn(&StepRecord) -> f64| {
+            let values: Vec<f64> = runs
+                .iter()
+                .filter_map(|(r, _)| pick(&r.steps).map(f))
+                .collect();
+            GeometricSummary::of(&values)
+        };
         Self {
             layers,
             ok: summaries.len(),
@@ -122,6 +167,18 @@ impl ScenarioStats {
             } else {
                 None
             },
+            layer_factor_from_2: if layers >= 3 {
+                across(&|s| {
+                    let ratio = s.profile.grad_mean_abs[layers - 1] / s.profile.grad_mean_abs[1];
+                    ratio.powf(1.0 / (layers - 2) as f64)
+                })
+            } else {
+                None
+            },
+            decay_start: at_step(&|s| s.first(), step_decay),
+            decay_end: at_step(&|s| s.last(), step_decay),
+            delta_decay_start: at_step(&|s| s.first(), step_delta_decay),
+            delta_decay_end: at_step(&|s| s.last(), step_delta_decay),
             test_acc,
             dead_frac,
             grad_profile: per_layer(&|s, l| s.profile.grad_mean_abs[l]),
