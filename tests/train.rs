@@ -54,6 +54,14 @@ fn a_short_run_learns_and_writes_its_three_files() {
             }
             assert_eq!(layer["grad_hist"]["num"], layer["weight_hist"]["num"]);
             assert_eq!(layer["dead_frac"].is_null(), i == 5);
+            if i < 5 {
+                let d = layer["deriv_mean"].as_f64().unwrap();
+                let off = layer["inactive_frac"].as_f64().unwrap();
+                // ReLU: the derivative is 1 where a unit is on and 0 where it is off.
+                assert!((d + off - 1.0).abs() < 1e-9, "layer {}: {d} + {off}", i + 1);
+            } else {
+                assert!(layer["deriv_mean"].is_null() && layer["inactive_frac"].is_null());
+            }
         }
     }
     let first = lines[0]["loss"].as_f64().unwrap();

@@ -99,9 +99,11 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
             });
         }
         if k < 6 {
-            check(&format!("dead_frac/layer{k}"), &|l| {
-                l["layers"][k - 1]["dead_frac"].as_f64()
-            });
+            for stat in ["dead_frac", "deriv_mean", "inactive_frac"] {
+                check(&format!("{stat}/layer{k}"), &|l| {
+                    l["layers"][k - 1][stat].as_f64()
+                });
+            }
         } else {
             assert!(
                 tb["scalars"]["dead_frac/layer6"].is_null(),

@@ -34,6 +34,14 @@ fn off_fraction(z: &[f32], units: usize, is_off: impl Fn(f32) -> bool) -> f64 {
     off as f64 / units as f64
 }
 
+/// The mean of `f` over `values` (0 for none).
+fn mean_of(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.iter().map(|&v| f(v)).sum::<f64>() / values.len() as f64
+}
+
 /// Reads one step: call it between `backward()` and the optimizer's update, with the
 /// trace of the forward pass that ran through `taps`. Returns, for each member, the
 /// records of layers 1..=L, at the weights of that step.
@@ -75,6 +83,12 @@ pub fn probe_step(
             let dead_frac = z_k
                 .as_ref()
                 .map(|(z, units)| off_fraction(&z[m], *units, |v| activation.unit_is_off(v)));
+            let deriv_mean = z_k
+                .as_ref()
+                .map(|(z, _)| mean_of(&z[m], |v| activation.derivative(f64::from(v))));
+            let inactive_frac = z_k
+                .as_ref()
+                .map(|(z, _)| mean_of(&z[m], |v| f64::from(u8::from(activation.unit_is_off(v)))));
             records[m].push(LayerRecord {
                 layer: l,
                 grad_mean_abs: g.mean_abs,
@@ -84,6 +98,8 @@ pub fn probe_step(
                 weight_mean_abs: w.mean_abs,
                 weight_l2: w.l2,
                 dead_frac,
+                deriv_mean,
+                inactive_frac,
                 delta_mean_abs: mean_abs(&deltas_k[m]),
                 grad_hist: Histogram::of(&grads_k[m]),
                 weight_hist: Histogram::of(&weights_k[m]),

@@ -5,7 +5,8 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use vgrad_model::{Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_model::activation::forward;
+use vgrad_model::{Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
 use vgrad_record::{Activation, Init, LayerRecord};
 
@@ -47,6 +48,22 @@ fn numeric_gradient(target: &Var, eval: &dyn Fn() -> f64) -> Vec<Vec<f32>> {
         .set(&Tensor::from_vec(base, &shape, &Device::Cpu).unwrap())
         .unwrap();
     grad.chunks(grad.len() / K).map(<[f32]>::to_vec).collect()
+}
+
+/// Each member's mean of f'(z) over the entries of `z` `[K, B, units]`, by central
+/// differences of the activation as the model applies it, in f64.
+fn mean_derivative(activation: Activation, z: &Tensor) -> Vec<f64> {
+    const H: f64 = 1e-6;
+    let f = |t: Tensor| forward(activation, &t, Kernels::Candle).unwrap();
+    let up = f((z + H).unwrap());
+    let down = f((z - H).unwrap());
+    let d = ((up - down).unwrap() / (2.0 * H)).unwrap();
+    d.flatten_from(1)
+        .unwrap()
+        .mean(1)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
 }
 
 fn assert_close(what: &str, probe: f64, numeric: f64) {
@@ -128,6 +145,8 @@ fn check(activation: Activation) {
         let weight = &vars[&MlpConfig::weight_name(l)];
         let numeric_w = numeric_gradient(weight, &eval);
         let numeric_delta = numeric_gradient(&fd_taps[l - 1], &eval);
+        let numeric_deriv =
+            (l < cfg.layers).then(|| mean_derivative(activation, &trace.pre_activations[l - 1]));
         for m in 0..K {
             let r = &records[m][l - 1];
             let want = Moments::of(&numeric_w[m]);
@@ -147,6 +166,12 @@ fn check(activation: Activation) {
                 cfg.layer_dims()[l - 1].0 * cfg.layer_dims()[l - 1].1
             );
             assert_eq!(r.dead_frac.is_none(), l == cfg.layers);
+            match &numeric_deriv {
+                Some(per_member) => {
+                    assert_close(&tag("deriv_mean"), r.deriv_mean.unwrap(), per_member[m])
+                }
+                None => assert!(r.deriv_mean.is_none() && r.inactive_frac.is_none()),
+            }
         }
     }
 }

@@ -100,6 +100,8 @@ mod tests {
             weight_mean_abs: 0.0,
             weight_l2: 0.0,
             dead_frac: None,
+            deriv_mean: None,
+            inactive_frac: None,
             delta_mean_abs: delta,
             grad_hist: Histogram::of(&[]),
             weight_hist: Histogram::of(&[]),

@@ -23,6 +23,16 @@ pub struct LayerRecord {
     /// `Activation::unit_is_off`) for every example of the batch; `None` for the output
     /// layer, which has no activation.
     pub dead_frac: Option<f64>,
+    /// Mean of the activation's derivative f'(z_l) over the layer's units and the batch's
+    /// examples: the factor by which the layer passes the back-propagated error on, on
+    /// average (at most 1/4 for sigmoid); `None` for the output layer.
+    #[serde(default)]
+    pub deriv_mean: Option<f64>,
+    /// Fraction of the (unit, example) pairs of the batch that are off, by the same test
+    /// as `dead_frac` but counted per example: how much of the layer passes no error on
+    /// for a typical example; `None` for the output layer.
+    #[serde(default)]
+    pub inactive_frac: Option<f64>,
     /// mean(|dC/dz_l|) of the back-propagated error at the pre-activation, over the batch.
     pub delta_mean_abs: f64,
     /// Histogram of the entries of dC/dW_l.

@@ -97,6 +97,14 @@ pub struct RunSummary {
     /// Per layer, the mean over logged steps of the fraction of dead (or saturated)
     /// units; `null` for the output layer.
     pub dead_frac: Vec<Option<f64>>,
+    /// Per layer, the mean over logged steps of the mean derivative f'(z); `null` for the
+    /// output layer.
+    #[serde(default)]
+    pub deriv_mean: Vec<Option<f64>>,
+    /// Per layer, the mean over logged steps of the fraction of (unit, example) pairs
+    /// that are off; `null` for the output layer.
+    #[serde(default)]
+    pub inactive_frac: Vec<Option<f64>>,
     /// Optimizer steps trained.
     pub steps: usize,
     /// Seconds from the first step to the end of the final evaluation.
@@ -138,13 +146,17 @@ impl RunSummary {
         let profile = DecayProfile::from_steps(o.records).unwrap_or_else(DecayProfile::empty);
         let depth = profile.grad_mean_abs.len();
         let n = o.records.len() as f64;
-        let dead_frac = (0..depth)
-            .map(|i| {
-                let values: Option<Vec<f64>> =
-                    o.records.iter().map(|r| r.layers[i].dead_frac).collect();
-                values.map(|v| v.iter().sum::<f64>() / n)
-            })
-            .collect();
+        // Per layer, the mean over logged steps of a per-layer statistic that only hidden
+        // layers have.
+        let hidden_mean = |pick: fn(&crate::LayerRecord) -> Option<f64>| -> Vec<Option<f64>> {
+            (0..depth)
+                .map(|i| {
+                    let values: Option<Vec<f64>> =
+                        o.records.iter().map(|r| pick(&r.layers[i])).collect();
+                    values.map(|v| v.iter().sum::<f64>() / n)
+                })
+                .collect()
+        };
         Self {
             status: o.status,
             seed: o.seed,
@@ -152,7 +164,9 @@ impl RunSummary {
             val_acc: o.val_acc,
             final_loss: o.records.last().map_or(f64::NAN, |r| r.loss),
             profile,
-            dead_frac,
+            dead_frac: hidden_mean(|l| l.dead_frac),
+            deriv_mean: hidden_mean(|l| l.deriv_mean),
+            inactive_frac: hidden_mean(|l| l.inactive_frac),
             steps: o.steps,
             wall_s: o.wall_s,
             steps_per_s: o.steps as f64 / o.train_s,

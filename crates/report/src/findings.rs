@@ -64,6 +64,7 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
     if let Some(start) = start_versus_average(scenarios, stats) {
         out.push(start);
     }
+    out.extend(mechanism(scenarios, stats, top));
     if let Some(depth) = depth_trend(scenarios, stats) {
         out.push(depth);
     }
@@ -137,6 +138,40 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
         out.push(format!(
             "Under {} the error grows on its way to the input (ratio of 0.5 or less): an exploding rather than a vanishing gradient.",
             exploding.join(", ")
+        ));
+    }
+    out
+}
+
+/// Why, measured: for the scenario whose gradient decays most, the derivative and the
+/// weight gain that multiply the error at every layer; for the one whose first layer's
+/// input shrinks its gradient most, that effect.
+fn mechanism(scenarios: &[Scenario], stats: &[ScenarioStats], top: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(m) = stats[top].mechanism {
+        let activation = scenarios[top].point.config.activation;
+        out.push(format!(
+            "Why, measured: under {} the hidden layers' mean derivative f'(z) is {} (it is at most {}) and the weights pass the error on with a gain of {}, so each layer should multiply the error by about {}; measured, it multiplies it by {} per layer (the chain-of-derivatives table).",
+            label_of(&scenarios[top]),
+            sig(m.deriv_mean, 3),
+            sig(activation.max_derivative(), 3),
+            sig(m.gain, 3),
+            sig(m.expected_factor, 3),
+            sig(m.measured_factor, 3),
+        ));
+    }
+    let input = stats
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.mechanism.map(|m| (i, m)))
+        .filter(|(_, m)| m.input_effect.is_finite() && m.input_effect < 0.5)
+        .min_by(|a, b| a.1.input_effect.total_cmp(&b.1.input_effect));
+    if let Some((i, m)) = input {
+        out.push(format!(
+            "Under {} the weight gradient per unit of error is {}x smaller at layer 1 than at layer 2, while the error itself changes by a factor of {} per layer: layer 1's input, raw pixels that are mostly zero, not a vanishing error, makes most of the gap between its gradient and the others'.",
+            label_of(&scenarios[i]),
+            sig(1.0 / m.input_effect, 3),
+            sig(m.measured_factor, 3),
         ));
     }
     out

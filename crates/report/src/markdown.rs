@@ -77,6 +77,7 @@ pub fn render(r: &Inputs) -> String {
         findings(r.scenarios, r.stats).join(" ")
     );
     profiles(&mut md, r);
+    chain_of_derivatives(&mut md, r);
     dead_units(&mut md, r);
     figures(&mut md, r);
     runs(&mut md, r);
@@ -207,7 +208,9 @@ fn profiles(md: &mut String, r: &Inputs) {
         md,
         "## Per-layer profile\n\n\
          Each layer's mean |dC/dW| (grad) and mean |dC/dz| (error), averaged over the logged steps, \
-         geometric mean over seeds; layer 1 is the first hidden layer, L the output layer.\n"
+         geometric mean over seeds; the mean derivative f'(z) of its activation over units and \
+         examples, and its weight gain ||W|| / sqrt(fan-in), each averaged over the logged steps and \
+         the seeds. Layer 1 is the first hidden layer, L the output layer.\n"
     );
     let mut depths: Vec<usize> = r
         .stats
@@ -230,9 +233,71 @@ fn profiles(md: &mut String, r: &Inputs) {
                 let row = layer_table_row(&sc.point.label(), measure, &cells);
                 let _ = writeln!(md, "{row}");
             }
+            if st.deriv_profile.iter().any(Option::is_some) {
+                let cells: Vec<String> = st
+                    .deriv_profile
+                    .iter()
+                    .map(|v| v.map_or(String::new(), |v| sig(v, 3)))
+                    .collect();
+                let row = layer_table_row(&sc.point.label(), "f'(z)", &cells);
+                let _ = writeln!(md, "{row}");
+            }
+            if !st.weight_gain.is_empty() {
+                let cells: Vec<String> = st.weight_gain.iter().map(|v| sig(*v, 3)).collect();
+                let row = layer_table_row(&sc.point.label(), "weight gain", &cells);
+                let _ = writeln!(md, "{row}");
+            }
         }
         md.push('\n');
     }
+}
+
+/// Why the error shrinks or keeps its size: the derivative, the weights, and the input of
+/// the first layer.
+fn chain_of_derivatives(md: &mut String, r: &Inputs) {
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .zip(r.stats)
+        .filter_map(|(sc, st)| st.mechanism.map(|m| (sc, m)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## The chain of derivatives\n\n\
+         Back-propagation multiplies the error, layer by layer, by the activation's derivative and by \
+         the next layer's weights: dC/dz_l = f'(z_l) * (dC/dz_(l+1) W_(l+1)^T). Per scenario: the mean \
+         derivative f'(z) over the hidden layers (and the most it can be), the weight gain \
+         ||W|| / sqrt(fan-in) of layers 2..L (about 1 for Glorot's initialisation at equal widths), \
+         their product per layer (geometric mean over the layers: the factor by which a layer would \
+         multiply the error if derivatives, weights and errors were independent, which training \
+         need not keep them), and the factor measured, \
+         mean |dC/dz_l| / mean |dC/dz_(l+1)|; below 1 the error shrinks on its way to the input. The \
+         last column is the weight gradient per unit of error, mean |dC/dW| / mean |dC/dz|, of layer 1 \
+         over layer 2: below 1 where layer 1's input, raw pixels that are mostly zero, shrinks its \
+         gradient for the same error. All averaged over the logged steps and the seeds.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| scenario | mean f'(z) (at most) | weight gain | f'(z) x gain per layer | error factor per layer, measured | gradient per unit error, layer 1 / layer 2 |\n\
+         | --- | --- | --- | --- | --- | --- |"
+    );
+    for (sc, m) in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} ({}) | {} | {} | {} | {} |",
+            sc.point.label(),
+            sig(m.deriv_mean, 3),
+            sig(sc.point.config.activation.max_derivative(), 3),
+            sig(m.gain, 3),
+            sig(m.expected_factor, 3),
+            sig(m.measured_factor, 3),
+            sig(m.input_effect, 3),
+        );
+    }
+    md.push('\n');
 }
 
 /// The fraction of dead or saturated units per hidden layer.
@@ -269,6 +334,50 @@ fn dead_units(md: &mut String, r: &Inputs) {
                     .map_or(String::new(), percent)
             })
             .collect();
+        let _ = writeln!(md, "{}", layer_table_row(&sc.point.label(), kind, &cells));
+    }
+    md.push('\n');
+    inactive_share(md, r, max_hidden);
+}
+
+/// The share of (unit, example) pairs that are off: a unit counts above only when it is off
+/// for every example of the batch, which a saturating sigmoid unit almost never is.
+fn inactive_share(md: &mut String, r: &Inputs, max_hidden: usize) {
+    let with: Vec<_> = r
+        .scenarios
+        .iter()
+        .zip(r.stats)
+        .filter(|(_, s)| s.ok > 0 && s.inactive_profile.iter().any(Option::is_some))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "A unit counts above only when it is off for every example of the batch: a dead ReLU unit, \
+         which never learns again. A sigmoid unit is almost never saturated for every example at \
+         once, so that table shows about 0% for sigmoid even where a share of its (unit, example) \
+         pairs is saturated. The \
+         table below counts each example instead: the share of the (unit, example) pairs of a logged \
+         batch that are off by the same test, averaged over the logged steps and the seeds, which \
+         is how much of a layer passes no error on for a typical example. Both are kept: the first \
+         says whether units die, the second how much of the signal each layer stops.\n"
+    );
+    let _ = writeln!(md, "{}", layer_table_head("off when", max_hidden));
+    for (sc, st) in with {
+        let cells: Vec<String> = (0..max_hidden)
+            .map(|l| {
+                st.inactive_profile
+                    .get(l)
+                    .copied()
+                    .flatten()
+                    .map_or(String::new(), percent)
+            })
+            .collect();
+        let kind = match sc.point.config.activation.off_kind() {
+            OffKind::Dead => "z <= 0",
+            OffKind::Saturated => "f' < 1% of max",
+        };
         let _ = writeln!(md, "{}", layer_table_row(&sc.point.label(), kind, &cells));
     }
     md.push('\n');

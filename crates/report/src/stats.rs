@@ -81,6 +81,97 @@ pub struct ScenarioStats {
     pub delta_profile: Vec<f64>,
     /// Training curves.
     pub curves: Curves,
+    /// Per hidden layer, the mean over seeds of the mean derivative f'(z).
+    pub deriv_profile: Vec<Option<f64>>,
+    /// Per hidden layer, the mean over seeds of the fraction of (unit, example) pairs off.
+    pub inactive_profile: Vec<Option<f64>>,
+    /// Per layer, ||W_l|| / sqrt(fan_in_l) (the factor by which the weights pass a random
+    /// error back, on average), averaged over the logged steps, mean over seeds.
+    pub weight_gain: Vec<f64>,
+    /// How back-propagation shrinks or keeps the error here.
+    pub mechanism: Option<Mechanism>,
+}
+
+/// How back-propagation shrinks or keeps the error, from a scenario's per-layer numbers:
+/// dC/dz_l = f'(z_l) * (dC/dz_(l+1) W_(l+1)^T), layer by layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Mechanism {
+    /// Mean derivative f'(z) over the hidden layers.
+    pub deriv_mean: f64,
+    /// Geometric mean over layers 2..L of the weight gain ||W_l|| / sqrt(fan_in_l).
+    pub gain: f64,
+    /// Geometric mean over layers l = 1..L-1 of f'(z_l) times the gain of W_(l+1): the
+    /// factor by which a layer would multiply the error were derivatives and weights
+    /// independent.
+    pub expected_factor: f64,
+    /// Geometric mean over layers of mean |dC/dz_l| / mean |dC/dz_(l+1)|: the factor the
+    /// error is multiplied by per layer on its way to the input, measured.
+    pub measured_factor: f64,
+    /// The weight gradient per unit of error, mean |dC/dW| / mean |dC/dz|, of layer 1 over
+    /// layer 2: below 1 where layer 1's input (raw pixels) shrinks its gradient.
+    pub input_effect: f64,
+}
+
+impl Mechanism {
+    /// The mechanism of a scenario's statistics; `None` without finished runs, without a
+    /// hidden layer, or without the derivative (runs from before it was recorded).
+    fn of(st: &ScenarioStats) -> Option<Self> {
+        let l = st.layers;
+        if l < 2 || st.delta_profile.len() != l || st.weight_gain.len() != l {
+            return None;
+        }
+        let deriv: Vec<f64> = st.deriv_profile[..l - 1]
+            .iter()
+            .copied()
+            .collect::<Option<_>>()?;
+        let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp();
+        let expected: Vec<f64> = (0..l - 1)
+            .map(|i| deriv[i] * st.weight_gain[i + 1])
+            .collect();
+        let measured: Vec<f64> = (0..l - 1)
+            .map(|i| st.delta_profile[i] / st.delta_profile[i + 1])
+            .collect();
+        let per_error = |i: usize| st.grad_profile[i] / st.delta_profile[i];
+        Some(Self {
+            deriv_mean: deriv.iter().sum::<f64>() / deriv.len() as f64,
+            gain: geo(&st.weight_gain[1..]),
+            expected_factor: geo(&expected),
+            measured_factor: geo(&measured),
+            input_effect: per_error(0) / per_error(1),
+        })
+    }
+}
+
+/// The mean over seeds of a per-layer statistic that only hidden layers have.
+fn hidden_mean(
+    summaries: &[&RunSummary],
+    layers: usize,
+    pick: fn(&RunSummary) -> &Vec<Option<f64>>,
+) -> Vec<Option<f64>> {
+    (0..layers)
+        .map(|l| {
+            let values: Option<Vec<f64>> = summaries
+                .iter()
+                .map(|s| pick(s).get(l).copied().flatten())
+                .collect();
+            values
+                .filter(|v| !v.is_empty())
+                .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        })
+        .collect()
+}
+
+/// Per layer, the weight gain ||W_l|| / sqrt(fan_in_l) averaged over `steps`.
+fn weight_gain(steps: &[StepRecord], fan_in: impl Fn(usize) -> usize) -> Vec<f64> {
+    let Some(first) = steps.first() else {
+        return Vec::new();
+    };
+    (0..first.layers.len())
+        .map(|l| {
+            let sum: f64 = steps.iter().map(|s| s.layers[l].weight_l2).sum();
+            sum / steps.len() as f64 / (fan_in(l) as f64).sqrt()
+        })
+        .collect()
 }
 
 fn geo_mean(values: impl Iterator<Item = f64>) -> f64 {
@@ -105,16 +196,17 @@ impl ScenarioStats {
                 .map(|l| geo_mean(summaries.iter().map(|s| f(s, l))))
                 .collect()
         };
-        let dead_frac = (0..layers)
-            .map(|l| {
-                let values: Option<Vec<f64>> = summaries
-                    .iter()
-                    .map(|s| s.dead_frac.get(l).copied().flatten())
-                    .collect();
-                values
-                    .filter(|v| !v.is_empty())
-                    .map(|v| v.iter().sum::<f64>() / v.len() as f64)
-            })
+        let dead_frac = hidden_mean(&summaries, layers, |s| &s.dead_frac);
+        let width = scenario.point.config.width;
+        let fan_in = |l: usize| if l == 0 { vgrad_record::INPUT } else { width };
+        let gains: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|(r, _)| weight_gain(&r.steps, fan_in))
+            .filter(|g| g.len() == layers)
+            .collect();
+        let weight_gain = (0..layers)
+            .map(|l| gains.iter().map(|g| g[l]).sum::<f64>() / gains.len() as f64)
+            .filter(|_| !gains.is_empty())
             .collect();
         let accs: Vec<f64> = summaries.iter().map(|s| s.test_acc).collect();
         let test_acc = if accs.is_empty() {
@@ -184,6 +276,18 @@ impl ScenarioStats {
             grad_profile: per_layer(&|s, l| s.profile.grad_mean_abs[l]),
             delta_profile: per_layer(&|s, l| s.profile.delta_mean_abs[l]),
             curves,
+            deriv_profile: hidden_mean(&summaries, layers, |s| &s.deriv_mean),
+            inactive_profile: hidden_mean(&summaries, layers, |s| &s.inactive_frac),
+            weight_gain,
+            mechanism: None,
+        }
+        .with_mechanism()
+    }
+
+    fn with_mechanism(self) -> Self {
+        Self {
+            mechanism: Mechanism::of(&self),
+            ..self
         }
     }
 }

@@ -40,8 +40,15 @@ fn layer_scalars(layer: &LayerRecord) -> Scalars {
     .into_iter()
     .map(|(name, v)| (format!("{name}/layer{k}"), v as f32))
     .collect();
-    if let Some(dead) = layer.dead_frac {
-        out.push((format!("dead_frac/layer{k}"), dead as f32));
+    let hidden = [
+        ("dead_frac", layer.dead_frac),
+        ("deriv_mean", layer.deriv_mean),
+        ("inactive_frac", layer.inactive_frac),
+    ];
+    for (name, value) in hidden {
+        if let Some(v) = value {
+            out.push((format!("{name}/layer{k}"), v as f32));
+        }
     }
     out
 }
