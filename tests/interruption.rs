@@ -8,20 +8,7 @@ use std::time::{Duration, Instant};
 
 use vgrad_record::RunSummary;
 use vgrad_record::layout::write_json_atomic;
-use vgrad_tests::{sweep, sweep_options};
-
-/// The `xtask` binary: `$VGRAD_XTASK_BIN` (set by `cargo xtask test`), else the release build.
-fn xtask_bin() -> PathBuf {
-    let bin = std::env::var_os("VGRAD_XTASK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/xtask"));
-    assert!(
-        bin.is_file(),
-        "{} does not exist: run the tests with `cargo xtask test`",
-        bin.display()
-    );
-    bin
-}
+use vgrad_tests::{sweep, sweep_options, xtask_bin};
 
 fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = match std::fs::read_dir(runs) {

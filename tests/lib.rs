@@ -71,6 +71,25 @@ pub fn sweep(experiment: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     Ok(outcome)
 }
 
+/// The `xtask` binary: `$VGRAD_XTASK_BIN` (set by `cargo xtask test`), else the release
+/// build.
+pub fn xtask_bin() -> PathBuf {
+    let bin = std::env::var_os("VGRAD_XTASK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/xtask"));
+    assert!(
+        bin.is_file(),
+        "{} does not exist: run the tests with `cargo xtask test`",
+        bin.display()
+    );
+    bin
+}
+
+/// The workspace's root folder.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// The geometric mean of positive numbers.
 pub fn geometric_mean(values: &[f64]) -> f64 {
     (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
