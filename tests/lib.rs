@@ -36,18 +36,28 @@ pub fn summary_json(run: &Path) -> Result<serde_json::Value> {
     )?)
 }
 
-/// The `vgrad` binary the sweep tests run: `$VGRAD_BIN` (which `cargo xtask test` sets
-/// after building it), else the workspace's release build.
-pub fn vgrad_bin() -> PathBuf {
-    let bin = std::env::var_os("VGRAD_BIN")
+/// A binary of the workspace that `cargo xtask test` builds and names in `$env`, else
+/// its release build `name`.
+fn built_binary(env: &str, name: &str) -> PathBuf {
+    let bin = std::env::var_os(env)
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/vgrad"));
+        .unwrap_or_else(|| workspace().join("target/release").join(name));
     assert!(
         bin.is_file(),
         "{} does not exist: run the tests with `cargo xtask test`, which builds it",
         bin.display()
     );
     bin
+}
+
+/// The `vgrad` binary the sweep tests run.
+pub fn vgrad_bin() -> PathBuf {
+    built_binary("VGRAD_BIN", "vgrad")
+}
+
+/// The `xtask` binary.
+pub fn xtask_bin() -> PathBuf {
+    built_binary("VGRAD_XTASK_BIN", "xtask")
 }
 
 /// Options for a quiet sweep into `out` with the real `vgrad` binary.
@@ -69,20 +79,6 @@ pub fn sweep(experiment: &Path, opts: &SweepOptions) -> Result<SweepOutcome> {
     let outcome = vgrad_sweep::runner::run(std::slice::from_ref(&sweep), opts)?;
     vgrad_report::write_report(&sweep, &opts.out)?;
     Ok(outcome)
-}
-
-/// The `xtask` binary: `$VGRAD_XTASK_BIN` (set by `cargo xtask test`), else the release
-/// build.
-pub fn xtask_bin() -> PathBuf {
-    let bin = std::env::var_os("VGRAD_XTASK_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/xtask"));
-    assert!(
-        bin.is_file(),
-        "{} does not exist: run the tests with `cargo xtask test`",
-        bin.display()
-    );
-    bin
 }
 
 /// The workspace's root folder.
