@@ -4,6 +4,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use vgrad_record::config::text;
 use vgrad_record::{OffKind, RunState};
 use vgrad_sweep::Sweep;
 
@@ -103,7 +104,7 @@ fn header(md: &mut String, r: &Inputs) {
 fn configuration(md: &mut String, r: &Inputs) {
     let _ = writeln!(md, "## Configuration\n\n| field | value |\n| --- | --- |");
     if let Some(base) = r.sweep.points.first().map(|p| &p.config) {
-        for (field, _) in base.fields().into_iter().filter(|(f, _)| f != "seed") {
+        for (field, value) in base.fields().into_iter().filter(|(f, _)| f != "seed") {
             let value = if r.sweep.varies(&field) {
                 let mut seen: Vec<String> = Vec::new();
                 for p in &r.sweep.points {
@@ -114,7 +115,7 @@ fn configuration(md: &mut String, r: &Inputs) {
                 }
                 format!("**axis**: {}", seen.join(", "))
             } else {
-                base.field_text(&field).unwrap_or_default()
+                text(&value)
             };
             let _ = writeln!(md, "| {field} | {value} |");
         }

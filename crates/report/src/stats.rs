@@ -1,5 +1,6 @@
 //! A scenario's numbers across its seeds.
 
+use vgrad_record::profile::{decay_ratio, layer_factor};
 use vgrad_record::{RunSummary, StepRecord};
 
 use crate::Scenario;
@@ -24,19 +25,17 @@ pub struct Curves {
 
 /// The weight-gradient decay ratio of one logged step: last layer over first.
 fn step_decay(s: &StepRecord) -> f64 {
-    ratio(s, |l| l.grad_mean_abs)
+    decay_ratio(&s.layers.iter().map(|l| l.grad_mean_abs).collect::<Vec<_>>())
 }
 
 /// The error decay ratio of one logged step.
 fn step_delta_decay(s: &StepRecord) -> f64 {
-    ratio(s, |l| l.delta_mean_abs)
-}
-
-fn ratio(s: &StepRecord, value: impl Fn(&vgrad_record::LayerRecord) -> f64) -> f64 {
-    match (s.layers.first(), s.layers.last()) {
-        (Some(first), Some(last)) => value(last) / value(first),
-        _ => f64::NAN,
-    }
+    decay_ratio(
+        &s.layers
+            .iter()
+            .map(|l| l.delta_mean_abs)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// What the report says about one scenario.
@@ -124,7 +123,6 @@ impl Mechanism {
             .iter()
             .copied()
             .collect::<Option<_>>()?;
-        let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp();
         let expected: Vec<f64> = (0..l - 1)
             .map(|i| deriv[i] * st.weight_gain[i + 1])
             .collect();
@@ -134,9 +132,9 @@ impl Mechanism {
         let per_error = |i: usize| st.grad_profile[i] / st.delta_profile[i];
         Some(Self {
             deriv_mean: deriv.iter().sum::<f64>() / deriv.len() as f64,
-            gain: geo(&st.weight_gain[1..]),
-            expected_factor: geo(&expected),
-            measured_factor: geo(&measured),
+            gain: geo_mean(st.weight_gain[1..].iter().copied()),
+            expected_factor: geo_mean(expected.into_iter()),
+            measured_factor: geo_mean(measured.into_iter()),
             input_effect: per_error(0) / per_error(1),
         })
     }
@@ -204,10 +202,13 @@ impl ScenarioStats {
             .map(|(r, _)| weight_gain(&r.steps, fan_in))
             .filter(|g| g.len() == layers)
             .collect();
-        let weight_gain = (0..layers)
-            .map(|l| gains.iter().map(|g| g[l]).sum::<f64>() / gains.len() as f64)
-            .filter(|_| !gains.is_empty())
-            .collect();
+        let weight_gain = if gains.is_empty() {
+            Vec::new()
+        } else {
+            (0..layers)
+                .map(|l| gains.iter().map(|g| g[l]).sum::<f64>() / gains.len() as f64)
+                .collect()
+        };
         let accs: Vec<f64> = summaries.iter().map(|s| s.test_acc).collect();
         let test_acc = if accs.is_empty() {
             (f64::NAN, f64::NAN)
@@ -260,10 +261,8 @@ impl ScenarioStats {
                 None
             },
             layer_factor_from_2: if layers >= 3 {
-                across(&|s| {
-                    let ratio = s.profile.grad_mean_abs[layers - 1] / s.profile.grad_mean_abs[1];
-                    ratio.powf(1.0 / (layers - 2) as f64)
-                })
+                // The chain from layer 2 to L has L - 1 layers.
+                across(&|s| layer_factor(decay_ratio(&s.profile.grad_mean_abs[1..]), layers - 1))
             } else {
                 None
             },

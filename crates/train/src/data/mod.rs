@@ -64,6 +64,12 @@ pub enum DataError {
          with a folder holding its four IDX files", .0.display()
     )]
     FashionMissing(PathBuf),
+    /// `--data hf` with a build that has no hub loader.
+    #[error(
+        "--data hf: this vgrad was built without the `hub` feature; rebuild with default \
+         features, or use --data auto (the vendored copy) or --data PATH"
+    )]
+    HubNotBuilt,
     /// `--data hf` that found MNIST neither in the cache nor on the hub.
     #[error(
         "--data hf: MNIST is neither in the Hugging Face cache nor reachable on the hub; \

@@ -59,7 +59,5 @@ fn load_hub() -> Result<Mnist, DataError> {
 
 #[cfg(not(feature = "hub"))]
 fn load_hub() -> Result<Mnist, DataError> {
-    Err(DataError::Hub(
-        "this vgrad was built without the `hub` feature; rebuild with default features".into(),
-    ))
+    Err(DataError::HubNotBuilt)
 }
