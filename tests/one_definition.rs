@@ -9,7 +9,7 @@ use clap::Parser;
 use serde_json::Value;
 use vgrad_cli::args::{Cli, Command as Subcommand};
 use vgrad_record::config::text;
-use vgrad_record::{ConfigFile, DataSource, DeviceChoice, RunConfig};
+use vgrad_record::{ConfigFile, DataSource, DeviceChoice, Norm, RunConfig};
 use vgrad_sweep::{Overrides, Sweep, SweepDefinition};
 
 /// A configuration whose every field differs from the default. A new field of
@@ -20,13 +20,17 @@ fn all_changed() -> RunConfig {
         layers: 3,
         width: 7,
         init: "he-normal".parse().unwrap(),
+        norm: Norm::Layer,
+        residual: true,
         steps: 11,
         batch_size: 5,
+        optimizer: "momentum:0.5".parse().unwrap(),
         lr: 0.25,
         beta1: 0.5,
         beta2: 0.75,
         epsilon: 1e-6,
         log_every: 4,
+        eval_every: 400,
         seed: 9,
         data: DataSource::Fashion,
         device: DeviceChoice::Auto,

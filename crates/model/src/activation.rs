@@ -2,6 +2,7 @@
 
 use candle_core::{Result, Tensor};
 use vgrad_record::Activation;
+use vgrad_record::activation::{SELU_ALPHA, SELU_LAMBDA};
 
 use crate::Kernels;
 
@@ -19,6 +20,8 @@ pub fn forward(activation: Activation, xs: &Tensor, kernels: Kernels) -> Result<
         Activation::Elu => xs.elu(1.0),
         Activation::Gelu => xs.gelu_erf(),
         Activation::Silu => xs.silu(),
+        Activation::Softsign => xs.div(&(xs.abs()? + 1.0)?),
+        Activation::Selu => xs.elu(SELU_ALPHA)? * SELU_LAMBDA,
     }
 }
 
@@ -41,7 +44,16 @@ mod tests {
             (1.0 - poly * (-x * x).exp()).copysign(x)
         };
         type Formula = fn(f64, &dyn Fn(f64) -> f64) -> f64;
-        let cases: [(Activation, Formula); 7] = [
+        let cases: [(Activation, Formula); 9] = [
+            (Activation::Softsign, |x, _| x / (1.0 + x.abs())),
+            (Activation::Selu, |x, _| {
+                SELU_LAMBDA
+                    * if x > 0.0 {
+                        x
+                    } else {
+                        SELU_ALPHA * (x.exp() - 1.0)
+                    }
+            }),
             (Activation::Sigmoid, |x, _| 1.0 / (1.0 + (-x).exp())),
             (Activation::Tanh, |x, _| x.tanh()),
             (Activation::Relu, |x, _| x.max(0.0)),

@@ -21,8 +21,51 @@ pub fn sample<R: Rng>(init: Init, fan_in: usize, fan_out: usize, rng: &mut R) ->
             let dist = Normal::new(0f32, std as f32).map_err(|e| invalid(&e))?;
             dist.sample_iter(rng).take(n).collect()
         }
+        Resolved::Orthogonal(gain) => orthogonal(fan_in, fan_out, gain, rng)
+            .ok_or_else(|| invalid(&"the random matrix drawn was singular"))?,
     };
     Ok(values)
+}
+
+/// A `fan_in x fan_out` matrix with orthonormal columns (fan_in >= fan_out) or rows,
+/// times `gain`: the Q of the QR decomposition of a matrix of standard normals, whose R
+/// has a positive diagonal, which makes Q uniform over the orthogonal matrices
+/// (Mezzadri 2007). `None` if the draw was singular.
+fn orthogonal<R: Rng>(fan_in: usize, fan_out: usize, gain: f64, rng: &mut R) -> Option<Vec<f32>> {
+    let (rows, cols) = (fan_in.max(fan_out), fan_in.min(fan_out));
+    let normal = Normal::new(0f64, 1.0).ok()?;
+    // Column-major: column j is q[j * rows..(j + 1) * rows].
+    let mut q: Vec<f64> = normal.sample_iter(rng).take(rows * cols).collect();
+    // Modified Gram-Schmidt, in f64: every column made orthogonal to the ones before it
+    // and then unit length, so R's diagonal (the norms) is positive.
+    for j in 0..cols {
+        let (done, rest) = q.split_at_mut(j * rows);
+        let column = &mut rest[..rows];
+        for previous in done.chunks_exact(rows) {
+            let dot: f64 = previous.iter().zip(column.iter()).map(|(a, b)| a * b).sum();
+            column
+                .iter_mut()
+                .zip(previous)
+                .for_each(|(c, p)| *c -= dot * p);
+        }
+        let norm = column.iter().map(|c| c * c).sum::<f64>().sqrt();
+        if norm < 1e-10 {
+            return None;
+        }
+        column.iter_mut().for_each(|c| *c /= norm);
+    }
+    let at = |r: usize, c: usize| (gain * q[c * rows + r]) as f32;
+    Some(if fan_in >= fan_out {
+        (0..fan_in)
+            .flat_map(|i| (0..fan_out).map(move |o| (i, o)))
+            .map(|(i, o)| at(i, o))
+            .collect()
+    } else {
+        (0..fan_in)
+            .flat_map(|i| (0..fan_out).map(move |o| (i, o)))
+            .map(|(i, o)| at(o, i))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -54,6 +97,64 @@ mod tests {
         assert!((std - (2.0f64 / 400.0).sqrt()).abs() / std < 0.01, "{std}");
         let (_, std, _) = moments(&sample(Init::Normal { std: 1.0 }, fan_in, fan_out, &mut r)?);
         assert!((std - 1.0).abs() < 0.01, "{std}");
+        Ok(())
+    }
+
+    /// W^T W (fan_in >= fan_out) or W W^T, in f64.
+    fn gram(w: &[f32], fan_in: usize, fan_out: usize) -> Vec<Vec<f64>> {
+        let w = |i: usize, o: usize| f64::from(w[i * fan_out + o]);
+        if fan_in >= fan_out {
+            (0..fan_out)
+                .map(|a| {
+                    (0..fan_out)
+                        .map(|b| (0..fan_in).map(|i| w(i, a) * w(i, b)).sum())
+                        .collect()
+                })
+                .collect()
+        } else {
+            (0..fan_in)
+                .map(|a| {
+                    (0..fan_in)
+                        .map(|b| (0..fan_out).map(|o| w(a, o) * w(b, o)).sum())
+                        .collect()
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn orthogonal_draws_are_orthogonal_times_the_gain() -> Result<()> {
+        for (fan_in, fan_out, gain) in [
+            (10, 10, 1.0),
+            (784, 10, 2f64.sqrt()),
+            (10, 784, 0.5),
+            (1, 1, 3.0),
+        ] {
+            let w = sample(
+                Init::Orthogonal { gain },
+                fan_in,
+                fan_out,
+                &mut rng(2, Stream::Init),
+            )?;
+            assert_eq!(w.len(), fan_in * fan_out);
+            for (a, row) in gram(&w, fan_in, fan_out).iter().enumerate() {
+                for (b, &v) in row.iter().enumerate() {
+                    let want = if a == b { gain * gain } else { 0.0 };
+                    assert!(
+                        (v - want).abs() < 1e-5,
+                        "{fan_in}x{fan_out} [{a},{b}] = {v}"
+                    );
+                }
+            }
+        }
+        // Not the identity: a random rotation.
+        let w = sample(
+            Init::Orthogonal { gain: 1.0 },
+            3,
+            3,
+            &mut rng(0, Stream::Init),
+        )?;
+        assert!(w[0] != 1.0 && w[1] != 0.0);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use vgrad_model::{ForwardTrace, Mlp};
-use vgrad_record::{Histogram, LayerRecord};
+use vgrad_record::{Histogram, LayerRecord, Percentiles};
 
 use crate::moments::mean_abs;
 use crate::{DeltaTaps, Moments, ProbeError, Result};
@@ -89,6 +89,7 @@ pub fn probe_step(
             let inactive_frac = z_k
                 .as_ref()
                 .map(|(z, _)| mean_of(&z[m], |v| f64::from(u8::from(activation.unit_is_off(v)))));
+            let act_input = z_k.as_ref().map(|(z, _)| Percentiles::of(&z[m]));
             records[m].push(LayerRecord {
                 layer: l,
                 grad_mean_abs: g.mean_abs,
@@ -100,6 +101,7 @@ pub fn probe_step(
                 dead_frac,
                 deriv_mean,
                 inactive_frac,
+                act_input,
                 delta_mean_abs: mean_abs(&deltas_k[m]),
                 grad_hist: Histogram::of(&grads_k[m]),
                 weight_hist: Histogram::of(&weights_k[m]),

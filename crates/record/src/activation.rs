@@ -12,7 +12,12 @@ pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
 
 /// Names accepted by [`Activation::from_str`], for error messages and help texts.
 pub const ACTIVATION_NAMES: &str =
-    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu";
+    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu, softsign, selu";
+
+/// SELU's scale lambda (Klambauer et al. 2017, eq. 14, to the digits PyTorch uses).
+pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
+/// SELU's alpha (Klambauer et al. 2017, eq. 14).
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 
 /// An element-wise activation applied after every hidden layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +39,12 @@ pub enum Activation {
     Gelu,
     /// x * sigmoid(x), also called swish.
     Silu,
+    /// x / (1 + |x|) (Glorot & Bengio 2010): like tanh, but its tails approach +-1
+    /// polynomially, so it saturates more gently.
+    Softsign,
+    /// lambda * (x for x > 0, alpha * (e^x - 1) otherwise): the self-normalising unit of
+    /// Klambauer et al. 2017, meant for `lecun-normal` weights.
+    Selu,
 }
 
 /// How [`Activation::unit_is_off`] classifies a unit that does not pass gradient.
@@ -49,7 +60,7 @@ impl Activation {
     /// Which kind of "off" this activation's units can be in.
     pub fn off_kind(&self) -> OffKind {
         match self {
-            Self::Sigmoid | Self::Tanh => OffKind::Saturated,
+            Self::Sigmoid | Self::Tanh | Self::Softsign => OffKind::Saturated,
             _ => OffKind::Dead,
         }
     }
@@ -88,23 +99,33 @@ impl Activation {
                 let s = sigmoid(z);
                 s + z * s * (1.0 - s)
             }
+            Self::Softsign => (1.0 + z.abs()).powi(-2),
+            Self::Selu => {
+                if z > 0.0 {
+                    SELU_LAMBDA
+                } else {
+                    SELU_LAMBDA * SELU_ALPHA * z.exp()
+                }
+            }
         }
     }
 
-    /// The largest value the derivative takes: 1/4 for sigmoid, 1 for tanh and the ReLU
-    /// family, a little above 1 for GELU and SiLU.
+    /// The largest value the derivative takes: 1/4 for sigmoid, 1 for tanh, softsign and
+    /// the ReLU family, a little above 1 for GELU and SiLU, lambda * alpha (about 1.76,
+    /// just below 0) for SELU.
     pub fn max_derivative(&self) -> f64 {
         match self {
             Self::Sigmoid => 0.25,
             Self::Gelu => 1.128_904_9,
             Self::Silu => 1.099_839_2,
+            Self::Selu => SELU_LAMBDA * SELU_ALPHA,
             _ => 1.0,
         }
     }
 
     /// Whether a unit with pre-activation `z` is off: dead (z <= 0) for the ReLU family,
-    /// ELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for sigmoid
-    /// and tanh.
+    /// ELU, SELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for
+    /// sigmoid, tanh and softsign.
     pub fn unit_is_off(&self, z: f32) -> bool {
         match self {
             Self::Sigmoid => {
@@ -115,6 +136,7 @@ impl Activation {
                 let t = f64::from(z).tanh();
                 1.0 - t * t < 0.01
             }
+            Self::Softsign => (1.0 + f64::from(z).abs()).powi(-2) < 0.01,
             _ => z <= 0.0,
         }
     }
@@ -141,6 +163,8 @@ impl fmt::Display for Activation {
             Self::Elu => f.write_str("elu"),
             Self::Gelu => f.write_str("gelu"),
             Self::Silu => f.write_str("silu"),
+            Self::Softsign => f.write_str("softsign"),
+            Self::Selu => f.write_str("selu"),
         }
     }
 }
@@ -164,6 +188,8 @@ impl FromStr for Activation {
             "elu" => Self::Elu,
             "gelu" => Self::Gelu,
             "silu" => Self::Silu,
+            "softsign" => Self::Softsign,
+            "selu" => Self::Selu,
             other => {
                 match other.strip_prefix("leaky-relu:") {
                     Some(slope) => {
@@ -202,6 +228,8 @@ mod tests {
             "elu",
             "gelu",
             "silu",
+            "softsign",
+            "selu",
         ] {
             let a: Activation = name.parse().unwrap();
             assert_eq!(a.to_string(), name);
@@ -227,7 +255,16 @@ mod tests {
     #[test]
     fn derivatives_match_central_differences_of_the_formulas() {
         type Formula = fn(f64) -> f64;
-        let cases: [(Activation, Formula); 7] = [
+        let cases: [(Activation, Formula); 9] = [
+            (Activation::Softsign, |x| x / (1.0 + x.abs())),
+            (Activation::Selu, |x| {
+                1.050_700_987_355_480_5
+                    * if x > 0.0 {
+                        x
+                    } else {
+                        1.673_263_242_354_377_3 * (x.exp() - 1.0)
+                    }
+            }),
             (Activation::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
             (Activation::Tanh, f64::tanh),
             (Activation::Relu, |x| x.max(0.0)),
@@ -254,7 +291,8 @@ mod tests {
                 largest <= activation.max_derivative() + 1e-9,
                 "{activation}"
             );
-            assert!(largest > activation.max_derivative() - 1e-3, "{activation}");
+            // The grid's nearest point to SELU's maximum (at 0-) is 0.005 away.
+            assert!(largest > activation.max_derivative() * 0.99, "{activation}");
         }
         assert_eq!(Activation::Relu.derivative(0.0), 0.0);
         assert_eq!(Activation::LeakyRelu { slope: 0.2 }.derivative(0.0), 0.2);
@@ -269,5 +307,7 @@ mod tests {
         assert!(!Activation::Sigmoid.unit_is_off(5.5));
         // tanh'(z) < 0.01 once |z| > ~2.99
         assert!(Activation::Tanh.unit_is_off(3.1) && !Activation::Tanh.unit_is_off(2.9));
+        // softsign'(z) < 0.01 once |z| > 9
+        assert!(Activation::Softsign.unit_is_off(-9.5) && !Activation::Softsign.unit_is_off(8.5));
     }
 }

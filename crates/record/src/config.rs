@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Activation, ConfigError, Init, ParseError};
+use crate::{Activation, ConfigError, Init, Norm, Optimizer, ParseError};
 
 /// Pixels per MNIST image: the network's input size.
 pub const INPUT: usize = 28 * 28;
@@ -25,7 +25,7 @@ pub const VALIDATION_EXAMPLES: usize = 5_000;
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
-    /// leaky-relu:<slope>, elu, gelu, silu.
+    /// leaky-relu:<slope>, elu, gelu, silu, softsign, selu.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.activation))]
     pub activation: Activation,
     /// Dense layers, output layer included (the reference: 5 hidden + 1 output).
@@ -35,16 +35,38 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.width))]
     pub width: usize,
     /// Weight init: glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal,
-    /// normal:<std>, uniform:<limit>. Biases start at zero.
+    /// standard, orthogonal[:<gain>], normal:<std>, uniform:<limit>. Biases start at zero.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.init))]
     pub init: Init,
+    /// Normalisation of every hidden layer's pre-activation, before the activation, with
+    /// a learnable scale and shift: none, batch, layer.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.norm))]
+    pub norm: Norm,
+    /// Skip connections: hidden layers 2..L-1 add their input to their output,
+    /// h_l = h_(l-1) + f(z_l). Layer 1 (784 inputs to the width) and the output layer
+    /// have none.
+    #[cfg_attr(
+        feature = "clap",
+        arg(
+            long,
+            default_value_t = REFERENCE.residual,
+            num_args = 0..=1,
+            default_missing_value = "true",
+            action = clap::ArgAction::Set
+        )
+    )]
+    pub residual: bool,
     /// Optimizer steps.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.steps))]
     pub steps: usize,
     /// Examples per batch (and ensemble member).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.batch_size))]
     pub batch_size: usize,
-    /// Adam's learning rate.
+    /// Optimizer: adam, sgd, momentum:<beta> (PyTorch's SGD with momentum, no dampening,
+    /// no Nesterov).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.optimizer))]
+    pub optimizer: Optimizer,
+    /// The optimizer's learning rate.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.lr))]
     pub lr: f64,
     /// Adam's decay of the first moment.
@@ -59,6 +81,10 @@ pub struct RunConfig {
     /// Log (and probe the gradients) every this many steps, starting at step 0.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.log_every))]
     pub log_every: usize,
+    /// Also measure the validation accuracy at every logged step that is a multiple of
+    /// this (0: only at the end); a multiple of --log-every.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.eval_every))]
+    pub eval_every: usize,
     /// Seed of the initial weights and the data order; the run is written to --out.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.seed))]
     pub seed: u64,
@@ -79,17 +105,26 @@ pub const REFERENCE: RunConfig = RunConfig {
     layers: 6,
     width: 10,
     init: Init::GlorotUniform,
+    norm: Norm::None,
+    residual: false,
     steps: 2_500,
     batch_size: 30,
+    optimizer: Optimizer::Adam,
     lr: 1e-3,
     beta1: 0.9,
     beta2: 0.999,
     epsilon: 1e-8,
     log_every: 200,
+    eval_every: 0,
     seed: 0,
     data: DataSource::Auto,
     device: DeviceChoice::Cpu,
 };
+
+/// Fields added after the first reports were committed. `config.json` (and so the hash in
+/// every run folder's name, and a report's configuration table) leaves each out while it
+/// holds its default, so that the runs of those reports keep their names and numbers.
+pub const OMITTED_AT_DEFAULT: [&str; 4] = ["norm", "residual", "optimizer", "eval_every"];
 
 impl Default for RunConfig {
     fn default() -> Self {
@@ -133,6 +168,38 @@ impl RunConfig {
                 self.epsilon
             )));
         }
+        if self.eval_every > 0 && !self.eval_every.is_multiple_of(self.log_every) {
+            return Err(ConfigError(format!(
+                "--eval-every must be 0 or a multiple of --log-every ({}), got {}",
+                self.log_every, self.eval_every
+            )));
+        }
+        self.validate_architecture()
+    }
+
+    /// Checks that the normalisation and the skips have something to work on.
+    fn validate_architecture(&self) -> Result<(), ConfigError> {
+        if self.norm == Norm::Batch && self.batch_size < 2 {
+            return Err(ConfigError(format!(
+                "--norm batch needs --batch-size of at least 2 (one example has no batch \
+                 statistics to normalise by), got {}",
+                self.batch_size
+            )));
+        }
+        if self.norm == Norm::Layer && self.layers > 1 && self.width < 2 {
+            return Err(ConfigError(format!(
+                "--norm layer needs --width of at least 2 (one unit has no layer statistics \
+                 to normalise by), got {}",
+                self.width
+            )));
+        }
+        if self.residual && self.layers < 3 {
+            return Err(ConfigError(format!(
+                "--residual needs --layers of at least 3: the skips join hidden layers 2..L-1 \
+                 (layer 1 maps the {INPUT} inputs to the width without one), got {}",
+                self.layers
+            )));
+        }
         Ok(())
     }
 
@@ -147,13 +214,26 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Every field with its value, in declaration order (the order of `config.json`).
+    /// Every field with its value, in declaration order.
     pub fn fields(&self) -> Vec<(String, serde_json::Value)> {
         // Numbers, strings and enums written as text: serialising them cannot fail.
         match serde_json::to_value(self).expect("a RunConfig serialises") {
             serde_json::Value::Object(map) => map.into_iter().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The fields `config.json` records, in its order: every field but those of
+    /// [`OMITTED_AT_DEFAULT`] that hold their default.
+    pub fn recorded_fields(&self) -> Vec<(String, serde_json::Value)> {
+        let reference = REFERENCE.fields();
+        self.fields()
+            .into_iter()
+            .filter(|(name, value)| {
+                !OMITTED_AT_DEFAULT.contains(&name.as_str())
+                    || reference.iter().all(|(n, v)| n != name || v != value)
+            })
+            .collect()
     }
 
     /// The canonical text of `field` (`leaky-relu:0.01` for `leaky-relu`, `1e-8` for
@@ -304,6 +384,18 @@ mod tests {
         };
         assert_ne!(relu.hash(), REFERENCE.hash());
         assert_eq!(relu.hash().len(), 8);
+        // A field added later is recorded once it differs from its default.
+        let sgd = RunConfig {
+            optimizer: Optimizer::Sgd,
+            ..RunConfig::default()
+        };
+        let json = serde_json::to_string(&crate::layout::ConfigFile::of(&sgd)).unwrap();
+        assert!(json.contains("\"optimizer\":\"sgd\",\"lr\""), "{json}");
+        assert!(
+            !json.contains("norm") && !json.contains("eval_every"),
+            "{json}"
+        );
+        assert_ne!(sgd.hash(), REFERENCE.hash());
     }
 
     #[test]
@@ -343,6 +435,30 @@ mod tests {
             "--beta2 must lie in [0, 1), got 1"
         );
         assert!(d().validate_for(30).is_ok() && d().validate_for(29).is_err());
+        assert_eq!(
+            bad(RunConfig {
+                norm: Norm::Batch,
+                batch_size: 1,
+                ..d()
+            }),
+            "--norm batch needs --batch-size of at least 2 (one example has no batch \
+             statistics to normalise by), got 1"
+        );
+        assert!(
+            bad(RunConfig {
+                residual: true,
+                layers: 2,
+                ..d()
+            })
+            .starts_with("--residual needs --layers of at least 3")
+        );
+        assert_eq!(
+            bad(RunConfig {
+                eval_every: 300,
+                ..d()
+            }),
+            "--eval-every must be 0 or a multiple of --log-every (200), got 300"
+        );
         assert_eq!(
             "tpu".parse::<DeviceChoice>().unwrap_err().to_string(),
             "invalid device `tpu`: expected one of cpu, cuda, auto"

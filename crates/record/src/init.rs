@@ -7,7 +7,7 @@ use std::str::FromStr;
 use crate::ParseError;
 
 /// Names accepted by [`Init::from_str`], for error messages and help texts.
-pub const INIT_NAMES: &str = "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, normal:<std>, uniform:<limit>";
+pub const INIT_NAMES: &str = "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, orthogonal, orthogonal:<gain>, normal:<std>, uniform:<limit>";
 
 /// How a layer's weight matrix is drawn; biases always start at zero.
 ///
@@ -25,6 +25,15 @@ pub enum Init {
     HeNormal,
     /// N(0, 1 / fan_in).
     LecunNormal,
+    /// U(-1/sqrt(fan_in), 1/sqrt(fan_in)): Glorot & Bengio 2010's "standard" init
+    /// (their eq. 1), which is also PyTorch's `nn.Linear` default.
+    Standard,
+    /// A random orthogonal matrix times `gain` (Saxe et al. 2013): orthonormal columns when
+    /// fan_in >= fan_out, orthonormal rows otherwise, as PyTorch's `orthogonal_`.
+    Orthogonal {
+        /// Scale of the matrix; every singular value equals it.
+        gain: f64,
+    },
     /// N(0, std^2) whatever the layer's size.
     Normal {
         /// Standard deviation.
@@ -44,6 +53,8 @@ pub enum Resolved {
     Uniform(f64),
     /// N(0, std^2), untruncated.
     Normal(f64),
+    /// `gain` times the orthogonal factor of a matrix of standard normals.
+    Orthogonal(f64),
 }
 
 impl Init {
@@ -56,6 +67,8 @@ impl Init {
             Self::HeUniform => Resolved::Uniform((6.0 / fan_in).sqrt()),
             Self::HeNormal => Resolved::Normal((2.0 / fan_in).sqrt()),
             Self::LecunNormal => Resolved::Normal((1.0 / fan_in).sqrt()),
+            Self::Standard => Resolved::Uniform(1.0 / fan_in.sqrt()),
+            Self::Orthogonal { gain } => Resolved::Orthogonal(gain),
             Self::Normal { std } => Resolved::Normal(std),
             Self::Uniform { limit } => Resolved::Uniform(limit),
         }
@@ -70,6 +83,8 @@ impl fmt::Display for Init {
             Self::HeUniform => f.write_str("he-uniform"),
             Self::HeNormal => f.write_str("he-normal"),
             Self::LecunNormal => f.write_str("lecun-normal"),
+            Self::Standard => f.write_str("standard"),
+            Self::Orthogonal { gain } => write!(f, "orthogonal:{gain}"),
             Self::Normal { std } => write!(f, "normal:{std}"),
             Self::Uniform { limit } => write!(f, "uniform:{limit}"),
         }
@@ -100,8 +115,14 @@ impl FromStr for Init {
             "he-uniform" => Self::HeUniform,
             "he-normal" => Self::HeNormal,
             "lecun-normal" => Self::LecunNormal,
+            "standard" => Self::Standard,
+            "orthogonal" => Self::Orthogonal { gain: 1.0 },
             other => {
-                if let Some(std) = other.strip_prefix("normal:") {
+                if let Some(gain) = other.strip_prefix("orthogonal:") {
+                    Self::Orthogonal {
+                        gain: scale("orthogonal", gain)?,
+                    }
+                } else if let Some(std) = other.strip_prefix("normal:") {
                     Self::Normal {
                         std: scale("normal", std)?,
                     }
@@ -132,6 +153,8 @@ mod tests {
             "he-uniform",
             "he-normal",
             "lecun-normal",
+            "standard",
+            "orthogonal:1.4142",
             "normal:1",
             "uniform:0.05",
         ] {
@@ -140,6 +163,20 @@ mod tests {
         let err = "xavier".parse::<Init>().unwrap_err().to_string();
         assert!(err.contains("xavier") && err.contains("he-normal"), "{err}");
         assert!("normal:-1".parse::<Init>().is_err());
+        assert_eq!(
+            "orthogonal".parse::<Init>().unwrap(),
+            Init::Orthogonal { gain: 1.0 }
+        );
+        assert_eq!(
+            "orthogonal:-1".parse::<Init>().unwrap_err().to_string(),
+            "invalid init `orthogonal:-1`: the value after `orthogonal:` must be a positive \
+             number, e.g. orthogonal:1.0"
+        );
+        assert_eq!(
+            Init::Standard.resolve(400, 10),
+            Resolved::Uniform(0.05),
+            "1/sqrt(fan_in)"
+        );
         assert!("uniform:abc".parse::<Init>().is_err());
     }
 }

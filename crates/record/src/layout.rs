@@ -16,8 +16,9 @@ pub const ERROR_FILE: &str = "error.txt";
 /// Start of the names of TensorBoard event files.
 pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
 
-/// What `config.json` holds: the run's configuration and the data split it trained on.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+/// What `config.json` holds: the run's configuration (its
+/// [`RunConfig::recorded_fields`]) and the data split it trained on.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct ConfigFile {
     /// Every setting of the run.
     #[serde(flatten)]
@@ -33,6 +34,19 @@ impl ConfigFile {
             config: config.clone(),
             validation_examples: VALIDATION_EXAMPLES,
         }
+    }
+}
+
+impl serde::Serialize for ConfigFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let fields = self.config.recorded_fields();
+        let mut map = s.serialize_map(Some(fields.len() + 1))?;
+        for (name, value) in &fields {
+            map.serialize_entry(name, value)?;
+        }
+        map.serialize_entry("validation_examples", &self.validation_examples)?;
+        map.end()
     }
 }
 

@@ -102,6 +102,7 @@ mod tests {
             dead_frac: None,
             deriv_mean: None,
             inactive_frac: None,
+            act_input: None,
             delta_mean_abs: delta,
             grad_hist: Histogram::of(&[]),
             weight_hist: Histogram::of(&[]),
@@ -117,6 +118,7 @@ mod tests {
                 step: i * 200,
                 loss: 0.0,
                 train_acc: 0.0,
+                val_acc: None,
                 layers: vec![
                     layer(1, first, 1.0),
                     layer(2, 5.0, 2.0),

@@ -287,6 +287,7 @@ impl<'a> Trainer<'a> {
                 step,
                 loss: member_loss,
                 train_acc: correct as f64 / b as f64,
+                val_acc: None,
                 layers,
             };
             sink.logged(m, &record)?;
