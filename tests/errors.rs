@@ -59,6 +59,43 @@ fn bad_flags_name_the_flag_and_what_is_allowed() {
     );
     fails(&["--init", "normal:-2"], &["normal:-2", "positive number"]);
     fails(
+        &["--init", "orthogonal:-1"],
+        &["invalid init `orthogonal:-1`: the value after `orthogonal:` must be a positive number"],
+    );
+    fails(
+        &["--optimizer", "momentum:1.5"],
+        &[
+            "invalid optimizer `momentum:1.5`: the momentum after `momentum:` must be a number in [0, 1)",
+        ],
+    );
+    fails(
+        &["--optimizer", "rmsprop"],
+        &["expected one of adam, sgd, momentum:<beta>"],
+    );
+    fails(
+        &["--norm", "batch", "--batch-size", "1"],
+        &["--norm batch needs --batch-size of at least 2", "got 1"],
+    );
+    fails(
+        &["--norm", "layer", "--width", "1"],
+        &["--norm layer needs --width of at least 2"],
+    );
+    fails(
+        &["--norm", "group"],
+        &["invalid norm `group`: expected one of none, batch, layer"],
+    );
+    fails(
+        &["--residual", "--layers", "2"],
+        &[
+            "--residual needs --layers of at least 3",
+            "layer 1 maps the 784 inputs to the width without one",
+        ],
+    );
+    fails(
+        &["--eval-every", "300"],
+        &["--eval-every must be 0 or a multiple of --log-every (200), got 300"],
+    );
+    fails(
         &["--batch-size", "60000"],
         &["--batch-size 60000 is larger than the training set (55000 examples)"],
     );

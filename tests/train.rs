@@ -256,13 +256,26 @@ fn the_fused_cpu_ops_train_like_candles_plain_ops() {
         .unwrap()
         .split(VALIDATION_EXAMPLES)
         .unwrap();
-    for activation in ["relu", "leaky-relu:0.2", "sigmoid"] {
+    let settings = [
+        ("relu", "adam", "none", false),
+        ("leaky-relu:0.2", "adam", "none", false),
+        ("sigmoid", "adam", "none", false),
+        ("relu", "sgd", "none", false),
+        ("sigmoid", "momentum:0.9", "batch", false),
+        ("selu", "momentum:0.5", "layer", true),
+    ];
+    for (activation, optimizer, norm, residual) in settings {
         let cfg = RunConfig {
             activation: activation.parse().unwrap(),
+            optimizer: optimizer.parse().unwrap(),
+            lr: if optimizer == "adam" { 1e-3 } else { 0.05 },
+            norm: norm.parse().unwrap(),
+            residual,
             steps: 200,
             log_every: 50,
             ..RunConfig::default()
         };
+        let activation = format!("{activation} {optimizer} {norm} residual={residual}");
         let run = |kernels| {
             Trainer::new(&cfg, &[0, 1], &data, &Device::Cpu, kernels)
                 .unwrap()
@@ -273,7 +286,8 @@ fn the_fused_cpu_ops_train_like_candles_plain_ops() {
         for (f, p) in fused.iter().zip(&plain) {
             // The same weights and batch: the first step's statistics are bit-identical.
             assert_eq!(f.records[0], p.records[0], "{activation}");
-            // Later the bias gradient's summation order and Adam's float ops differ.
+            // Later the bias gradient's summation order and the optimizer's float ops
+            // differ.
             for (a, b) in f.records.iter().zip(&p.records).skip(1) {
                 let close =
                     |x: f64, y: f64| (x - y).abs() <= 1e-3 * x.abs().max(y.abs()).max(1e-12);

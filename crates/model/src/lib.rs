@@ -16,6 +16,7 @@ pub mod kernels;
 pub mod linear;
 pub mod loss;
 pub mod mlp;
+pub mod norm;
 pub mod rectifier;
 pub mod seeding;
 
@@ -24,3 +25,4 @@ pub use kernels::Kernels;
 pub use linear::EnsembleLinear;
 pub use loss::{EnsembleLoss, ensemble_cross_entropy};
 pub use mlp::{ForwardTrace, Mlp, MlpConfig};
+pub use norm::{BatchStats, EnsembleNorm};

@@ -3,8 +3,9 @@
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
-use vgrad_record::{Activation, CLASSES, INPUT, Init, RunConfig};
+use vgrad_record::{Activation, CLASSES, INPUT, Init, Norm, RunConfig};
 
+use crate::norm::{BatchStats, EnsembleNorm};
 use crate::seeding::{self, Stream};
 use crate::{EnsembleLinear, Kernels, ModelError, Result, activation};
 
@@ -24,6 +25,10 @@ pub struct MlpConfig {
     pub activation: Activation,
     /// Weight initialisation; biases start at zero.
     pub init: Init,
+    /// Normalisation of every hidden layer's pre-activation, before the activation.
+    pub norm: Norm,
+    /// Whether hidden layers 2..L-1 add their input to their output.
+    pub residual: bool,
 }
 
 impl MlpConfig {
@@ -36,6 +41,8 @@ impl MlpConfig {
             classes: CLASSES,
             activation: cfg.activation,
             init: cfg.init,
+            norm: cfg.norm,
+            residual: cfg.residual,
         }
     }
 
@@ -53,6 +60,9 @@ impl MlpConfig {
         }
         if self.classes < 2 {
             return fail("classes must be at least 2");
+        }
+        if self.residual && self.layers < 3 {
+            return fail("a residual network needs at least 3 layers");
         }
         Ok(())
     }
@@ -82,11 +92,38 @@ impl MlpConfig {
         format!("layer{l}.bias")
     }
 
-    /// Names of all parameters in a fixed order: layer 1 weight, layer 1 bias, layer 2 ...
-    /// (`VarMap::all_vars` returns them in arbitrary order).
+    /// Name of the normalisation's scale of layer `l` (1-based) in a [`VarMap`].
+    pub fn scale_name(l: usize) -> String {
+        format!("layer{l}.norm.scale")
+    }
+
+    /// Name of the normalisation's shift of layer `l` (1-based) in a [`VarMap`].
+    pub fn shift_name(l: usize) -> String {
+        format!("layer{l}.norm.shift")
+    }
+
+    /// Whether layer `l` (1-based) is normalised: every hidden layer, when a norm is set.
+    pub fn is_normalised(&self, l: usize) -> bool {
+        self.norm != Norm::None && l < self.layers
+    }
+
+    /// Whether layer `l` (1-based) adds its input to its output: hidden layers 2..L-1 of
+    /// a residual network (layer 1's input is the image, of another size).
+    pub fn has_skip(&self, l: usize) -> bool {
+        self.residual && l >= 2 && l < self.layers
+    }
+
+    /// Names of all parameters in a fixed order: layer 1 weight, bias (scale, shift), layer
+    /// 2 ... (`VarMap::all_vars` returns them in arbitrary order).
     pub fn param_names(&self) -> Vec<String> {
         (1..=self.layers)
-            .flat_map(|l| [Self::weight_name(l), Self::bias_name(l)])
+            .flat_map(|l| {
+                let mut names = vec![Self::weight_name(l), Self::bias_name(l)];
+                if self.is_normalised(l) {
+                    names.extend([Self::scale_name(l), Self::shift_name(l)]);
+                }
+                names
+            })
             .collect()
     }
 }
@@ -99,12 +136,21 @@ pub struct ForwardTrace {
     /// Pre-activation `z_l = h_(l-1) W_l + b_l` of layers 1..=L, each `[K, B, fan_out]`;
     /// the last one is the logits.
     pub pre_activations: Vec<Tensor>,
+    /// What the activation of layers 1..L-1 reads: z_l normalised where there is a norm,
+    /// z_l itself otherwise.
+    pub activation_inputs: Vec<Tensor>,
+    /// Batch norm's statistics of this batch, per layer (`None` without batch norm).
+    pub batch_stats: Vec<Option<BatchStats>>,
 }
 
 /// K independent MLPs of one configuration as batched tensors.
 #[derive(Debug, Clone)]
 pub struct Mlp {
     layers: Vec<EnsembleLinear>,
+    /// One per hidden layer, `None` where it is not normalised.
+    norms: Vec<Option<EnsembleNorm>>,
+    /// Per layer, whether it adds its input to its output.
+    skips: Vec<bool>,
     activation: Activation,
     members: usize,
     kernels: Kernels,
@@ -152,6 +198,12 @@ impl Mlp {
                 let bias = Tensor::zeros((k, 1, fan_out), dtype, device)?;
                 vars.insert(MlpConfig::weight_name(l), Var::from_tensor(&weight)?);
                 vars.insert(MlpConfig::bias_name(l), Var::from_tensor(&bias)?);
+                if cfg.is_normalised(l) {
+                    let scale = Var::ones((k, 1, fan_out), dtype, device)?;
+                    let shift = Var::zeros((k, 1, fan_out), dtype, device)?;
+                    vars.insert(MlpConfig::scale_name(l), scale);
+                    vars.insert(MlpConfig::shift_name(l), shift);
+                }
             }
         }
         Self::load(cfg, k, VarBuilder::from_varmap(varmap, dtype, device))
@@ -172,8 +224,24 @@ impl Mlp {
                 Ok(EnsembleLinear::new(weight, bias, l == 1))
             })
             .collect::<Result<_>>()?;
+        let norms = cfg
+            .layer_dims()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, units))| {
+                let l = i + 1;
+                if !cfg.is_normalised(l) {
+                    return Ok(None);
+                }
+                let scale = vb.get((members, 1, units), &MlpConfig::scale_name(l))?;
+                let shift = vb.get((members, 1, units), &MlpConfig::shift_name(l))?;
+                Ok(Some(EnsembleNorm::new(cfg.norm, scale, shift)?))
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             layers,
+            norms,
+            skips: (1..=cfg.layers).map(|l| cfg.has_skip(l)).collect(),
             activation: cfg.activation,
             members,
             kernels: Kernels::Fused,
@@ -227,35 +295,78 @@ impl Mlp {
                 self.layers.len()
             )));
         }
-        let mut pre_activations = Vec::with_capacity(self.layers.len());
+        let depth = self.layers.len();
+        let mut pre_activations = Vec::with_capacity(depth);
+        let mut activation_inputs = Vec::with_capacity(depth.saturating_sub(1));
+        let mut batch_stats = Vec::with_capacity(depth.saturating_sub(1));
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let mut z = layer.forward(&h)?;
             if let Some(taps) = taps {
                 z = z.add(&taps[i])?;
             }
-            h = if i + 1 < self.layers.len() {
-                activation::forward(self.activation, &z, self.kernels)?
+            if i + 1 < depth {
+                let (a, stats) = match &self.norms[i] {
+                    Some(norm) => norm.forward_train(&z)?,
+                    None => (z.clone(), None),
+                };
+                h = self.hidden_output(i, &h, &a)?;
+                activation_inputs.push(a);
+                batch_stats.push(stats);
             } else {
-                z.clone()
-            };
+                h = z.clone();
+            }
             pre_activations.push(z);
         }
         Ok(ForwardTrace {
             logits: h,
             pre_activations,
+            activation_inputs,
+            batch_stats,
         })
+    }
+
+    /// Hidden layer `i`'s (0-based) output from its input `h` and its activation's input
+    /// `a`: f(a), plus `h` where the layer has a skip.
+    fn hidden_output(&self, i: usize, h: &Tensor, a: &Tensor) -> candle_core::Result<Tensor> {
+        let out = activation::forward(self.activation, a, self.kernels)?;
+        if self.skips[i] { h + out } else { Ok(out) }
+    }
+
+    /// Averages the batch statistics of a training forward pass into batch norm's running
+    /// statistics (nothing without batch norm).
+    pub fn update_running_stats(&mut self, trace: &ForwardTrace) -> Result<()> {
+        for (norm, stats) in self.norms.iter_mut().zip(&trace.batch_stats) {
+            if let (Some(norm), Some(stats)) = (norm, stats) {
+                norm.update_running(stats)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The normalisation of layer `l` (1-based), if it has one.
+    pub fn norm(&self, l: usize) -> Option<&EnsembleNorm> {
+        l.checked_sub(1)
+            .and_then(|i| self.norms.get(i))
+            .and_then(Option::as_ref)
     }
 }
 
+/// The evaluation forward pass: batch norm uses its running statistics.
 impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
-            if i + 1 < self.layers.len() {
-                h = activation::forward(self.activation, &h, self.kernels)?;
-            }
+            let z = layer.forward(&h)?;
+            h = if i + 1 < self.layers.len() {
+                let a = match &self.norms[i] {
+                    Some(norm) => norm.forward_eval(&z)?,
+                    None => z,
+                };
+                self.hidden_output(i, &h, &a)?
+            } else {
+                z
+            };
         }
         Ok(h)
     }
@@ -273,6 +384,8 @@ mod tests {
             classes: 2,
             activation,
             init: Init::GlorotUniform,
+            norm: Norm::None,
+            residual: false,
         }
     }
 
@@ -294,6 +407,72 @@ mod tests {
         assert_eq!(ensemble.layer(1).unwrap().weight().dims(), &[2, 4, 3]);
         assert_eq!(ensemble.layer(3).unwrap().bias().dims(), &[2, 1, 2]);
         assert!(ensemble.layer(0).is_none() && ensemble.layer(4).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn normalised_residual_members_equal_single_models() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::arange(0f32, 24., &dev)?
+            .reshape((2, 3, 4))?
+            .affine(0.1, -1.)?;
+        for norm in [Norm::Batch, Norm::Layer] {
+            let cfg = MlpConfig {
+                norm,
+                residual: true,
+                layers: 4,
+                ..config(Activation::Selu)
+            };
+            let mut ensemble = Mlp::init(&cfg, &[5, 9], &VarMap::new(), &dev)?;
+            let mut single = Mlp::init(&cfg, &[9], &VarMap::new(), &dev)?;
+            let both = ensemble.forward_traced(&x, None)?;
+            let alone = single.forward_traced(&x.narrow(0, 1, 1)?, None)?;
+            assert_eq!(
+                both.logits.narrow(0, 1, 1)?.to_vec3::<f32>()?,
+                alone.logits.to_vec3::<f32>()?,
+                "{norm} training pass"
+            );
+            ensemble.update_running_stats(&both)?;
+            single.update_running_stats(&alone)?;
+            assert_eq!(
+                ensemble.forward(&x)?.narrow(0, 1, 1)?.to_vec3::<f32>()?,
+                single.forward(&x.narrow(0, 1, 1)?)?.to_vec3::<f32>()?,
+                "{norm} evaluation pass"
+            );
+            assert!(ensemble.norm(1).is_some());
+            assert!(
+                ensemble.norm(4).is_none(),
+                "the output layer is not normalised"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn skips_join_hidden_layers_two_to_l_minus_one() -> Result<()> {
+        let cfg = MlpConfig {
+            residual: true,
+            layers: 4,
+            ..config(Activation::Relu)
+        };
+        assert_eq!(
+            (1..=4).map(|l| cfg.has_skip(l)).collect::<Vec<_>>(),
+            [false, true, true, false]
+        );
+        // With zero weights in layers 2 and 3, their outputs are f(0) = 0, so the skips
+        // carry layer 1's output to layer 4 unchanged.
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let mlp = Mlp::init(&cfg, &[1], &varmap, &dev)?;
+        for l in [2, 3] {
+            let w = &varmap.data().lock().unwrap()[&MlpConfig::weight_name(l)];
+            w.set(&w.zeros_like()?)?;
+        }
+        let x = Tensor::arange(0f32, 8., &dev)?.reshape((1, 2, 4))?;
+        let trace = mlp.forward_traced(&x, None)?;
+        let h1 = trace.activation_inputs[0].relu()?;
+        let want = mlp.layer(4).unwrap().forward(&h1)?;
+        assert_eq!(trace.logits.to_vec3::<f32>()?, want.to_vec3::<f32>()?);
         Ok(())
     }
 

@@ -68,11 +68,13 @@ pub fn probe_step(
         let grads_k = per_member(grad, k)?;
         let weights_k = per_member(layer.weight(), k)?;
         let deltas_k = per_member(taps.delta(grads, l)?, k)?;
+        // What the activation reads (after the normalisation, where there is one) decides
+        // its derivative and whether a unit is off.
         let z_k = if l < depth {
             let z = trace
-                .pre_activations
+                .activation_inputs
                 .get(l - 1)
-                .ok_or_else(|| ProbeError::Shape(format!("no pre-activation for layer {l}")))?;
+                .ok_or_else(|| ProbeError::Shape(format!("no activation input for layer {l}")))?;
             Some((per_member(z, k)?, z.dim(2)?))
         } else {
             None

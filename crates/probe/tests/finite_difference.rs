@@ -1,6 +1,7 @@
 //! The probe's per-layer statistics against gradients computed by finite differences, on
 //! a tiny ensemble in f64 (the same code path as training, with exact enough arithmetic
-//! for central differences), for every activation.
+//! for central differences), for every activation, and through batch norm, layer norm and
+//! skip connections, whose backward passes are candle's autograd of their forward ops.
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
@@ -8,7 +9,7 @@ use candle_nn::VarMap;
 use vgrad_model::activation::forward;
 use vgrad_model::{Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
-use vgrad_record::{Activation, Init, LayerRecord};
+use vgrad_record::{Activation, Init, LayerRecord, Norm, Percentiles};
 
 const K: usize = 2;
 const B: usize = 5;
@@ -75,7 +76,7 @@ fn assert_close(what: &str, probe: f64, numeric: f64) {
     );
 }
 
-fn check(activation: Activation) {
+fn check(activation: Activation, norm: Norm, residual: bool) {
     let dev = Device::Cpu;
     let cfg = MlpConfig {
         input: 6,
@@ -84,6 +85,8 @@ fn check(activation: Activation) {
         classes: 3,
         activation,
         init: Init::GlorotNormal,
+        norm,
+        residual,
     };
     let varmap = VarMap::new();
     let model = Mlp::init_with_dtype(&cfg, &[11, 12], &varmap, &dev, DType::F64).unwrap();
@@ -146,7 +149,7 @@ fn check(activation: Activation) {
         let numeric_w = numeric_gradient(weight, &eval);
         let numeric_delta = numeric_gradient(&fd_taps[l - 1], &eval);
         let numeric_deriv =
-            (l < cfg.layers).then(|| mean_derivative(activation, &trace.pre_activations[l - 1]));
+            (l < cfg.layers).then(|| mean_derivative(activation, &trace.activation_inputs[l - 1]));
         for m in 0..K {
             let r = &records[m][l - 1];
             let want = Moments::of(&numeric_w[m]);
@@ -168,9 +171,19 @@ fn check(activation: Activation) {
             assert_eq!(r.dead_frac.is_none(), l == cfg.layers);
             match &numeric_deriv {
                 Some(per_member) => {
-                    assert_close(&tag("deriv_mean"), r.deriv_mean.unwrap(), per_member[m])
+                    assert_close(&tag("deriv_mean"), r.deriv_mean.unwrap(), per_member[m]);
+                    let input = trace.activation_inputs[l - 1]
+                        .narrow(0, m, 1)
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_dtype(DType::F32)
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap();
+                    assert_eq!(r.act_input, Some(Percentiles::of(&input)), "{}", tag(""));
                 }
-                None => assert!(r.deriv_mean.is_none() && r.inactive_frac.is_none()),
+                None => assert!(r.deriv_mean.is_none() && r.act_input.is_none()),
             }
         }
     }
@@ -178,9 +191,12 @@ fn check(activation: Activation) {
 
 macro_rules! fd_test {
     ($name:ident, $activation:expr) => {
+        fd_test!($name, $activation, Norm::None, false);
+    };
+    ($name:ident, $activation:expr, $norm:expr, $residual:expr) => {
         #[test]
         fn $name() {
-            check($activation);
+            check($activation, $norm, $residual);
         }
     };
 }
@@ -192,3 +208,14 @@ fd_test!(leaky_relu, Activation::LeakyRelu { slope: 0.2 });
 fd_test!(elu, Activation::Elu);
 fd_test!(gelu, Activation::Gelu);
 fd_test!(silu, Activation::Silu);
+fd_test!(softsign, Activation::Softsign);
+fd_test!(selu, Activation::Selu);
+fd_test!(sigmoid_batch_norm, Activation::Sigmoid, Norm::Batch, false);
+fd_test!(relu_layer_norm, Activation::Relu, Norm::Layer, false);
+fd_test!(tanh_residual, Activation::Tanh, Norm::None, true);
+fd_test!(
+    relu_batch_norm_residual,
+    Activation::Relu,
+    Norm::Batch,
+    true
+);

@@ -298,12 +298,21 @@ struct Sources<'a> {
     labels: Vec<String>,
     /// The scenarios with at least one finished run.
     with_data: Vec<usize>,
+    /// The rows of panels of the per-step and per-layer figures: a title suffix and the
+    /// scenarios drawn there (one row of all, or a row per activation).
+    rows: Vec<(String, Vec<usize>)>,
+    /// What the caption says about a selection of scenarios, or nothing.
+    selection: String,
 }
 
+/// More lines than one chart can keep apart (the depth sweep's 18 are the most a
+/// committed report draws in one chart).
+const MAX_LINES: usize = 18;
+
 impl Sources<'_> {
-    /// One series per scenario with data: `values` of its curves over the logged steps.
-    fn curves(&self, values: impl Fn(&ScenarioStats) -> &[f64]) -> Vec<Series> {
-        self.with_data
+    /// One series per scenario of `members`: `values` of its curves over the logged steps.
+    fn curves(&self, members: &[usize], values: impl Fn(&ScenarioStats) -> &[f64]) -> Vec<Series> {
+        members
             .iter()
             .map(|&i| {
                 let c = &self.stats[i].curves;
@@ -312,13 +321,71 @@ impl Sources<'_> {
             .collect()
     }
 
-    /// One series per scenario with data: a per-layer profile.
-    fn profiles(&self, values: impl Fn(&ScenarioStats) -> &[f64]) -> Vec<Series> {
-        self.with_data
+    /// One series per scenario of `members`: a per-layer profile.
+    fn profiles(
+        &self,
+        members: &[usize],
+        values: impl Fn(&ScenarioStats) -> &[f64],
+    ) -> Vec<Series> {
+        members
             .iter()
             .map(|&i| profile(&self.labels[i], values(&self.stats[i])))
             .collect()
     }
+
+    /// The panels `make` builds for each row, from the row's title suffix and members.
+    fn per_row(
+        &self,
+        make: impl Fn(&dyn Fn(&str) -> String, &[usize]) -> Vec<Panel>,
+    ) -> Vec<Panel> {
+        self.rows
+            .iter()
+            .flat_map(|(row, members)| {
+                let title = |base: &str| {
+                    if row.is_empty() {
+                        base.to_string()
+                    } else {
+                        format!("{base}: {row}")
+                    }
+                };
+                make(&title, members)
+            })
+            .collect()
+    }
+
+    /// `caption` with what it says about the selection of scenarios.
+    fn caption(&self, caption: &str) -> String {
+        format!("{caption}{}", self.selection)
+    }
+}
+
+/// The rows of panels for `with_data`: all in one row while a chart can keep them apart,
+/// else the deepest networks only, one row per activation.
+fn rows_of(
+    scenarios: &[Scenario],
+    stats: &[ScenarioStats],
+    with_data: &[usize],
+) -> (Vec<(String, Vec<usize>)>, String) {
+    if with_data.len() <= MAX_LINES {
+        return (vec![(String::new(), with_data.to_vec())], String::new());
+    }
+    let deepest = with_data
+        .iter()
+        .map(|&i| stats[i].layers)
+        .max()
+        .unwrap_or(0);
+    let mut rows: Vec<(String, Vec<usize>)> = Vec::new();
+    for &i in with_data.iter().filter(|&&i| stats[i].layers == deepest) {
+        let activation = scenarios[i].point.config.activation.to_string();
+        match rows.iter_mut().find(|(a, _)| *a == activation) {
+            Some((_, members)) => members.push(i),
+            None => rows.push((activation, vec![i])),
+        }
+    }
+    let note = format!(
+        " With more scenarios than a chart can keep apart, only the {deepest}-layer networks are drawn, one row of panels per activation; the tables give every scenario."
+    );
+    (rows, note)
 }
 
 /// Draws every figure of the report into `dir` and returns them in reading order.
@@ -328,12 +395,16 @@ pub fn draw_all(
     stats: &[ScenarioStats],
     dir: &Path,
 ) -> Result<Vec<Figure>> {
+    let with_data: Vec<usize> = (0..stats.len()).filter(|&i| stats[i].ok > 0).collect();
+    let (rows, selection) = rows_of(scenarios, stats, &with_data);
     let sources = Sources {
         scenarios,
         stats,
         dir,
         labels: scenarios.iter().map(|s| s.point.label()).collect(),
-        with_data: (0..stats.len()).filter(|&i| stats[i].ok > 0).collect(),
+        with_data: with_data.clone(),
+        rows,
+        selection,
     };
     let mut figures = vec![
         accuracy(&sources)?,
@@ -347,107 +418,110 @@ pub fn draw_all(
     if sweep.varies("init") {
         figures.push(profile_by_init(&sources)?);
     }
+    if stats.iter().any(|st| !st.curves.val_acc.is_empty()) {
+        figures.push(learning_curves(&sources)?);
+    }
+    if sweep.points.iter().any(|p| p.config.eval_every > 0)
+        && stats.iter().any(|st| !st.curves.last_act_input.is_empty())
+    {
+        figures.push(activation_inputs(&sources)?);
+    }
     Ok(figures)
 }
 
 /// Training accuracy over the steps.
 fn accuracy(s: &Sources) -> Result<Figure> {
-    let acc = s.curves(|st| &st.curves.train_acc);
-    figure(
-        s.dir,
-        "accuracy.svg",
-        &[Panel::accuracy(
-            "Training accuracy (batch, mean over seeds)",
-            acc,
-        )],
-    )?;
+    let panels = s.per_row(|title, members| {
+        vec![Panel::accuracy(
+            &title("Training accuracy (batch, mean over seeds)"),
+            s.curves(members, |st| &st.curves.train_acc),
+        )]
+    });
+    figure(s.dir, "accuracy.svg", &panels)?;
     Ok(Figure {
         file: "accuracy.svg".into(),
-        caption: "Training accuracy on the logged batches, mean over seeds.".into(),
+        caption: s.caption("Training accuracy on the logged batches, mean over seeds."),
     })
 }
 
 /// The first and the last layer's gradient over the steps: the reference post's figures.
 fn gradients(s: &Sources) -> Result<Figure> {
-    let first = s.curves(|st| &st.curves.grad_first);
-    let last = s.curves(|st| &st.curves.grad_last);
-    figure(
-        s.dir,
-        "gradients.svg",
-        &[
+    let panels = s.per_row(|title, members| {
+        vec![
             Panel::steps(
-                "First layer: mean |dC/dW|",
+                &title("First layer: mean |dC/dW|"),
                 "mean |grad| (log)",
-                first,
+                s.curves(members, |st| &st.curves.grad_first),
                 true,
             ),
-            Panel::steps("Last layer: mean |dC/dW|", "mean |grad| (log)", last, true),
-        ],
-    )?;
+            Panel::steps(
+                &title("Last layer: mean |dC/dW|"),
+                "mean |grad| (log)",
+                s.curves(members, |st| &st.curves.grad_last),
+                true,
+            ),
+        ]
+    });
+    figure(s.dir, "gradients.svg", &panels)?;
     Ok(Figure {
         file: "gradients.svg".into(),
-        caption: "Mean absolute weight gradient of the first and of the last layer over training (geometric mean over seeds), the two figures of the reference post.".into(),
+        caption: s.caption("Mean absolute weight gradient of the first and of the last layer over training (geometric mean over seeds), the two figures of the reference post."),
     })
 }
 
 /// The decay ratios at every logged step: how far the average over training is from the
 /// ratio at initialisation.
 fn decay_over_training(s: &Sources) -> Result<Figure> {
-    let weights = s.curves(|st| &st.curves.decay);
-    let error = s.curves(|st| &st.curves.delta_decay);
-    figure(
-        s.dir,
-        "decay_over_training.svg",
-        &[
+    let panels = s.per_row(|title, members| {
+        vec![
             Panel::steps(
-                "Weight-gradient decay ratio",
+                &title("Weight-gradient decay ratio"),
                 "grad[L] / grad[1] (log)",
-                weights,
+                s.curves(members, |st| &st.curves.decay),
                 true,
             ),
             Panel::steps(
-                "Back-propagated error decay ratio",
+                &title("Back-propagated error decay ratio"),
                 "delta[L] / delta[1] (log)",
-                error,
+                s.curves(members, |st| &st.curves.delta_decay),
                 true,
             ),
-        ],
-    )?;
+        ]
+    });
+    figure(s.dir, "decay_over_training.svg", &panels)?;
     Ok(Figure {
         file: "decay_over_training.svg".into(),
-        caption: "Decay ratio at every logged step, last layer over first, geometric mean over seeds: step 0 is the initial network, and the report's tables average over all these steps.".into(),
+        caption: s.caption("Decay ratio at every logged step, last layer over first, geometric mean over seeds: step 0 is the initial network, and the report's tables average over all these steps."),
     })
 }
 
 /// The per-layer profile of the weight gradient and of the error.
 fn layer_profiles(s: &Sources) -> Result<Figure> {
-    let grad = s.profiles(|st| &st.grad_profile);
-    let delta = s.profiles(|st| &st.delta_profile);
-    figure(
-        s.dir,
-        "profile.svg",
-        &[
+    let panels = s.per_row(|title, members| {
+        vec![
             Panel::layers(
-                "Weight gradient per layer",
+                &title("Weight gradient per layer"),
                 "layer",
                 "mean |dC/dW| (log)",
-                grad,
+                s.profiles(members, |st| &st.grad_profile),
             ),
             Panel::layers(
-                "Back-propagated error per layer",
+                &title("Back-propagated error per layer"),
                 "layer",
                 "mean |dC/dz| (log)",
-                delta,
+                s.profiles(members, |st| &st.delta_profile),
             ),
-        ],
-    )?;
+        ]
+    });
+    figure(s.dir, "profile.svg", &panels)?;
     Ok(Figure {
         file: "profile.svg".into(),
-        caption: "Per-layer profile, layer 1 (input side) to L (output): each layer's value averaged over the logged steps, geometric mean over seeds.".into(),
+        caption: s.caption("Per-layer profile, layer 1 (input side) to L (output): each layer's value averaged over the logged steps, geometric mean over seeds."),
     })
 }
 
-/// The decay ratios against depth, one line per setting of the other axes.
+/// The decay ratios against depth, one line per setting of the other axes; with more
+/// than eight lines, one row of panels per activation, so that each legend stays short.
 fn decay_vs_depth(s: &Sources) -> Result<Figure> {
     let groups: Vec<(String, Vec<usize>)> = group_without(s.scenarios, "layers")
         .into_iter()
@@ -460,7 +534,9 @@ fn decay_vs_depth(s: &Sources) -> Result<Figure> {
             (label, members)
         })
         .collect();
-    let series = |pick: &dyn Fn(&ScenarioStats) -> Option<GeometricSummary>| -> Vec<Series> {
+    let series = |groups: &[&(String, Vec<usize>)],
+                  pick: &dyn Fn(&ScenarioStats) -> Option<GeometricSummary>|
+     -> Vec<Series> {
         groups
             .iter()
             .map(|(label, members)| {
@@ -480,24 +556,48 @@ fn decay_vs_depth(s: &Sources) -> Result<Figure> {
             })
             .collect()
     };
-    figure(
-        s.dir,
-        "decay_vs_depth.svg",
-        &[
-            Panel::layers(
-                "Weight-gradient decay ratio",
-                "dense layers L",
-                "grad[L] / grad[1] (log)",
-                series(&|st| st.decay),
-            ),
-            Panel::layers(
-                "Back-propagated error decay ratio",
-                "dense layers L",
-                "delta[L] / delta[1] (log)",
-                series(&|st| st.delta_decay),
-            ),
-        ],
-    )?;
+    // (activation, its groups): one row of panels each.
+    type Row<'a> = (String, Vec<&'a (String, Vec<usize>)>);
+    let rows: Vec<Row> = if groups.len() > 8 {
+        let mut rows: Vec<Row> = Vec::new();
+        for group in &groups {
+            let activation = s.scenarios[group.1[0]].point.config.activation.to_string();
+            match rows.iter_mut().find(|(a, _)| *a == activation) {
+                Some((_, members)) => members.push(group),
+                None => rows.push((activation, vec![group])),
+            }
+        }
+        rows
+    } else {
+        vec![(String::new(), groups.iter().collect())]
+    };
+    let title = |what: &str, activation: &str| {
+        if activation.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: {activation}")
+        }
+    };
+    let panels: Vec<Panel> = rows
+        .iter()
+        .flat_map(|(activation, members)| {
+            [
+                Panel::layers(
+                    &title("Weight-gradient decay ratio", activation),
+                    "dense layers L",
+                    "grad[L] / grad[1] (log)",
+                    series(members, &|st| st.decay),
+                ),
+                Panel::layers(
+                    &title("Back-propagated error decay ratio", activation),
+                    "dense layers L",
+                    "delta[L] / delta[1] (log)",
+                    series(members, &|st| st.delta_decay),
+                ),
+            ]
+        })
+        .collect();
+    figure(s.dir, "decay_vs_depth.svg", &panels)?;
     Ok(Figure {
         file: "decay_vs_depth.svg".into(),
         caption: "Decay ratio against depth: geometric mean over seeds with 95% intervals.".into(),
@@ -527,5 +627,74 @@ fn profile_by_init(s: &Sources) -> Result<Figure> {
     Ok(Figure {
         file: "profile_by_init.svg".into(),
         caption: "Weight-gradient profile per initialisation, one panel per other setting.".into(),
+    })
+}
+
+/// Validation accuracy over training (sweeps with `eval_every`).
+fn learning_curves(s: &Sources) -> Result<Figure> {
+    let series = s
+        .with_data
+        .iter()
+        .filter(|&&i| !s.stats[i].curves.val_acc.is_empty())
+        .map(|&i| Series {
+            label: s.labels[i].clone(),
+            points: s.stats[i]
+                .curves
+                .val_acc
+                .iter()
+                .map(|&(step, acc)| (step as f64, acc))
+                .collect(),
+            bars: Vec::new(),
+        })
+        .collect();
+    figure(
+        s.dir,
+        "learning_curves.svg",
+        &[Panel::accuracy(
+            "Validation accuracy (mean over seeds)",
+            series,
+        )],
+    )?;
+    Ok(Figure {
+        file: "learning_curves.svg".into(),
+        caption: "Accuracy on the 5,000 held-out validation images over training, mean over seeds; the last point is the end of training.".into(),
+    })
+}
+
+/// The 15th, 50th and 85th percentiles of the last hidden layer's activation input over
+/// training, one panel per scenario: Ioffe & Szegedy 2015's Figure 1 (b, c).
+fn activation_inputs(s: &Sources) -> Result<Figure> {
+    let panels: Vec<Panel> = s
+        .with_data
+        .iter()
+        .filter(|&&i| !s.stats[i].curves.last_act_input.is_empty())
+        .map(|&i| {
+            let c = &s.stats[i].curves;
+            let line = |k: usize, label: &str| Series {
+                label: label.into(),
+                points: c
+                    .steps
+                    .iter()
+                    .zip(&c.last_act_input)
+                    .map(|(&step, p)| (step as f64, p[k]))
+                    .collect(),
+                bars: Vec::new(),
+            };
+            Panel::steps(
+                &s.labels[i],
+                "activation input",
+                vec![
+                    line(2, "85th percentile"),
+                    line(1, "median"),
+                    line(0, "15th percentile"),
+                ],
+                false,
+            )
+        })
+        .collect();
+    figure(s.dir, "activation_inputs.svg", &panels)?;
+    Ok(Figure {
+        file: "activation_inputs.svg".into(),
+        caption: "The 15th, 50th and 85th percentiles of the last hidden layer's activation input (after the normalisation, where there is one) over its units and the batch's examples, at every logged step, mean over seeds.".into(),
     })
 }

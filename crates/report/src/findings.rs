@@ -1,7 +1,11 @@
 //! The report's generated "Findings" paragraph.
 
+use vgrad_record::{Norm, Optimizer};
+use vgrad_sweep::SCENARIO;
+
 use crate::collect::group_without;
-use crate::format::sig;
+use crate::compare::{Change, Comparison, comparisons, deepest_rankings};
+use crate::format::{percent, sig};
 use crate::{Scenario, ScenarioStats};
 
 /// The reference post's decay ratios (6 dense layers): sigmoid about 30x, leaky ReLU
@@ -20,6 +24,11 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
         out.push("No run has finished yet, so there is nothing to report.".into());
         return out;
     }
+    // A sweep of named scenarios asks what they change, one with learning curves how
+    // fast each learns: those answers lead.
+    out.extend(training_dynamics(scenarios, stats));
+    out.extend(scenario_effects(scenarios, stats));
+    out.extend(ranking_and_failures(scenarios, stats));
     ranked.sort_by(|a, b| b.1.geo_mean.total_cmp(&a.1.geo_mean));
     let label = |i: usize| format!("**{}**", scenarios[i].point.label());
     let (top, top_d) = ranked[0];
@@ -74,7 +83,7 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
             scenarios.iter().zip(stats).filter_map(move |(sc, st)| {
                 let a = sc.point.config.activation.to_string();
                 let matches = a == *activation || a.starts_with(&format!("{activation}:"));
-                (matches && sc.point.config.layers == 6)
+                (matches && sc.point.config.layers == 6 && trains_as_the_post(sc))
                     .then_some(st.decay)
                     .flatten()
                     .map(|d| {
@@ -121,6 +130,18 @@ pub fn findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> 
         } else {
             flat.push(text);
         }
+    }
+    // More scenarios than a sentence can name: counts, and the table names them.
+    const MAX_NAMED: usize = 18;
+    let classified = vanishing.len() + flat.len() + exploding.len();
+    if classified > MAX_NAMED {
+        out.push(format!(
+            "Averaged over training, the back-propagated error dC/dz shrinks on its way to the input (error ratio of 2 or more) in {} of these {classified} scenarios, keeps its size (between 0.5 and 2) in {} and grows (0.5 or less, an exploding gradient) in {}; the error decay column of the first table gives each.",
+            vanishing.len(),
+            flat.len(),
+            exploding.len()
+        ));
+        return out;
     }
     if !vanishing.is_empty() {
         out.push(format!(
@@ -232,7 +253,7 @@ fn start_versus_average(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Opti
     let flip = |w: &StartAndAverage| w.error_start / w.error_average;
     let at_start_only = with
         .iter()
-        .filter(|w| w.error_start_low >= 2.0 && w.error_average < 2.0)
+        .filter(|w| w.error_start_low >= 2.0 && (0.5..2.0).contains(&w.error_average))
         .max_by(|a, b| flip(a).total_cmp(&flip(b)));
     if let Some(w) = at_start_only {
         text.push_str(&format!(
@@ -254,6 +275,7 @@ fn depth_trend(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String
         return None;
     }
     let groups = group_without(scenarios, "layers");
+    let mut grows = 0;
     let parts: Vec<String> = groups
         .iter()
         .filter_map(|(key, members)| {
@@ -265,6 +287,9 @@ fn depth_trend(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String
                 with.iter().min_by_key(|p| p.0)?,
                 with.iter().max_by_key(|p| p.0)?,
             );
+            if shallow.0 != deep.0 && deep.1 > shallow.1 {
+                grows += 1;
+            }
             (shallow.0 != deep.0).then(|| {
                 let who = if key.is_empty() {
                     String::new()
@@ -281,9 +306,309 @@ fn depth_trend(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String
             })
         })
         .collect();
+    // Beyond six settings a sentence turns into a list: the figure shows them.
+    if parts.len() > 6 {
+        return Some(format!(
+            "With depth, the decay ratio grows from the shallowest to the deepest network under {} of {} settings (the figure of the decay ratio against depth shows each).",
+            grows,
+            parts.len()
+        ));
+    }
     (!parts.is_empty()).then(|| format!("With depth, the decay ratio goes {}.", parts.join("; ")))
+}
+
+/// Whether a scenario trains as the post did: Adam at 1e-3, no normalisation, no skips;
+/// in a sweep of named scenarios also the post's initialisation and data. (The sweeps
+/// from before named scenarios compare every init and data set of theirs with the post,
+/// and their committed reports keep doing so.)
+fn trains_as_the_post(s: &Scenario) -> bool {
+    let (c, post) = (&s.point.config, &vgrad_record::REFERENCE);
+    let remedies_as_the_post =
+        c.optimizer == Optimizer::Adam && c.lr == post.lr && c.norm == Norm::None && !c.residual;
+    let named = s.point.value(SCENARIO).is_some();
+    remedies_as_the_post && (!named || (c.init == post.init && c.data == post.data))
+}
+
+/// The validation accuracy a learning curve is said to reach.
+const LEARNT: f64 = 0.9;
+
+/// For sweeps with learning curves (at most six scenarios): when each first reaches 90%
+/// validation accuracy, where it ends, and how the last hidden layer's activation input
+/// drifts over training (Ioffe & Szegedy 2015's Figure 1).
+fn training_dynamics(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let with: Vec<usize> = (0..stats.len())
+        .filter(|&i| !stats[i].curves.val_acc.is_empty())
+        .collect();
+    if with.is_empty() || with.len() > 6 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let speed: Vec<String> = with
+        .iter()
+        .map(|&i| {
+            let curve = &stats[i].curves.val_acc;
+            let end = curve.last().map_or(f64::NAN, |p| p.1);
+            let reached = curve
+                .iter()
+                .find(|p| p.1 >= LEARNT)
+                .map_or("never".to_string(), |p| format!("at step {}", p.0));
+            format!(
+                "{} {reached}, ending at {}",
+                label_of(&scenarios[i]),
+                percent(end)
+            )
+        })
+        .collect();
+    out.push(format!(
+        "The mean validation accuracy over seeds first reaches {} under {}.",
+        percent(LEARNT),
+        speed.join("; under ")
+    ));
+    let drift: Vec<String> = with
+        .iter()
+        .filter_map(|&i| {
+            let inputs = &stats[i].curves.last_act_input;
+            let (first, last) = (inputs.first()?, inputs.last()?);
+            Some(format!(
+                "under {} its median goes from {} to {} and its 15th-85th percentile range from [{}, {}] to [{}, {}]",
+                label_of(&scenarios[i]),
+                sig(first[1], 2),
+                sig(last[1], 2),
+                sig(first[0], 2),
+                sig(first[2], 2),
+                sig(last[0], 2),
+                sig(last[2], 2),
+            ))
+        })
+        .collect();
+    if !drift.is_empty() {
+        out.push(format!(
+            "The last hidden layer's activation input, from the first logged step to the last: {}.",
+            drift.join("; ")
+        ));
+    }
+    out
+}
+
+/// The range of a change over settings, and in how many of them it is clear.
+fn spread(changes: &[Change], points: bool) -> String {
+    let (low, high) = changes
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), c| {
+            (l.min(c.by), h.max(c.by))
+        });
+    let clear = changes.iter().filter(|c| c.clear).count();
+    let range = if points {
+        if (high - low).abs() < 0.05 {
+            format!("{low:+.1} points")
+        } else {
+            format!("{low:+.1} to {high:+.1} points")
+        }
+    } else if sig(low, 2) == sig(high, 2) {
+        format!("{}x", sig(low, 2))
+    } else {
+        format!("{}x to {}x", sig(low, 2), sig(high, 2))
+    };
+    format!("{range} (clearly in {clear} of {})", changes.len())
+}
+
+/// For each named scenario against its baseline, what it changes over the settings of
+/// the axes: the decay ratio, the error decay ratio and the test accuracy (at most four
+/// scenario pairs; beyond, the table says it better).
+fn scenario_effects(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let rows = comparisons(scenarios, stats);
+    // A scenario, its baseline and their activation: one sentence each.
+    let key = |c: &Comparison| {
+        let name = |i: usize| {
+            scenarios[i]
+                .point
+                .value(SCENARIO)
+                .unwrap_or("?")
+                .to_string()
+        };
+        let activation = scenarios[c.scenario].point.config.activation.to_string();
+        (name(c.scenario), name(c.baseline), activation)
+    };
+    let mut pairs: Vec<(String, String, String)> = Vec::new();
+    for c in &rows {
+        if !pairs.contains(&key(c)) {
+            pairs.push(key(c));
+        }
+    }
+    if pairs.is_empty() || pairs.len() > 4 {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = pairs
+        .iter()
+        .map(|pair| {
+            let of: Vec<&Comparison> = rows.iter().filter(|c| key(c) == *pair).collect();
+            let pick = |f: fn(&Comparison) -> Option<Change>| -> Vec<Change> {
+                of.iter().filter_map(|c| f(c)).collect()
+            };
+            let (scenario, baseline, activation) = pair;
+            let with = if scenario.contains(activation.as_str()) {
+                String::new()
+            } else {
+                format!("With {activation}, a")
+            };
+            format!(
+                "{}gainst **{baseline}**, **{scenario}** changes the decay ratio by {}, the error decay ratio by {} and the test accuracy by {}.",
+                if with.is_empty() { "A" } else { &with },
+                spread(&pick(|c| c.decay), false),
+                spread(&pick(|c| c.error), false),
+                spread(&pick(|c| c.accuracy), true),
+            )
+        })
+        .collect();
+    out.push("\"Clearly\" means that the 95% intervals of scenario and baseline do not overlap; the table of each scenario against its baseline gives every setting.".into());
+    out.extend(made_by_training(scenarios, stats, &rows));
+    out
+}
+
+/// Where every scenario starts from its baseline's initial network (the same decay ratio
+/// at step 0), the changes are made by training: the largest of them, start and average.
+fn made_by_training(
+    scenarios: &[Scenario],
+    stats: &[ScenarioStats],
+    rows: &[Comparison],
+) -> Option<String> {
+    let start = |i: usize| stats[i].decay_start.map(|d| d.geo_mean);
+    let same_start = rows
+        .iter()
+        .all(|c| match (start(c.scenario), start(c.baseline)) {
+            (Some(a), Some(b)) => (a / b - 1.0).abs() < 1e-9,
+            _ => false,
+        });
+    if !same_start {
+        return None;
+    }
+    let largest = rows
+        .iter()
+        .filter_map(|c| c.decay.map(|d| (c, d.by.ln().abs())))
+        .filter(|(_, size)| size.is_finite())
+        .max_by(|a, b| a.1.total_cmp(&b.1))?
+        .0;
+    let average = |i: usize| stats[i].decay.map_or(f64::NAN, |d| d.geo_mean);
+    Some(format!(
+        "Each scenario starts from its baseline's weights (the same seeds and initialisation: the decay ratios at step 0 are identical), so these changes are made by training. The largest: the decay ratio under {} is {}x at step 0 and {}x averaged over training, under its baseline {} it goes from the same {}x to {}x.",
+        label_of(&scenarios[largest.scenario]),
+        sig(start(largest.scenario).unwrap_or(f64::NAN), 3),
+        sig(average(largest.scenario), 3),
+        label_of(&scenarios[largest.baseline]),
+        sig(start(largest.baseline).unwrap_or(f64::NAN), 3),
+        sig(average(largest.baseline), 3),
+    ))
+}
+
+/// For sweeps of named scenarios over depth: which keep the error's size and train best
+/// at the greatest depth, and where a scenario trains worse than its baseline.
+fn ranking_and_failures(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let mut out = Vec::new();
+    let named = scenarios.iter().any(|s| s.point.value(SCENARIO).is_some());
+    let deep = scenarios.iter().any(|s| s.point.value("layers").is_some());
+    if !(named && deep) {
+        return out;
+    }
+    let Some((depth, by_error, by_accuracy)) = deepest_rankings(stats) else {
+        return out;
+    };
+    let name = |i: usize| format!("**{}**", scenarios[i].point.label_without("layers"));
+    let error = |i: usize| {
+        stats[i].delta_decay.map_or("n/a".into(), |d| {
+            crate::format::with_ci(d.geo_mean, d.ci_low, d.ci_high)
+        })
+    };
+    let accuracy = |i: usize| {
+        let (m, lo, hi) = stats[i].test_acc_ci();
+        if lo.is_nan() {
+            percent(m)
+        } else {
+            format!("{} [{}, {}]", percent(m), percent(lo), percent(hi))
+        }
+    };
+    if let (Some(&best), Some(&worst), Some(&top), Some(&bottom)) = (
+        by_error.first(),
+        by_error.last(),
+        by_accuracy.first(),
+        by_accuracy.last(),
+    ) {
+        out.push(format!(
+            "At {depth} layers the error keeps its size best under {} (error decay ratio {}) and worst under {} ({}); the best test accuracy is {}'s ({}), the worst {}'s ({}).",
+            name(best),
+            error(best),
+            name(worst),
+            error(worst),
+            name(top),
+            accuracy(top),
+            name(bottom),
+            accuracy(bottom),
+        ));
+    }
+    // Chance is 10% on ten classes: below 20% a network has not learnt to classify.
+    let untrained = |i: usize| stats[i].ok > 0 && stats[i].test_acc.0 < 0.2;
+    let failures: Vec<String> = comparisons(scenarios, stats)
+        .iter()
+        .filter(|c| {
+            c.accuracy.is_some_and(|a| a.clear && a.by < 0.0)
+                || stats[c.scenario].failed > 0
+                || untrained(c.scenario)
+        })
+        .map(|c| {
+            let diverged = stats[c.scenario].failed;
+            let why = if diverged > 0 {
+                format!("{diverged} run(s) failed or diverged")
+            } else if untrained(c.scenario) {
+                format!(
+                    "does not train: {}, baseline {}",
+                    percent(stats[c.scenario].test_acc.0),
+                    percent(stats[c.baseline].test_acc.0)
+                )
+            } else {
+                format!(
+                    "{} against {}",
+                    percent(stats[c.scenario].test_acc.0),
+                    percent(stats[c.baseline].test_acc.0)
+                )
+            };
+            format!("**{}** ({why})", scenarios[c.scenario].point.label())
+        })
+        .collect();
+    match failures.len() {
+        0 => out.push("No scenario trains clearly worse than its baseline, and all train, at every depth.".into()),
+        n if n <= 6 => out.push(format!(
+            "A scenario fails where it does not train (test accuracy below 20%) or trains clearly worse than its baseline: {}.",
+            failures.join(", ")
+        )),
+        n => out.push(format!(
+            "{n} scenario settings fail (test accuracy below 20%, or clearly below their baseline's), among them {} (the table of each scenario against its baseline gives all).",
+            failures[..4].join(", ")
+        )),
+    }
+    out
 }
 
 fn label_of(s: &Scenario) -> String {
     format!("**{}**", s.point.label())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spread_gives_the_range_and_how_often_it_is_clear() {
+        let change = |by: f64, clear: bool| Change { by, clear };
+        assert_eq!(
+            spread(&[change(0.6, false), change(12924.0, true)], false),
+            "0.60x to 12924x (clearly in 1 of 2)"
+        );
+        assert_eq!(
+            spread(&[change(2.0, true), change(2.0, true)], false),
+            "2.0x (clearly in 2 of 2)"
+        );
+        assert_eq!(
+            spread(&[change(-23.94, true), change(0.6, false)], true),
+            "-23.9 to +0.6 points (clearly in 1 of 2)"
+        );
+    }
 }

@@ -2,6 +2,7 @@
 //! with its figures as SVG in `reports/<experiment>/`.
 
 pub mod collect;
+pub mod compare;
 pub mod figures;
 pub mod findings;
 pub mod format;

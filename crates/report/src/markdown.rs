@@ -6,8 +6,9 @@ use std::path::Path;
 
 use vgrad_record::config::text;
 use vgrad_record::{OffKind, RunState};
-use vgrad_sweep::Sweep;
+use vgrad_sweep::{SCENARIO, Sweep};
 
+use crate::compare::{Change, comparisons, deepest_rankings};
 use crate::figures::Figure;
 use crate::findings::findings;
 use crate::format::{percent, sig, with_ci};
@@ -72,6 +73,8 @@ pub fn render(r: &Inputs) -> String {
     configuration(&mut md, r);
     decay_table(&mut md, r);
     start_and_end(&mut md, r);
+    against_baselines(&mut md, r);
+    deepest_ranking(&mut md, r);
     let _ = writeln!(
         md,
         "\n## Findings\n\n{}\n",
@@ -99,21 +102,49 @@ fn header(md: &mut String, r: &Inputs) {
     );
 }
 
-/// Every field of the run configuration, the axes with the values they take; the seeds
-/// last, in a row of their own.
+/// Every field of the run configuration that a grid point records, the axes with the values
+/// they take, the fields the scenarios set differently with each scenario's value; the
+/// seeds last, in a row of their own. Then the scenarios' own table, if there are any.
 fn configuration(md: &mut String, r: &Inputs) {
     let _ = writeln!(md, "## Configuration\n\n| field | value |\n| --- | --- |");
-    if let Some(base) = r.sweep.points.first().map(|p| &p.config) {
-        for (field, value) in base.fields().into_iter().filter(|(f, _)| f != "seed") {
+    let points = &r.sweep.points;
+    if let Some(base) = points.first().map(|p| &p.config) {
+        // A field `config.json` leaves out at its default in every run (one added after
+        // the first reports) gets no row, so those reports stay as they are.
+        let recorded: Vec<String> = points
+            .iter()
+            .flat_map(|p| p.config.recorded_fields())
+            .map(|(f, _)| f)
+            .collect();
+        let listed = base
+            .fields()
+            .into_iter()
+            .filter(|(f, _)| f != "seed" && recorded.contains(f));
+        for (field, value) in listed {
             let value = if r.sweep.varies(&field) {
                 let mut seen: Vec<String> = Vec::new();
-                for p in &r.sweep.points {
+                for p in points {
                     let v = p.config.field_text(&field).unwrap_or_default();
                     if !seen.contains(&v) {
                         seen.push(v);
                     }
                 }
                 format!("**axis**: {}", seen.join(", "))
+            } else if r.sweep.differs(&field) {
+                // Not an axis, and overrides are the same for all points: the scenarios
+                // set it, each to one value.
+                let per_scenario: Vec<String> = r
+                    .sweep
+                    .definition
+                    .scenarios
+                    .iter()
+                    .filter_map(|s| {
+                        let p = points.iter().find(|p| p.value(SCENARIO) == Some(&s.name))?;
+                        let v = p.config.field_text(&field).unwrap_or_default();
+                        Some(format!("{v} ({})", s.name))
+                    })
+                    .collect();
+                format!("**scenario**: {}", per_scenario.join(", "))
             } else {
                 text(&value)
             };
@@ -126,6 +157,47 @@ fn configuration(md: &mut String, r: &Inputs) {
         seed_list(&r.sweep.seeds),
         r.sweep.seeds.len()
     );
+    scenario_table(md, r);
+}
+
+/// The named scenarios, each with the fields it sets over the base configuration; nothing
+/// for a sweep without scenarios.
+fn scenario_table(md: &mut String, r: &Inputs) {
+    let scenarios = &r.sweep.definition.scenarios;
+    if scenarios.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "Each scenario sets these fields over the base configuration; the axes vary within \
+         each.\n\n| scenario | settings |\n| --- | --- |"
+    );
+    for s in scenarios {
+        let point = r
+            .sweep
+            .points
+            .iter()
+            .find(|p| p.value(SCENARIO) == Some(&s.name));
+        // The resolved value's canonical text (`leaky-relu:0.01`), as the table above
+        // shows it; the file's text where there is no point to read it from.
+        let settings: Vec<String> = s
+            .fields
+            .iter()
+            .map(|(field, value)| {
+                let v = point
+                    .and_then(|p| p.config.field_text(field))
+                    .unwrap_or_else(|| value.to_string());
+                format!("{field} {v}")
+            })
+            .collect();
+        let settings = if settings.is_empty() {
+            "none: the base configuration".to_string()
+        } else {
+            settings.join(", ")
+        };
+        let _ = writeln!(md, "| {} | {settings} |", s.name);
+    }
+    md.push('\n');
 }
 
 /// The decay ratios per scenario, with their intervals, and the test accuracy.
@@ -168,6 +240,97 @@ fn decay_table(md: &mut String, r: &Inputs) {
             ci(st.delta_decay),
             geo(st.delta_layer_factor),
             geo(st.last_over_second),
+        );
+    }
+}
+
+/// A test accuracy with its 95% interval over seeds.
+fn accuracy_ci(st: &ScenarioStats) -> String {
+    if st.ok == 0 {
+        return "n/a".into();
+    }
+    let (mean, low, high) = st.test_acc_ci();
+    if low.is_nan() {
+        percent(mean)
+    } else {
+        format!("{} [{}, {}]", percent(mean), percent(low), percent(high))
+    }
+}
+
+/// A change against a baseline: a factor (`2.1x`) or points (`-3.2 pts`), in bold when
+/// the intervals are apart.
+fn change(c: Option<Change>, points: bool) -> String {
+    let Some(c) = c else {
+        return "n/a".into();
+    };
+    let text = if points {
+        format!("{:+.1} pts", c.by)
+    } else {
+        format!("{}x", sig(c.by, 3))
+    };
+    if c.clear { format!("**{text}**") } else { text }
+}
+
+/// Each named scenario against its baseline at the same setting of the axes.
+fn against_baselines(md: &mut String, r: &Inputs) {
+    let rows = comparisons(r.scenarios, r.stats);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n### Each scenario against its baseline\n\n\
+         A scenario's baseline is the first scenario of the sweep file with the same activation, at \
+         the same setting of the axes. Ratios are the scenario's geometric mean over the \
+         baseline's; accuracy differences are in percentage points. A change is in **bold** when \
+         the two 95% intervals do not overlap.\n\n\
+         | scenario | baseline | decay ratio [95% CI] | vs baseline | error decay ratio [95% CI] | vs baseline | test accuracy [95% CI] | vs baseline |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for c in rows {
+        let (st, sc) = (&r.stats[c.scenario], &r.scenarios[c.scenario]);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            sc.point.label(),
+            r.scenarios[c.baseline].point.label(),
+            ci(st.decay),
+            change(c.decay, false),
+            ci(st.delta_decay),
+            change(c.error, false),
+            accuracy_ci(st),
+            change(c.accuracy, true),
+        );
+    }
+}
+
+/// The scenarios at the greatest depth, ranked by how well the error keeps its size and
+/// by test accuracy (sweeps of named scenarios over depth).
+fn deepest_ranking(md: &mut String, r: &Inputs) {
+    if !(r.sweep.varies(SCENARIO) && r.sweep.varies("layers")) {
+        return;
+    }
+    let Some((depth, by_error, by_accuracy)) = deepest_rankings(r.stats) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "\n### Ranked at {depth} layers\n\n\
+         Left, by how well the back-propagated error keeps its size from the last layer to the \
+         first (error decay ratio closest to 1, on a log scale: a shrinking and a growing error \
+         count alike); right, by test accuracy.\n\n\
+         | rank | scenario | error decay ratio [95% CI] | scenario | test accuracy [95% CI] |\n\
+         | --- | --- | --- | --- | --- |"
+    );
+    for (rank, (&e, &a)) in by_error.iter().zip(&by_accuracy).enumerate() {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            rank + 1,
+            r.scenarios[e].point.label_without("layers"),
+            ci(r.stats[e].delta_decay),
+            r.scenarios[a].point.label_without("layers"),
+            accuracy_ci(&r.stats[a]),
         );
     }
 }
@@ -443,5 +606,88 @@ fn runs(md: &mut String, r: &Inputs) {
         );
     } else {
         let _ = writeln!(md, "\nRuns without a result:\n\n{}", problems.join("\n"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use vgrad_sweep::{Overrides, SweepDefinition};
+
+    use super::*;
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The configuration section of the report of `sweep`.
+    fn configuration_of(sweep: &Sweep) -> String {
+        let mut md = String::new();
+        configuration(
+            &mut md,
+            &Inputs {
+                sweep,
+                scenarios: &[],
+                stats: &[],
+                figures: &[],
+                runs_dir: Path::new("runs"),
+            },
+        );
+        md
+    }
+
+    #[test]
+    fn configuration_of_the_committed_sweeps_is_unchanged() {
+        for name in ["seed", "depth", "init", "fashion"] {
+            let ws = workspace();
+            let path = ws.join(format!("experiments/{name}.toml"));
+            let sweep = Sweep::load(&path, &Overrides::default()).unwrap();
+            let report = std::fs::read_to_string(ws.join(format!("reports/{name}.md"))).unwrap();
+            let start = report.find("## Configuration").unwrap();
+            let end = report.find("## Decay of the gradient").unwrap();
+            assert_eq!(configuration_of(&sweep), report[start..end], "{name}");
+        }
+    }
+
+    #[test]
+    fn configuration_shows_what_each_scenario_sets() {
+        // `reference` sets nothing: the base, whose lr differs from `adam`'s.
+        let text = "seeds = 5\n[base]\nsteps = 2500\nlr = 0.01\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n\
+                    layers = [6, 10]\n[[scenarios]]\nname = \"adam\"\noptimizer = \"adam\"\n\
+                    lr = 0.001\n[[scenarios]]\nname = \"sgd\"\noptimizer = \"sgd\"\nlr = 0.1\n\
+                    [[scenarios]]\nname = \"reference\"\n";
+        let definition = SweepDefinition::parse(text, Path::new("experiments/opt.toml")).unwrap();
+        let sweep = Sweep::new(definition, &Overrides::default()).unwrap();
+        let want = "## Configuration
+
+| field | value |
+| --- | --- |
+| activation | **axis**: sigmoid, relu |
+| layers | **axis**: 6, 10 |
+| width | 10 |
+| init | glorot-uniform |
+| steps | 2500 |
+| batch_size | 30 |
+| optimizer | **scenario**: adam (adam), sgd (sgd), adam (reference) |
+| lr | **scenario**: 0.001 (adam), 0.1 (sgd), 0.01 (reference) |
+| beta1 | 0.9 |
+| beta2 | 0.999 |
+| epsilon | 1e-8 |
+| log_every | 200 |
+| data | auto |
+| device | cpu |
+| seeds | 0-4 (5 per grid point) |
+
+Each scenario sets these fields over the base configuration; the axes vary within each.
+
+| scenario | settings |
+| --- | --- |
+| adam | optimizer adam, lr 0.001 |
+| sgd | optimizer sgd, lr 0.1 |
+| reference | none: the base configuration |
+
+";
+        assert_eq!(configuration_of(&sweep), want);
     }
 }

@@ -1,10 +1,10 @@
 //! A scenario's numbers across its seeds.
 
 use vgrad_record::profile::{decay_ratio, layer_factor};
-use vgrad_record::{RunSummary, StepRecord};
+use vgrad_record::{Norm, RunSummary, StepRecord};
 
 use crate::Scenario;
-use crate::seeds::{GeometricSummary, mean_std};
+use crate::seeds::{GeometricSummary, mean_std, t_975};
 
 /// Per logged step, averaged over the seeds of a scenario.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +21,12 @@ pub struct Curves {
     pub decay: Vec<f64>,
     /// Geometric mean of that step's error decay ratio.
     pub delta_decay: Vec<f64>,
+    /// Mean validation accuracy at the steps `--eval-every` picked, then at the end
+    /// (`steps`, from the summaries); empty without `--eval-every`.
+    pub val_acc: Vec<(usize, f64)>,
+    /// Per logged step, the mean over seeds of the 15th, 50th and 85th percentiles of the
+    /// last hidden layer's activation input; empty where they were not recorded.
+    pub last_act_input: Vec<[f64; 3]>,
 }
 
 /// The weight-gradient decay ratio of one logged step: last layer over first.
@@ -113,10 +119,11 @@ pub struct Mechanism {
 
 impl Mechanism {
     /// The mechanism of a scenario's statistics; `None` without finished runs, without a
-    /// hidden layer, or without the derivative (runs from before it was recorded).
-    fn of(st: &ScenarioStats) -> Option<Self> {
+    /// hidden layer, without the derivative (runs from before it was recorded), or where
+    /// a normalisation or skips add terms to the chain.
+    fn of(st: &ScenarioStats, plain_chain: bool) -> Option<Self> {
         let l = st.layers;
-        if l < 2 || st.delta_profile.len() != l || st.weight_gain.len() != l {
+        if !plain_chain || l < 2 || st.delta_profile.len() != l || st.weight_gain.len() != l {
             return None;
         }
         let deriv: Vec<f64> = st.deriv_profile[..l - 1]
@@ -236,6 +243,34 @@ impl ScenarioStats {
                 curves
                     .delta_decay
                     .push(geo_mean(at.iter().map(|s| step_delta_decay(s))));
+                let vals: Vec<f64> = at.iter().filter_map(|s| s.val_acc).collect();
+                if !vals.is_empty() {
+                    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
+                    curves.val_acc.push((curves.steps[i], mean));
+                }
+                let inputs: Option<Vec<_>> = at
+                    .iter()
+                    .map(|s| {
+                        s.layers
+                            .get(layers.wrapping_sub(2))
+                            .and_then(|l| l.act_input)
+                    })
+                    .collect();
+                if let Some(inputs) = inputs.filter(|v| !v.is_empty()) {
+                    let mean = |f: fn(&vgrad_record::Percentiles) -> f64| {
+                        inputs.iter().map(f).sum::<f64>() / inputs.len() as f64
+                    };
+                    curves
+                        .last_act_input
+                        .push([mean(|p| p.p15), mean(|p| p.p50), mean(|p| p.p85)]);
+                }
+            }
+            if !curves.val_acc.is_empty() {
+                let end: Vec<f64> = summaries.iter().map(|s| s.val_acc).collect();
+                let steps = scenario.point.config.steps;
+                curves
+                    .val_acc
+                    .push((steps, end.iter().sum::<f64>() / end.len() as f64));
             }
         }
         let at_step = |pick: &dyn Fn(&[StepRecord]) -> Option<&StepRecord>,
@@ -280,13 +315,21 @@ impl ScenarioStats {
             weight_gain,
             mechanism: None,
         }
-        .with_mechanism()
+        .with_mechanism(scenario.point.config.norm == Norm::None && !scenario.point.config.residual)
     }
 
-    fn with_mechanism(self) -> Self {
+    fn with_mechanism(self, plain_chain: bool) -> Self {
         Self {
-            mechanism: Mechanism::of(&self),
+            mechanism: Mechanism::of(&self, plain_chain),
             ..self
         }
+    }
+
+    /// Test accuracy with its 95% interval over seeds (mean +- t * sd / sqrt(n)); the
+    /// interval is NaN for fewer than two seeds.
+    pub fn test_acc_ci(&self) -> (f64, f64, f64) {
+        let (mean, sd) = self.test_acc;
+        let half = t_975(self.ok.saturating_sub(1)) * sd / (self.ok as f64).sqrt();
+        (mean, mean - half, mean + half)
     }
 }

@@ -3,7 +3,9 @@
 //! `[base]` and every value of `[axes]` are fields of the run configuration: the sweep
 //! merges them into one TOML table per grid point and deserialises it into a
 //! [`RunConfig`], which rejects unknown keys, so a sweep file can set exactly what
-//! `vgrad train` can.
+//! `vgrad train` can. Each `[[scenarios]]` table is a named set of such fields that go
+//! together (an optimizer with its own learning rate); the grid repeats the axes' product
+//! once per scenario.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +14,7 @@ use vgrad_record::seeds::SEEDS_GRAMMAR;
 use vgrad_record::{RunConfig, Seeds};
 
 /// Top-level keys of a sweep file.
-const TOP_LEVEL: [&str; 4] = ["description", "seeds", "base", "axes"];
+const TOP_LEVEL: [&str; 5] = ["description", "seeds", "base", "axes", "scenarios"];
 
 /// A sweep that cannot be used or run; the message names the file, the key and what is
 /// allowed, or the run folder and what failed.
@@ -69,6 +71,17 @@ pub struct SweepDefinition {
     pub base: Table,
     /// Varied fields in file order, each with its values in file order.
     pub axes: Vec<(String, Vec<Value>)>,
+    /// The `[[scenarios]]` in file order; empty when the file has none.
+    pub scenarios: Vec<NamedScenario>,
+}
+
+/// One `[[scenarios]]` table: settings that go together, under a name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedScenario {
+    /// Its name, unique in the sweep: it labels the grid points and names the run folders.
+    pub name: String,
+    /// The fields it sets over `[base]` (every key of the table but `name`), in file order.
+    pub fields: Table,
 }
 
 /// Why a table of fields is not a run configuration.
@@ -177,6 +190,12 @@ impl SweepDefinition {
                 ));
             }
         };
+        let scenarios = match table.get("scenarios") {
+            None => Vec::new(),
+            Some(value) => {
+                parse_scenarios(&base, &axes, value).map_err(|(k, m)| key_error(&k, m))?
+            }
+        };
         Ok(Self {
             name,
             path: path.to_path_buf(),
@@ -184,6 +203,7 @@ impl SweepDefinition {
             seeds,
             base,
             axes,
+            scenarios,
         })
     }
 }
@@ -208,6 +228,80 @@ fn check_axis(
         config_from(&table).map_err(|e| (format!("{key}[{i}]"), e.message))?;
     }
     Ok((field.to_string(), values.clone()))
+}
+
+/// The `[[scenarios]]` array: each a table with a unique, non-empty `name` whose other keys,
+/// set over `base`, give a run configuration and leave the axes' fields to the axes. The
+/// error is the dotted key at fault (`scenarios[1].lr`) and what is wrong.
+fn parse_scenarios(
+    base: &Table,
+    axes: &[(String, Vec<Value>)],
+    value: &Value,
+) -> Result<Vec<NamedScenario>, (String, String)> {
+    let key = "scenarios".to_string();
+    let Value::Array(items) = value else {
+        return Err((
+            key,
+            format!("expected an array of tables ([[scenarios]]), found {value}"),
+        ));
+    };
+    if items.is_empty() {
+        return Err((
+            key,
+            "empty list: give at least one [[scenarios]] table, or leave the key out".into(),
+        ));
+    }
+    let mut scenarios: Vec<NamedScenario> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("scenarios[{i}]");
+        let Value::Table(table) = item else {
+            return Err((at, format!("expected a table of fields, found {item}")));
+        };
+        let name = match table.get("name") {
+            None => {
+                return Err((
+                    format!("{at}.name"),
+                    "missing: every scenario needs a name, e.g. name = \"sgd\"".into(),
+                ));
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                return Err((
+                    format!("{at}.name"),
+                    "empty: a scenario's name labels its grid points and run folders".into(),
+                ));
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err((
+                    format!("{at}.name"),
+                    format!("expected a string, found {other}"),
+                ));
+            }
+        };
+        if let Some(j) = scenarios.iter().position(|s| s.name == name) {
+            return Err((
+                format!("{at}.name"),
+                format!("`{name}` also names scenarios[{j}]; names must be unique"),
+            ));
+        }
+        let mut fields = table.clone();
+        fields.remove("name");
+        // Both would set the field; which one wins would be a guess.
+        if let Some(field) = fields.keys().find(|k| axes.iter().any(|(a, _)| a == *k)) {
+            return Err((
+                format!("{at}.{field}"),
+                "also an axis; set it in one place".into(),
+            ));
+        }
+        let mut merged = base.clone();
+        merged.extend(fields.clone());
+        config_from(&merged).map_err(|e| match e.field {
+            Some(f) => (format!("{at}.{f}"), e.message),
+            None => (at.clone(), e.message),
+        })?;
+        scenarios.push(NamedScenario { name, fields });
+    }
+    Ok(scenarios)
 }
 
 /// `seeds = N` (seeds 0..N), `seeds = [a, b, ...]`, or `seeds = "0-4,9"` (the grammar of
@@ -266,7 +360,7 @@ mod tests {
         let cases = [
             (
                 "seeds = 2\nsteps = 5",
-                "`steps`: unknown key; allowed: description, seeds, base, axes",
+                "`steps`: unknown key; allowed: description, seeds, base, axes, scenarios",
             ),
             (
                 "seeds = 2\n[base]\nsteps = \"many\"",
@@ -310,6 +404,95 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.starts_with("experiments/test.toml: "), "{err}");
             assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    /// The example of the README: two axes and two scenarios.
+    const SCENARIOS: &str = "seeds = 5\n[base]\nsteps = 2500\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\nlayers = [6, 10]\n[[scenarios]]\nname = \"adam\"\noptimizer = \"adam\"\nlr = 0.001\n[[scenarios]]\nname = \"sgd\"\noptimizer = \"sgd\"\nlr = 0.1\n";
+
+    #[test]
+    fn reads_scenarios_in_file_order_without_their_names() {
+        let d = parse(SCENARIOS).unwrap();
+        let names: Vec<&str> = d.scenarios.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["adam", "sgd"]);
+        let sgd = &d.scenarios[1].fields;
+        assert_eq!(
+            sgd.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+            vec!["optimizer=\"sgd\"", "lr=0.1"]
+        );
+        assert_eq!(d.base.get("steps"), Some(&Value::Integer(2500)));
+        // A scenario may be only a name (the base configuration) and override `[base]`.
+        let d = parse("seeds = 1\n[base]\nlr = 0.5\n[[scenarios]]\nname = \"ref\"\n[[scenarios]]\nname = \"slow\"\nlr = 0.01\n").unwrap();
+        assert!(d.scenarios[0].fields.is_empty());
+        assert_eq!(d.scenarios[1].fields.get("lr"), Some(&Value::Float(0.01)));
+        assert!(parse("seeds = 1").unwrap().scenarios.is_empty());
+    }
+
+    #[test]
+    fn scenario_errors_name_the_file_and_the_key() {
+        let one = |body: &str| {
+            format!(
+                "seeds = 2\n[axes]\nlayers = [3, 6]\n[[scenarios]]\nname = \"a\"\n[[scenarios]]\n{body}"
+            )
+        };
+        let cases = [
+            (
+                one("name = \"b\"\nlr = \"x\""),
+                "`scenarios[1].lr`: invalid type: string \"x\", expected f64",
+            ),
+            (
+                one("name = \"b\"\nlayers = 4"),
+                "`scenarios[1].layers`: also an axis; set it in one place",
+            ),
+            (
+                one("name = \"b\"\nseed = 3"),
+                "`scenarios[1].seed`: a sweep's seeds are set by its top-level `seeds` key",
+            ),
+            (
+                one("name = \"b\"\nlearning_rate = 0.1"),
+                "`scenarios[1].learning_rate`: unknown field `learning_rate`, expected one of `activation`, `layers`",
+            ),
+            (
+                one("name = \"b\"\noptimizer = \"rmsprop\""),
+                "`scenarios[1].optimizer`: invalid optimizer `rmsprop`",
+            ),
+            (
+                one("lr = 0.1"),
+                "`scenarios[1].name`: missing: every scenario needs a name, e.g. name = \"sgd\"",
+            ),
+            (
+                one("name = \" \""),
+                "`scenarios[1].name`: empty: a scenario's name labels its grid points and run folders",
+            ),
+            (
+                one("name = 3"),
+                "`scenarios[1].name`: expected a string, found 3",
+            ),
+            (
+                one("name = \"a\"\nlr = 0.1"),
+                "`scenarios[1].name`: `a` also names scenarios[0]; names must be unique",
+            ),
+            (
+                "seeds = 2\nscenarios = []".into(),
+                "`scenarios`: empty list: give at least one [[scenarios]] table, or leave the key out",
+            ),
+            (
+                "seeds = 2\nscenarios = \"sgd\"".into(),
+                "`scenarios`: expected an array of tables ([[scenarios]]), found \"sgd\"",
+            ),
+            (
+                "seeds = 2\nscenarios = [{ name = \"a\" }, 4]".into(),
+                "`scenarios[1]`: expected a table of fields, found 4",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(
+                err.starts_with(&format!("experiments/test.toml: {want}")),
+                "{text:?}: {err}"
+            );
         }
     }
 }

@@ -1,12 +1,14 @@
-//! The grid of a sweep: every combination of the axes' values, each trained with every seed.
+//! The grid of a sweep: every combination of the axes' values (repeated for each named
+//! scenario, when the sweep has some), each trained with every seed.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use toml::Table;
 use vgrad_record::{DeviceChoice, RunConfig, Seeds};
 
-use crate::definition::config_from;
+use crate::definition::{NamedScenario, config_from};
 use crate::{SweepDefinition, SweepError};
 
 /// Changes to a sweep given on the command line, for a quick look.
@@ -53,32 +55,45 @@ impl Overrides {
     }
 }
 
+/// The pseudo-axis of a sweep's named scenarios, first in a grid point's `values`.
+pub const SCENARIO: &str = "scenario";
+
 /// One combination of axis values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GridPoint {
-    /// Position in the grid (first axis outermost).
+    /// Position in the grid (scenario outermost, then the first axis).
     pub index: usize,
-    /// Each axis with its value here, in canonical text.
+    /// Each axis with its value here, in canonical text; with scenarios, first
+    /// `("scenario", name)`.
     pub values: Vec<(String, String)>,
     /// The resolved configuration (its `seed` is set per run).
     pub config: RunConfig,
 }
 
-/// File-name-safe form of a value: `leaky-relu:0.2` becomes `leaky-relu-0.2`.
+/// File-name-safe form of a value: `leaky-relu:0.2` becomes `leaky-relu-0.2`, the scenario
+/// name `relu, residual + batch norm` becomes `relu-residual-batch-norm` (one dash for a
+/// run of other characters).
 fn slug(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out
+}
+
+/// Whether labels show the value of axis `k` without its name: a scenario's name and an
+/// activation say what they are.
+fn is_bare(k: &str) -> bool {
+    k == SCENARIO || k == "activation"
 }
 
 impl GridPoint {
-    /// A readable name: the activation as it is, other axes as `name value`.
+    /// A readable name: the scenario's name and the activation as they are, other axes as
+    /// `name value`.
     pub fn label(&self) -> String {
         if self.values.is_empty() {
             return "base".into();
@@ -93,7 +108,7 @@ impl GridPoint {
             .iter()
             .filter(|(k, _)| k != axis)
             .map(|(k, v)| {
-                if k == "activation" {
+                if is_bare(k) {
                     v.clone()
                 } else {
                     format!("{k} {v}")
@@ -111,7 +126,7 @@ impl GridPoint {
         self.values
             .iter()
             .map(|(k, v)| {
-                if k == "activation" {
+                if is_bare(k) {
                     slug(v)
                 } else {
                     format!("{}-{}", slug(k), slug(v))
@@ -158,7 +173,7 @@ pub struct Sweep {
     pub overrides: Overrides,
     /// The seeds every grid point is trained with (after overrides).
     pub seeds: Vec<u64>,
-    /// All grid points, first axis outermost.
+    /// All grid points, scenario outermost, then the first axis.
     pub points: Vec<GridPoint>,
 }
 
@@ -187,45 +202,90 @@ impl Sweep {
                 })
                 .collect();
         }
-        let mut points: Vec<GridPoint> = Vec::with_capacity(combos.len());
-        for (index, combo) in combos.into_iter().enumerate() {
-            let mut table = definition.base.clone();
-            for ((field, values), &i) in definition.axes.iter().zip(&combo) {
-                table.insert(field.clone(), values[i].clone());
-            }
-            let mut config = config_from(&table).map_err(|e| key_error("axes", e.message))?;
+        // Without scenarios, one pass over the axes with `[base]` alone, as before there
+        // were scenarios.
+        let scenarios: Vec<Option<(usize, &NamedScenario)>> = if definition.scenarios.is_empty() {
+            vec![None]
+        } else {
+            definition.scenarios.iter().enumerate().map(Some).collect()
+        };
+        let resolve = |table: &Table| -> Result<RunConfig, SweepError> {
+            let mut config = config_from(table).map_err(|e| key_error("axes", e.message))?;
             if let Some(steps) = overrides.steps {
                 config.steps = steps;
             }
             if let Some(device) = overrides.device {
                 config.device = device;
             }
-            let values = definition
-                .axes
-                .iter()
-                .map(|(field, _)| {
-                    let text = config.field_text(field).unwrap_or_default();
-                    (field.clone(), text)
-                })
-                .collect();
-            let point = GridPoint {
-                index,
-                values,
-                config,
-            };
-            let invalid =
-                |m: String| key_error("axes", format!("grid point `{}`: {m}", point.label()));
-            point
-                .config
-                .validate()
-                .map_err(|e| invalid(e.to_string()))?;
-            if let Some(twin) = points.iter().find(|p| p.config == point.config) {
-                return Err(invalid(format!(
-                    "same configuration as `{}`: an axis lists a value twice",
-                    twin.label()
-                )));
+            Ok(config)
+        };
+        let mut points: Vec<GridPoint> = Vec::with_capacity(scenarios.len() * combos.len());
+        for scenario in scenarios {
+            let mut scenario_table = definition.base.clone();
+            if let Some((_, s)) = scenario {
+                scenario_table.extend(s.fields.clone());
             }
-            points.push(point);
+            for combo in &combos {
+                let mut table = scenario_table.clone();
+                for ((field, values), &i) in definition.axes.iter().zip(combo) {
+                    table.insert(field.clone(), values[i].clone());
+                }
+                let config = resolve(&table)?;
+                let values = scenario
+                    .map(|(_, s)| (SCENARIO.to_string(), s.name.clone()))
+                    .into_iter()
+                    .chain(definition.axes.iter().map(|(field, _)| {
+                        let text = config.field_text(field).unwrap_or_default();
+                        (field.clone(), text)
+                    }))
+                    .collect();
+                let point = GridPoint {
+                    index: points.len(),
+                    values,
+                    config,
+                };
+                let invalid =
+                    |m: String| key_error("axes", format!("grid point `{}`: {m}", point.label()));
+                if let Err(e) = point.config.validate() {
+                    // The scenario is at fault when it is invalid over `[base]` alone;
+                    // otherwise an axis value is.
+                    return Err(match scenario {
+                        Some((i, _))
+                            if resolve(&scenario_table).is_ok_and(|c| c.validate().is_err()) =>
+                        {
+                            key_error(
+                                &format!("scenarios[{i}]"),
+                                format!("grid point `{}`: {e}", point.label()),
+                            )
+                        }
+                        _ => invalid(e.to_string()),
+                    });
+                }
+                if let Some(twin) = points.iter().find(|p| p.config == point.config) {
+                    let (this, other) = (point.value(SCENARIO), twin.value(SCENARIO));
+                    return Err(match (scenario, this, other) {
+                        (Some((i, _)), Some(this), Some(other)) if this != other => key_error(
+                            &format!("scenarios[{i}]"),
+                            format!(
+                                "scenarios `{other}` and `{this}` resolve to the same \
+                                 configuration{} (grid points `{}` and `{}`)",
+                                if overrides.steps.is_some() || overrides.device.is_some() {
+                                    " with the command line's overrides"
+                                } else {
+                                    ""
+                                },
+                                twin.label(),
+                                point.label()
+                            ),
+                        ),
+                        _ => invalid(format!(
+                            "same configuration as `{}`: an axis lists a value twice",
+                            twin.label()
+                        )),
+                    });
+                }
+                points.push(point);
+            }
         }
         Ok(Self {
             definition,
@@ -255,9 +315,23 @@ impl Sweep {
         self.overrides.command(self.name())
     }
 
-    /// Whether `field` is one of its axes.
+    /// Whether `field` is one of its axes, or `"scenario"` when it has named scenarios.
     pub fn varies(&self, field: &str) -> bool {
-        self.definition.axes.iter().any(|(k, _)| k == field)
+        (field == SCENARIO && !self.definition.scenarios.is_empty())
+            || self.definition.axes.iter().any(|(k, _)| k == field)
+    }
+
+    /// Whether `field` (or `"scenario"`) takes more than one value over the grid, be it
+    /// an axis or set by the scenarios: what a report must show per point.
+    pub fn differs(&self, field: &str) -> bool {
+        let value = |p: &GridPoint| {
+            p.value(field)
+                .map(str::to_string)
+                .or_else(|| p.config.field_text(field))
+        };
+        let mut values = self.points.iter().map(value);
+        let first = values.next();
+        values.any(|v| Some(v) != first)
     }
 
     /// The grid points of `shard` (all of them without one).
@@ -405,6 +479,129 @@ mod tests {
                 && err.contains("width 0")
                 && err.contains("--width"),
             "{err}"
+        );
+    }
+
+    /// The example of the README: two axes and two scenarios.
+    const SCENARIOS: &str = "seeds = 5\n[base]\nsteps = 2500\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\nlayers = [6, 10]\n[[scenarios]]\nname = \"adam\"\noptimizer = \"adam\"\nlr = 0.001\n[[scenarios]]\nname = \"sgd\"\noptimizer = \"sgd\"\nlr = 0.1\n";
+
+    #[test]
+    fn slugs_keep_one_dash_for_a_run_of_other_characters() {
+        assert_eq!(slug("leaky-relu:0.2"), "leaky-relu-0.2");
+        assert_eq!(
+            slug("relu, residual + batch norm"),
+            "relu-residual-batch-norm"
+        );
+        assert_eq!(slug("normal:1.0"), "normal-1.0");
+    }
+
+    #[test]
+    fn scenarios_are_outermost_and_named_bare_in_labels_and_slugs() {
+        let s = sweep(SCENARIOS, &Overrides::default()).unwrap();
+        let labels: Vec<String> = s.points.iter().map(GridPoint::label).collect();
+        assert_eq!(
+            labels,
+            vec![
+                "adam, sigmoid, layers 6",
+                "adam, sigmoid, layers 10",
+                "adam, relu, layers 6",
+                "adam, relu, layers 10",
+                "sgd, sigmoid, layers 6",
+                "sgd, sigmoid, layers 10",
+                "sgd, relu, layers 6",
+                "sgd, relu, layers 10",
+            ]
+        );
+        let p = &s.points[6];
+        assert_eq!(p.index, 6);
+        assert_eq!(p.values[0], ("scenario".to_string(), "sgd".to_string()));
+        assert_eq!(p.value("scenario"), Some("sgd"));
+        assert_eq!(p.slug(), "sgd_relu_layers-6");
+        assert_eq!(p.label_without("layers"), "sgd, relu");
+        assert_eq!(p.label_without("scenario"), "relu, layers 6");
+        assert!(p.run_dir_name(0).starts_with("sgd_relu_layers-6_seed-0_"));
+        let c = &p.config;
+        assert_eq!((c.lr, c.steps, c.layers), (0.1, 2500, 6));
+        assert_eq!(c.field_text("optimizer").as_deref(), Some("sgd"));
+        assert_eq!(s.points[0].config.lr, 0.001);
+        assert!(s.varies("scenario") && s.varies("layers") && !s.varies("lr"));
+        assert!(s.differs("scenario") && s.differs("layers") && s.differs("lr"));
+        assert!(s.differs("optimizer") && !s.differs("steps") && !s.differs("width"));
+
+        // Scenarios alone: a point's label is its scenario's name, slugged for folders.
+        let s = sweep(
+            "seeds = 1\n[[scenarios]]\nname = \"SGD momentum/0.9\"\noptimizer = \"momentum:0.9\"\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.points.len(), 1);
+        assert_eq!(s.points[0].label(), "SGD momentum/0.9");
+        assert_eq!(s.points[0].slug(), "SGD-momentum-0.9");
+        assert!(s.varies("scenario") && !s.differs("scenario"));
+    }
+
+    #[test]
+    fn without_scenarios_nothing_changes() {
+        let s = sweep(
+            "seeds = 1\n[axes]\nactivation = [\"relu\"]\nlayers = [3]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let p = &s.points[0];
+        assert_eq!(
+            p.values,
+            vec![
+                ("activation".to_string(), "relu".to_string()),
+                ("layers".to_string(), "3".to_string())
+            ]
+        );
+        assert_eq!(
+            (p.label().as_str(), p.slug().as_str()),
+            ("relu, layers 3", "relu_layers-3")
+        );
+        assert!(!s.varies("scenario") && !s.differs("scenario"));
+        let base = sweep("seeds = 1\n", &Overrides::default()).unwrap();
+        assert_eq!(
+            (base.points[0].label(), base.points[0].slug()),
+            ("base".into(), "base".into())
+        );
+    }
+
+    #[test]
+    fn rejects_scenarios_that_coincide_or_are_invalid() {
+        let two = "seeds = 1\n[base]\nlr = 0.1\n[axes]\nlayers = [3, 6]\n[[scenarios]]\nname = \"a\"\n[[scenarios]]\nname = \"b\"\nlr = 0.1\n";
+        assert_eq!(
+            sweep(two, &Overrides::default()).unwrap_err(),
+            "experiments/g.toml: `scenarios[1]`: scenarios `a` and `b` resolve to the same \
+             configuration (grid points `a, layers 3` and `b, layers 3`)"
+        );
+        let steps = "seeds = 1\n[[scenarios]]\nname = \"short\"\nsteps = 100\n[[scenarios]]\nname = \"long\"\nsteps = 200\n";
+        assert!(sweep(steps, &Overrides::default()).is_ok());
+        let quick = Overrides {
+            steps: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            sweep(steps, &quick).unwrap_err(),
+            "experiments/g.toml: `scenarios[1]`: scenarios `short` and `long` resolve to the same \
+             configuration with the command line's overrides (grid points `short` and `long`)"
+        );
+        let bad_lr = "seeds = 1\n[axes]\nlayers = [3, 6]\n[[scenarios]]\nname = \"a\"\n[[scenarios]]\nname = \"b\"\nlr = -1\n";
+        assert_eq!(
+            sweep(bad_lr, &Overrides::default()).unwrap_err(),
+            "experiments/g.toml: `scenarios[1]`: grid point `b, layers 3`: --lr must be a \
+             positive number, got -1"
+        );
+        let bad_width = "seeds = 1\n[axes]\nwidth = [10, 0]\n[[scenarios]]\nname = \"a\"\n";
+        assert_eq!(
+            sweep(bad_width, &Overrides::default()).unwrap_err(),
+            "experiments/g.toml: `axes`: grid point `a, width 0`: --width must be at least 1, got 0"
+        );
+        let twice = "seeds = 1\n[axes]\nlayers = [3, 3]\n[[scenarios]]\nname = \"a\"\n";
+        assert_eq!(
+            sweep(twice, &Overrides::default()).unwrap_err(),
+            "experiments/g.toml: `axes`: grid point `a, layers 3`: same configuration as \
+             `a, layers 3`: an axis lists a value twice"
         );
     }
 }

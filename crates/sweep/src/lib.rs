@@ -1,6 +1,7 @@
-//! Sweeps: a base run configuration, axes whose cartesian product is the grid, and a
-//! number of seeds, read from `experiments/*.toml`; and running them as parallel
-//! `vgrad train` processes that resume from the run folders on disk.
+//! Sweeps: a base run configuration, axes whose cartesian product is the grid, optional
+//! named scenarios (the grid is repeated for each), and a number of seeds, read from
+//! `experiments/*.toml`; and running them as parallel `vgrad train` processes that resume
+//! from the run folders on disk.
 //!
 //! ```toml
 //! description = "The reference experiment, four scenarios"
@@ -11,12 +12,17 @@
 //!
 //! [axes]            # one list per varied field
 //! activation = ["sigmoid", "relu"]
+//!
+//! [[scenarios]]     # optional: settings that go together, under a name
+//! name = "sgd"
+//! optimizer = "sgd"
+//! lr = 0.1
 //! ```
 
 pub mod definition;
 pub mod grid;
 pub mod runner;
 
-pub use definition::{SweepDefinition, SweepError};
-pub use grid::{GridPoint, Overrides, Shard, Sweep};
+pub use definition::{NamedScenario, SweepDefinition, SweepError};
+pub use grid::{GridPoint, Overrides, SCENARIO, Shard, Sweep};
 pub use runner::{SweepOptions, SweepOutcome};

@@ -50,6 +50,11 @@ fn layer_scalars(layer: &LayerRecord) -> Scalars {
             out.push((format!("{name}/layer{k}"), v as f32));
         }
     }
+    if let Some(p) = &layer.act_input {
+        for (name, v) in [("p15", p.p15), ("p50", p.p50), ("p85", p.p85)] {
+            out.push((format!("act_input_{name}/layer{k}"), v as f32));
+        }
+    }
     out
 }
 
@@ -59,6 +64,9 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
         ("loss".to_string(), record.loss as f32),
         ("train_acc".to_string(), record.train_acc as f32),
     ];
+    if let Some(v) = record.val_acc {
+        scalars.push(("val_acc".to_string(), v as f32));
+    }
     let mut histograms = Vec::new();
     for layer in &record.layers {
         scalars.extend(layer_scalars(layer));

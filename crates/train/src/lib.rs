@@ -1,14 +1,15 @@
-//! The training engine of vgrad: MNIST and its kin in memory, Adam, the ensemble
+//! The training engine of vgrad: MNIST and its kin in memory, the optimizers, the ensemble
 //! [`Trainer`], and the run folder it writes (`config.json`, `metrics.jsonl`, a
 //! TensorBoard event file, `summary.json`). The `vgrad` binary is a thin layer on top.
 
-pub mod adam;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod optimizer;
 pub mod run_dir;
 pub mod trainer;
 
 pub use error::TrainError;
+pub use optimizer::EnsembleOptimizer;
 pub use run_dir::RunDir;
 pub use trainer::{Discard, MemberOutcome, StepSink, Trainer};

@@ -11,8 +11,8 @@ use vgrad_probe::{DeltaTaps, probe_step};
 use vgrad_record::{Outcome, RunConfig, RunStatus, RunSummary, StepRecord};
 
 use crate::TrainError;
-use crate::adam::{Adam, AdamParams};
 use crate::data::{BatchSampler, ImageSet, Splits};
+use crate::optimizer::EnsembleOptimizer;
 
 /// Receives what training produces while it runs.
 pub trait StepSink {
@@ -87,14 +87,14 @@ pub struct Trainer<'a> {
     data: &'a Splits,
     device: Device,
     model: Mlp,
-    adam: Adam,
+    optimizer: EnsembleOptimizer,
     batches: Batches,
     outcomes: Vec<MemberOutcome>,
 }
 
 impl<'a> Trainer<'a> {
     /// A trainer of one member per seed. `kernels` picks vgrad's fused CPU ops (and the
-    /// in-place Adam step) or candle's plain ops (and an Adam step of tensor ops): the
+    /// in-place optimizer step) or candle's plain ops (and an optimizer step of tensor ops): the
     /// reference the fast path is tested against.
     pub fn new(
         cfg: &RunConfig,
@@ -121,10 +121,9 @@ impl<'a> Trainer<'a> {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let params = AdamParams::of(cfg);
-        let adam = match kernels {
-            Kernels::Fused => Adam::new(vars, params, seeds.len())?,
-            Kernels::Candle => Adam::with_tensor_ops(vars, params, seeds.len())?,
+        let optimizer = match kernels {
+            Kernels::Fused => EnsembleOptimizer::new(vars, cfg, seeds.len())?,
+            Kernels::Candle => EnsembleOptimizer::with_tensor_ops(vars, cfg, seeds.len())?,
         };
         let (k, b, pixels) = (seeds.len(), cfg.batch_size, data.train.pixels());
         let batches = Batches {
@@ -152,7 +151,7 @@ impl<'a> Trainer<'a> {
             data,
             device: device.clone(),
             model,
-            adam,
+            optimizer,
             batches,
             outcomes,
         })
@@ -197,7 +196,10 @@ impl<'a> Trainer<'a> {
         if let Some(taps) = &taps {
             self.log_step(step, &trace, &loss, &grads, taps, &frozen, sink)?;
         }
-        self.adam.step(&grads, &frozen)?;
+        // After the logged evaluation, which sees the running statistics of the steps
+        // before this one, as the weights are those before this step's update.
+        self.model.update_running_stats(&trace)?;
+        self.optimizer.step(&grads, &frozen)?;
         Ok(true)
     }
 
@@ -234,7 +236,7 @@ impl<'a> Trainer<'a> {
         grads: &GradStore,
     ) -> Result<Vec<bool>, TrainError> {
         let sums = loss.picked.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
-        let bad_grads = self.adam.nonfinite_members(grads)?;
+        let bad_grads = self.optimizer.nonfinite_members(grads)?;
         for (m, outcome) in self.outcomes.iter_mut().enumerate() {
             if outcome.status.is_ok() && (!sums[m].is_finite() || bad_grads[m]) {
                 outcome.status = RunStatus::Diverged { step };
@@ -248,7 +250,8 @@ impl<'a> Trainer<'a> {
         Ok(self.outcomes.iter().map(|o| !o.status.is_ok()).collect())
     }
 
-    /// A logged step: every live member's loss, batch accuracy and per-layer probe.
+    /// A logged step: every live member's loss, batch accuracy and per-layer probe, and
+    /// its validation accuracy when `--eval-every` asks for it.
     #[allow(clippy::too_many_arguments)]
     fn log_step(
         &mut self,
@@ -262,6 +265,12 @@ impl<'a> Trainer<'a> {
     ) -> Result<(), TrainError> {
         let b = self.cfg.batch_size;
         let layers = probe_step(&self.model, grads, trace, taps)?;
+        let every = self.cfg.eval_every;
+        let val_acc = if every > 0 && step.is_multiple_of(every) {
+            Some(accuracy(&self.model, &self.data.val, &self.device)?)
+        } else {
+            None
+        };
         let picked = loss.picked.flatten_all()?.to_vec1::<f32>()?;
         let predicted = trace
             .logits
@@ -287,7 +296,7 @@ impl<'a> Trainer<'a> {
                 step,
                 loss: member_loss,
                 train_acc: correct as f64 / b as f64,
-                val_acc: None,
+                val_acc: val_acc.as_ref().map(|v| v[m]),
                 layers,
             };
             sink.logged(m, &record)?;
