@@ -31,6 +31,7 @@ fn all_changed() -> RunConfig {
         epsilon: 1e-6,
         log_every: 4,
         eval_every: 400,
+        probe: vgrad_record::Probe::Basic,
         seed: 9,
         data: DataSource::Fashion,
         device: DeviceChoice::Auto,

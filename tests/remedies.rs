@@ -100,7 +100,7 @@ fn batch_norm_evaluates_with_its_running_statistics_and_learns() {
     assert!(last > 0.4 && (summary.val_acc - last).abs() < 0.3, "{last}");
     // What the sigmoid reads is standardised (then scaled and shifted): its median sits
     // near 0 at step 0, where scale and shift are 1 and 0.
-    let p = &lines[0]["layers"][14]["act_input"];
+    let p = &lines[0]["layers"][14]["preact"];
     assert!(p["p50"].as_f64().unwrap().abs() < 0.5, "{p}");
     assert!(
         p["p15"].as_f64().unwrap() < -0.5 && p["p85"].as_f64().unwrap() > 0.5,

@@ -84,6 +84,11 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
     };
     check("loss", &|l| l["loss"].as_f64());
     check("train_acc", &|l| l["train_acc"].as_f64());
+    for stat in ["mean", "min", "max"] {
+        check(&format!("jacobian_net_{stat}"), &|l| {
+            l["jacobian"][stat].as_f64()
+        });
+    }
     for k in 1..=6usize {
         for stat in [
             "grad_mean_abs",
@@ -93,16 +98,34 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
             "weight_mean_abs",
             "weight_l2",
             "delta_mean_abs",
+            "delta_mean_sq",
+            "update_ratio",
         ] {
             check(&format!("{stat}/layer{k}"), &|l| {
                 l["layers"][k - 1][stat].as_f64()
             });
         }
         if k < 6 {
-            for stat in ["dead_frac", "deriv_mean", "inactive_frac"] {
+            for stat in ["dead_frac", "deriv_mean", "inactive_frac", "chi1"] {
                 check(&format!("{stat}/layer{k}"), &|l| {
                     l["layers"][k - 1][stat].as_f64()
                 });
+            }
+            for (prefix, key) in [
+                ("preact", "preact"),
+                ("act", "act"),
+                ("jacobian", "jacobian"),
+            ] {
+                let stats: &[&str] = if key == "jacobian" {
+                    &["mean", "min", "max"]
+                } else {
+                    &["mean", "std", "p15", "p50", "p85"]
+                };
+                for stat in stats {
+                    check(&format!("{prefix}_{stat}/layer{k}"), &|l| {
+                        l["layers"][k - 1][key][stat].as_f64()
+                    });
+                }
             }
         } else {
             assert!(
@@ -110,8 +133,23 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
                 "the output layer has no dead units"
             );
         }
-        for hist in ["grad_hist", "weight_hist"] {
-            let tag = format!("{hist}/layer{k}");
+        let hists: &[(&str, &str)] = if k < 6 {
+            &[
+                ("grad_hist", "grad_hist"),
+                ("weight_hist", "weight_hist"),
+                ("delta_hist", "delta_hist"),
+                ("preactivation_hist", "preact_hist"),
+                ("activation_hist", "act_hist"),
+            ]
+        } else {
+            &[
+                ("grad_hist", "grad_hist"),
+                ("weight_hist", "weight_hist"),
+                ("delta_hist", "delta_hist"),
+            ]
+        };
+        for &(tb_name, hist) in hists {
+            let tag = format!("{tb_name}/layer{k}");
             let events = tb["histograms"][&tag]
                 .as_array()
                 .unwrap_or_else(|| panic!("no histogram {tag}"));

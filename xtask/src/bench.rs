@@ -289,6 +289,24 @@ pub fn measure(b: &Bench) -> Result<Vec<Row>> {
         unit: "us/step",
         target: None,
     });
+    // The Jacobian spectra's share of a logged step (16 probe examples, width 10).
+    let jacobian = |probe: &'static str| {
+        move || {
+            b.vgrad(
+                &["--activation", "relu", "--log-every", "1", "--probe", probe],
+                1,
+            )
+        }
+    };
+    let (without, _) = b.alternate(&jacobian("basic"), &[])?;
+    rows.push(Row {
+        what: "probe: logging every step, with the Jacobian spectra against without".into(),
+        vgrad: always,
+        baseline: without,
+        baseline_name: "vgrad, logging every step with --probe basic".into(),
+        unit: "us/step",
+        target: None,
+    });
 
     eprintln!("bench: larger network");
     let large = [

@@ -22,6 +22,7 @@ pub fn forward(activation: Activation, xs: &Tensor, kernels: Kernels) -> Result<
         Activation::Silu => xs.silu(),
         Activation::Softsign => xs.div(&(xs.abs()? + 1.0)?),
         Activation::Selu => xs.elu(SELU_ALPHA)? * SELU_LAMBDA,
+        Activation::Linear => Ok(xs.clone()),
     }
 }
 
@@ -44,7 +45,8 @@ mod tests {
             (1.0 - poly * (-x * x).exp()).copysign(x)
         };
         type Formula = fn(f64, &dyn Fn(f64) -> f64) -> f64;
-        let cases: [(Activation, Formula); 9] = [
+        let cases: [(Activation, Formula); 10] = [
+            (Activation::Linear, |x, _| x),
             (Activation::Softsign, |x, _| x / (1.0 + x.abs())),
             (Activation::Selu, |x, _| {
                 SELU_LAMBDA

@@ -139,8 +139,19 @@ pub struct ForwardTrace {
     /// What the activation of layers 1..L-1 reads: z_l normalised where there is a norm,
     /// z_l itself otherwise.
     pub activation_inputs: Vec<Tensor>,
+    /// The activation's output f(a_l) of layers 1..L-1 (before a skip adds the layer's
+    /// input).
+    pub activations: Vec<Tensor>,
     /// Batch norm's statistics of this batch, per layer (`None` without batch norm).
     pub batch_stats: Vec<Option<BatchStats>>,
+}
+
+/// Which forward pass: batch norm reads the batch's statistics while training and its
+/// running averages at evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Train,
+    Eval,
 }
 
 /// K independent MLPs of one configuration as batched tensors.
@@ -281,11 +292,31 @@ impl Mlp {
         l.checked_sub(1).and_then(|i| self.layers.get(i))
     }
 
-    /// The forward pass, keeping every pre-activation. With `taps` (one tensor per layer,
-    /// shaped like that layer's pre-activation), each tap is added to its pre-activation:
-    /// a zero-valued variable there leaves the numbers unchanged and receives dC/dz_l as
-    /// its gradient, which candle would otherwise drop during `backward()`.
+    /// The training forward pass, keeping every pre-activation. With `taps` (one tensor
+    /// per layer, shaped like that layer's pre-activation), each tap is added to its
+    /// pre-activation: a zero-valued variable there leaves the numbers unchanged and
+    /// receives dC/dz_l as its gradient, which candle would otherwise drop during
+    /// `backward()`.
     pub fn forward_traced(&self, xs: &Tensor, taps: Option<&[Tensor]>) -> Result<ForwardTrace> {
+        self.forward_pass(xs, taps, Pass::Train)
+    }
+
+    /// The evaluation forward pass (batch norm with its running statistics), traced like
+    /// [`Mlp::forward_traced`]: what the network computes at test time, for measuring it.
+    pub fn forward_eval_traced(
+        &self,
+        xs: &Tensor,
+        taps: Option<&[Tensor]>,
+    ) -> Result<ForwardTrace> {
+        self.forward_pass(xs, taps, Pass::Eval)
+    }
+
+    fn forward_pass(
+        &self,
+        xs: &Tensor,
+        taps: Option<&[Tensor]>,
+        pass: Pass,
+    ) -> Result<ForwardTrace> {
         if let Some(taps) = taps
             && taps.len() != self.layers.len()
         {
@@ -298,6 +329,7 @@ impl Mlp {
         let depth = self.layers.len();
         let mut pre_activations = Vec::with_capacity(depth);
         let mut activation_inputs = Vec::with_capacity(depth.saturating_sub(1));
+        let mut activations = Vec::with_capacity(depth.saturating_sub(1));
         let mut batch_stats = Vec::with_capacity(depth.saturating_sub(1));
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -306,12 +338,15 @@ impl Mlp {
                 z = z.add(&taps[i])?;
             }
             if i + 1 < depth {
-                let (a, stats) = match &self.norms[i] {
-                    Some(norm) => norm.forward_train(&z)?,
-                    None => (z.clone(), None),
+                let (a, stats) = match (&self.norms[i], pass) {
+                    (Some(norm), Pass::Train) => norm.forward_train(&z)?,
+                    (Some(norm), Pass::Eval) => (norm.forward_eval(&z)?, None),
+                    (None, _) => (z.clone(), None),
                 };
-                h = self.hidden_output(i, &h, &a)?;
+                let out = activation::forward(self.activation, &a, self.kernels)?;
+                h = self.with_skip(i, &h, out.clone())?;
                 activation_inputs.push(a);
+                activations.push(out);
                 batch_stats.push(stats);
             } else {
                 h = z.clone();
@@ -322,14 +357,14 @@ impl Mlp {
             logits: h,
             pre_activations,
             activation_inputs,
+            activations,
             batch_stats,
         })
     }
 
-    /// Hidden layer `i`'s (0-based) output from its input `h` and its activation's input
-    /// `a`: f(a), plus `h` where the layer has a skip.
-    fn hidden_output(&self, i: usize, h: &Tensor, a: &Tensor) -> candle_core::Result<Tensor> {
-        let out = activation::forward(self.activation, a, self.kernels)?;
+    /// Hidden layer `i`'s (0-based) output from its input `h` and its activation's output
+    /// `out`: `out`, plus `h` where the layer has a skip.
+    fn with_skip(&self, i: usize, h: &Tensor, out: Tensor) -> candle_core::Result<Tensor> {
         if self.skips[i] { h + out } else { Ok(out) }
     }
 
@@ -342,6 +377,14 @@ impl Mlp {
             }
         }
         Ok(())
+    }
+
+    /// Whether layer `l` (1-based) adds its input to its output.
+    pub fn has_skip(&self, l: usize) -> bool {
+        l.checked_sub(1)
+            .and_then(|i| self.skips.get(i))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// The normalisation of layer `l` (1-based), if it has one.
@@ -363,7 +406,8 @@ impl Module for Mlp {
                     Some(norm) => norm.forward_eval(&z)?,
                     None => z,
                 };
-                self.hidden_output(i, &h, &a)?
+                let out = activation::forward(self.activation, &a, self.kernels)?;
+                self.with_skip(i, &h, out)?
             } else {
                 z
             };

@@ -46,6 +46,11 @@ impl EnsembleNorm {
         })
     }
 
+    /// Which normalisation this is.
+    pub fn kind(&self) -> Norm {
+        self.kind
+    }
+
     /// The learnable scale `[K, 1, units]`.
     pub fn scale(&self) -> &Tensor {
         &self.scale

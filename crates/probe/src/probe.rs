@@ -3,7 +3,8 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use vgrad_model::{ForwardTrace, Mlp};
-use vgrad_record::{Histogram, LayerRecord, Percentiles};
+use vgrad_record::step::activation_edges;
+use vgrad_record::{Activation, Distribution, Histogram, LayerRecord};
 
 use crate::moments::mean_abs;
 use crate::{DeltaTaps, Moments, ProbeError, Result};
@@ -42,9 +43,52 @@ fn mean_of(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
     values.iter().map(|&v| f(v)).sum::<f64>() / values.len() as f64
 }
 
+/// What the probe reads of a hidden layer's activation for one member: its input a
+/// (row-major `[B, units]`) and its output f(a).
+struct Hidden<'a> {
+    input: &'a [f32],
+    output: &'a [f32],
+    units: usize,
+}
+
+/// The statistics of a hidden layer's activation, and chi_1 with the next layer's
+/// weights `next` (`[units, n_next]`, row-major).
+struct HiddenStats {
+    dead_frac: f64,
+    deriv_mean: f64,
+    inactive_frac: f64,
+    preact: Distribution,
+    act: Distribution,
+    preact_hist: Histogram,
+    act_hist: Histogram,
+    chi1: f64,
+}
+
+impl HiddenStats {
+    fn of(activation: Activation, h: &Hidden, next: &[f32], n_next: usize) -> Self {
+        let off = |v: f32| activation.unit_is_off(v);
+        let deriv_sq = mean_of(h.input, |v| activation.derivative(f64::from(v)).powi(2));
+        // Var(W) over all entries of the next layer's weight matrix.
+        let w = Moments::of(next);
+        let mean_w = next.iter().map(|&v| f64::from(v)).sum::<f64>() / next.len().max(1) as f64;
+        let var_w = w.l2.powi(2) / next.len().max(1) as f64 - mean_w * mean_w;
+        Self {
+            dead_frac: off_fraction(h.input, h.units, off),
+            deriv_mean: mean_of(h.input, |v| activation.derivative(f64::from(v))),
+            inactive_frac: mean_of(h.input, |v| f64::from(u8::from(off(v)))),
+            preact: Distribution::of(h.input),
+            act: Distribution::of(h.output),
+            preact_hist: Histogram::over(h.input, activation_edges()),
+            act_hist: Histogram::over(h.output, activation_edges()),
+            chi1: n_next as f64 * var_w * deriv_sq,
+        }
+    }
+}
+
 /// Reads one step: call it between `backward()` and the optimizer's update, with the
 /// trace of the forward pass that ran through `taps`. Returns, for each member, the
-/// records of layers 1..=L, at the weights of that step.
+/// records of layers 1..=L, at the weights of that step (the update ratios and the
+/// Jacobian spectra are the trainer's to fill in).
 pub fn probe_step(
     model: &Mlp,
     grads: &GradStore,
@@ -54,44 +98,51 @@ pub fn probe_step(
     let k = model.members();
     let depth = model.depth();
     let activation = model.activation();
+    let layer = |l: usize| {
+        model
+            .layer(l)
+            .ok_or_else(|| ProbeError::Shape(format!("no layer {l}")))
+    };
+    let weights: Vec<(Vec<Vec<f32>>, usize)> = (1..=depth)
+        .map(|l| {
+            let w = layer(l)?.weight();
+            Ok((per_member(w, k)?, w.dim(2)?))
+        })
+        .collect::<Result<_>>()?;
     let mut records: Vec<Vec<LayerRecord>> = (0..k).map(|_| Vec::with_capacity(depth)).collect();
     for l in 1..=depth {
-        let layer = model
-            .layer(l)
-            .ok_or_else(|| ProbeError::Shape(format!("no layer {l}")))?;
         let grad = grads
-            .get(layer.weight())
+            .get(layer(l)?.weight())
             .ok_or(ProbeError::MissingGradient {
                 what: "weight",
                 layer: l,
             })?;
         let grads_k = per_member(grad, k)?;
-        let weights_k = per_member(layer.weight(), k)?;
+        let weights_k = &weights[l - 1].0;
         let deltas_k = per_member(taps.delta(grads, l)?, k)?;
         // What the activation reads (after the normalisation, where there is one) decides
         // its derivative and whether a unit is off.
-        let z_k = if l < depth {
-            let z = trace
-                .activation_inputs
-                .get(l - 1)
-                .ok_or_else(|| ProbeError::Shape(format!("no activation input for layer {l}")))?;
-            Some((per_member(z, k)?, z.dim(2)?))
+        let hidden_k = if l < depth {
+            let missing = || ProbeError::Shape(format!("no activation for layer {l}"));
+            let a = trace.activation_inputs.get(l - 1).ok_or_else(missing)?;
+            let out = trace.activations.get(l - 1).ok_or_else(missing)?;
+            Some((per_member(a, k)?, per_member(out, k)?, a.dim(2)?))
         } else {
             None
         };
         for m in 0..k {
             let g = Moments::of(&grads_k[m]);
             let w = Moments::of(&weights_k[m]);
-            let dead_frac = z_k
-                .as_ref()
-                .map(|(z, units)| off_fraction(&z[m], *units, |v| activation.unit_is_off(v)));
-            let deriv_mean = z_k
-                .as_ref()
-                .map(|(z, _)| mean_of(&z[m], |v| activation.derivative(f64::from(v))));
-            let inactive_frac = z_k
-                .as_ref()
-                .map(|(z, _)| mean_of(&z[m], |v| f64::from(u8::from(activation.unit_is_off(v)))));
-            let act_input = z_k.as_ref().map(|(z, _)| Percentiles::of(&z[m]));
+            let hidden = hidden_k.as_ref().map(|(a, out, units)| {
+                let h = Hidden {
+                    input: &a[m],
+                    output: &out[m],
+                    units: *units,
+                };
+                let (next, n_next) = &weights[l];
+                HiddenStats::of(activation, &h, &next[m], *n_next)
+            });
+            let deltas = &deltas_k[m];
             records[m].push(LayerRecord {
                 layer: l,
                 grad_mean_abs: g.mean_abs,
@@ -100,13 +151,22 @@ pub fn probe_step(
                 grad_max_abs: g.max_abs,
                 weight_mean_abs: w.mean_abs,
                 weight_l2: w.l2,
-                dead_frac,
-                deriv_mean,
-                inactive_frac,
-                act_input,
-                delta_mean_abs: mean_abs(&deltas_k[m]),
+                dead_frac: hidden.as_ref().map(|h| h.dead_frac),
+                deriv_mean: hidden.as_ref().map(|h| h.deriv_mean),
+                inactive_frac: hidden.as_ref().map(|h| h.inactive_frac),
+                preact: hidden.as_ref().map(|h| h.preact),
+                act: hidden.as_ref().map(|h| h.act),
+                chi1: hidden.as_ref().map(|h| h.chi1),
+                jacobian: None,
+                update_ratio: None,
+                bias_update_ratio: None,
+                delta_mean_abs: mean_abs(deltas),
+                delta_mean_sq: Some(mean_of(deltas, |v| f64::from(v).powi(2))),
                 grad_hist: Histogram::of(&grads_k[m]),
                 weight_hist: Histogram::of(&weights_k[m]),
+                delta_hist: Some(Histogram::of(deltas)),
+                preact_hist: hidden.as_ref().map(|h| h.preact_hist.clone()),
+                act_hist: hidden.map(|h| h.act_hist),
             });
         }
     }

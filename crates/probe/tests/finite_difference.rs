@@ -9,7 +9,7 @@ use candle_nn::VarMap;
 use vgrad_model::activation::forward;
 use vgrad_model::{Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
-use vgrad_record::{Activation, Init, LayerRecord, Norm, Percentiles};
+use vgrad_record::{Activation, Distribution, Init, LayerRecord, Norm};
 
 const K: usize = 2;
 const B: usize = 5;
@@ -51,20 +51,33 @@ fn numeric_gradient(target: &Var, eval: &dyn Fn() -> f64) -> Vec<Vec<f32>> {
     grad.chunks(grad.len() / K).map(<[f32]>::to_vec).collect()
 }
 
-/// Each member's mean of f'(z) over the entries of `z` `[K, B, units]`, by central
-/// differences of the activation as the model applies it, in f64.
-fn mean_derivative(activation: Activation, z: &Tensor) -> Vec<f64> {
+/// Each member's mean of f'(z) and of f'(z)^2 over the entries of `z` `[K, B, units]`,
+/// by central differences of the activation as the model applies it, in f64.
+fn mean_derivative(activation: Activation, z: &Tensor) -> (Vec<f64>, Vec<f64>) {
     const H: f64 = 1e-6;
     let f = |t: Tensor| forward(activation, &t, Kernels::Candle).unwrap();
     let up = f((z + H).unwrap());
     let down = f((z - H).unwrap());
     let d = ((up - down).unwrap() / (2.0 * H)).unwrap();
-    d.flatten_from(1)
-        .unwrap()
-        .mean(1)
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
+    let mean = |t: &Tensor| {
+        t.flatten_from(1)
+            .unwrap()
+            .mean(1)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap()
+    };
+    (mean(&d), mean(&d.sqr().unwrap()))
+}
+
+/// n_out * Var(W) of member `m`'s `[in, out]` weight matrix (population variance).
+fn sigma_w_sq(weight: &Tensor, m: usize) -> f64 {
+    let w = weight.narrow(0, m, 1).unwrap().flatten_all().unwrap();
+    let values = w.to_vec1::<f64>().unwrap();
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    weight.dim(2).unwrap() as f64 * var
 }
 
 fn assert_close(what: &str, probe: f64, numeric: f64) {
@@ -170,8 +183,11 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
             );
             assert_eq!(r.dead_frac.is_none(), l == cfg.layers);
             match &numeric_deriv {
-                Some(per_member) => {
+                Some((per_member, squares)) => {
                     assert_close(&tag("deriv_mean"), r.deriv_mean.unwrap(), per_member[m]);
+                    let next = vars[&MlpConfig::weight_name(l + 1)].as_tensor();
+                    let chi1 = sigma_w_sq(next, m) * squares[m];
+                    assert_close(&tag("chi1"), r.chi1.unwrap(), chi1);
                     let input = trace.activation_inputs[l - 1]
                         .narrow(0, m, 1)
                         .unwrap()
@@ -181,10 +197,16 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
                         .unwrap()
                         .to_vec1::<f32>()
                         .unwrap();
-                    assert_eq!(r.act_input, Some(Percentiles::of(&input)), "{}", tag(""));
+                    assert_eq!(r.preact, Some(Distribution::of(&input)), "{}", tag(""));
                 }
-                None => assert!(r.deriv_mean.is_none() && r.act_input.is_none()),
+                None => assert!(r.deriv_mean.is_none() && r.preact.is_none() && r.chi1.is_none()),
             }
+            let delta_sq = numeric_delta[m]
+                .iter()
+                .map(|&v| f64::from(v).powi(2))
+                .sum::<f64>()
+                / numeric_delta[m].len() as f64;
+            assert_close(&tag("delta_mean_sq"), r.delta_mean_sq.unwrap(), delta_sq);
         }
     }
 }
@@ -210,6 +232,7 @@ fd_test!(gelu, Activation::Gelu);
 fd_test!(silu, Activation::Silu);
 fd_test!(softsign, Activation::Softsign);
 fd_test!(selu, Activation::Selu);
+fd_test!(linear, Activation::Linear);
 fd_test!(sigmoid_batch_norm, Activation::Sigmoid, Norm::Batch, false);
 fd_test!(relu_layer_norm, Activation::Relu, Norm::Layer, false);
 fd_test!(tanh_residual, Activation::Tanh, Norm::None, true);

@@ -12,7 +12,7 @@ pub const DEFAULT_LEAKY_SLOPE: f64 = 0.01;
 
 /// Names accepted by [`Activation::from_str`], for error messages and help texts.
 pub const ACTIVATION_NAMES: &str =
-    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu, softsign, selu";
+    "sigmoid, tanh, relu, leaky-relu, leaky-relu:<slope>, elu, gelu, silu, softsign, selu, linear";
 
 /// SELU's scale lambda (Klambauer et al. 2017, eq. 14, to the digits PyTorch uses).
 pub const SELU_LAMBDA: f64 = 1.050_700_987_355_480_5;
@@ -45,6 +45,9 @@ pub enum Activation {
     /// lambda * (x for x > 0, alpha * (e^x - 1) otherwise): the self-normalising unit of
     /// Klambauer et al. 2017, meant for `lecun-normal` weights.
     Selu,
+    /// The identity: a deep linear network (Saxe et al. 2013), whose Jacobian is the
+    /// product of its weights.
+    Linear,
 }
 
 /// How [`Activation::unit_is_off`] classifies a unit that does not pass gradient.
@@ -60,7 +63,7 @@ impl Activation {
     /// Which kind of "off" this activation's units can be in.
     pub fn off_kind(&self) -> OffKind {
         match self {
-            Self::Sigmoid | Self::Tanh | Self::Softsign => OffKind::Saturated,
+            Self::Sigmoid | Self::Tanh | Self::Softsign | Self::Linear => OffKind::Saturated,
             _ => OffKind::Dead,
         }
     }
@@ -100,6 +103,7 @@ impl Activation {
                 s + z * s * (1.0 - s)
             }
             Self::Softsign => (1.0 + z.abs()).powi(-2),
+            Self::Linear => 1.0,
             Self::Selu => {
                 if z > 0.0 {
                     SELU_LAMBDA
@@ -137,6 +141,7 @@ impl Activation {
                 1.0 - t * t < 0.01
             }
             Self::Softsign => (1.0 + f64::from(z).abs()).powi(-2) < 0.01,
+            Self::Linear => false,
             _ => z <= 0.0,
         }
     }
@@ -165,6 +170,7 @@ impl fmt::Display for Activation {
             Self::Silu => f.write_str("silu"),
             Self::Softsign => f.write_str("softsign"),
             Self::Selu => f.write_str("selu"),
+            Self::Linear => f.write_str("linear"),
         }
     }
 }
@@ -190,6 +196,7 @@ impl FromStr for Activation {
             "silu" => Self::Silu,
             "softsign" => Self::Softsign,
             "selu" => Self::Selu,
+            "linear" => Self::Linear,
             other => {
                 match other.strip_prefix("leaky-relu:") {
                     Some(slope) => {
@@ -230,6 +237,7 @@ mod tests {
             "silu",
             "softsign",
             "selu",
+            "linear",
         ] {
             let a: Activation = name.parse().unwrap();
             assert_eq!(a.to_string(), name);
@@ -255,7 +263,8 @@ mod tests {
     #[test]
     fn derivatives_match_central_differences_of_the_formulas() {
         type Formula = fn(f64) -> f64;
-        let cases: [(Activation, Formula); 9] = [
+        let cases: [(Activation, Formula); 10] = [
+            (Activation::Linear, |x| x),
             (Activation::Softsign, |x| x / (1.0 + x.abs())),
             (Activation::Selu, |x| {
                 1.050_700_987_355_480_5

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Activation, ConfigError, Init, Norm, Optimizer, ParseError};
+use crate::{Activation, ConfigError, Init, Norm, Optimizer, ParseError, Probe};
 
 /// Pixels per MNIST image: the network's input size.
 pub const INPUT: usize = 28 * 28;
@@ -25,7 +25,7 @@ pub const VALIDATION_EXAMPLES: usize = 5_000;
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
-    /// leaky-relu:<slope>, elu, gelu, silu, softsign, selu.
+    /// leaky-relu:<slope>, elu, gelu, silu, softsign, selu, linear.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.activation))]
     pub activation: Activation,
     /// Dense layers, output layer included (the reference: 5 hidden + 1 output).
@@ -85,6 +85,11 @@ pub struct RunConfig {
     /// this (0: only at the end); a multiple of --log-every.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.eval_every))]
     pub eval_every: usize,
+    /// The Jacobian spectrum on the probe examples: auto (at every logged step up to 128
+    /// units per layer, at step 0 only beyond), jacobian (at every logged step), basic
+    /// (never).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.probe))]
+    pub probe: Probe,
     /// Seed of the initial weights and the data order; the run is written to --out.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.seed))]
     pub seed: u64,
@@ -116,6 +121,7 @@ pub const REFERENCE: RunConfig = RunConfig {
     epsilon: 1e-8,
     log_every: 200,
     eval_every: 0,
+    probe: Probe::Auto,
     seed: 0,
     data: DataSource::Auto,
     device: DeviceChoice::Cpu,
@@ -124,7 +130,7 @@ pub const REFERENCE: RunConfig = RunConfig {
 /// Fields added after the first reports were committed. `config.json` (and so the hash in
 /// every run folder's name, and a report's configuration table) leaves each out while it
 /// holds its default, so that the runs of those reports keep their names and numbers.
-pub const OMITTED_AT_DEFAULT: [&str; 4] = ["norm", "residual", "optimizer", "eval_every"];
+pub const OMITTED_AT_DEFAULT: [&str; 5] = ["norm", "residual", "optimizer", "eval_every", "probe"];
 
 impl Default for RunConfig {
     fn default() -> Self {

@@ -41,13 +41,31 @@ pub struct Histogram {
 impl Histogram {
     /// Histogram of `values` over the fixed [`edges`].
     pub fn of(values: &[f32]) -> Self {
+        let table = log_buckets();
         let edges = edges();
+        Self::counted(values, edges.clone(), |v| {
+            table
+                .bucket(v)
+                .unwrap_or_else(|| edges.partition_point(|&e| e < f64::from(v)))
+        })
+    }
+
+    /// Histogram of `values` over the sorted upper bucket edges `edges`.
+    pub fn over(values: &[f32], edges: Vec<f64>) -> Self {
+        let search = edges.clone();
+        Self::counted(values, edges, |v| {
+            search.partition_point(|&e| e < f64::from(v))
+        })
+    }
+
+    /// The histogram with each value's bucket from `bucket`.
+    fn counted(values: &[f32], edges: Vec<f64>, bucket: impl Fn(f32) -> usize) -> Self {
         let mut counts = vec![0u64; edges.len() + 1];
         let (mut min, mut max, mut sum, mut sum_squares) =
             (f64::INFINITY, f64::NEG_INFINITY, 0f64, 0f64);
-        for &v in values {
-            let v = f64::from(v);
-            counts[edges.partition_point(|&e| e < v)] += 1;
+        for &x in values {
+            counts[bucket(x)] += 1;
+            let v = f64::from(x);
             min = min.min(v);
             max = max.max(v);
             sum += v;
@@ -68,6 +86,47 @@ impl Histogram {
     }
 }
 
+/// The bucket among [`edges`] of every f32 whose top 16 bits (sign, exponent and 7
+/// mantissa bits) are a given pattern, where all such values share one bucket. The
+/// gradient histograms of the first layer count thousands of values per logged step,
+/// and a binary search's unpredictable branches made them the probe's largest cost.
+struct BucketTable {
+    /// Per 16-bit pattern, the bucket, or `u8::MAX` where an edge splits the pattern's
+    /// values (then the caller searches).
+    buckets: Vec<u8>,
+}
+
+impl BucketTable {
+    fn new(edges: &[f64]) -> Self {
+        let bucket = |x: f32| edges.partition_point(|&e| e < f64::from(x)) as u8;
+        let buckets = (0..=u16::MAX)
+            .map(|top| {
+                let low = f32::from_bits(u32::from(top) << 16);
+                let high = f32::from_bits((u32::from(top) << 16) | 0xffff);
+                let (a, b) = (bucket(low), bucket(high));
+                if a == b && !low.is_nan() && !high.is_nan() {
+                    a
+                } else {
+                    u8::MAX
+                }
+            })
+            .collect();
+        Self { buckets }
+    }
+
+    /// The bucket of `x`, where the table knows it.
+    fn bucket(&self, x: f32) -> Option<usize> {
+        let b = self.buckets[(x.to_bits() >> 16) as usize];
+        (b != u8::MAX).then_some(usize::from(b))
+    }
+}
+
+/// The table of the fixed [`edges`], built once.
+fn log_buckets() -> &'static BucketTable {
+    static TABLE: std::sync::OnceLock<BucketTable> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| BucketTable::new(&edges()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,6 +140,31 @@ mod tests {
         assert_eq!(e[32], 1e-9);
         assert_eq!(e[62], 10.0);
         assert_eq!(e[0], -10.0);
+    }
+
+    #[test]
+    fn the_table_gives_the_bucket_a_search_gives() {
+        let e = edges();
+        let mut values: Vec<f32> = vec![0.0, -0.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        values.extend(e.iter().flat_map(|&x| {
+            let x = x as f32;
+            [
+                x,
+                f32::from_bits(x.to_bits() + 1),
+                f32::from_bits(x.to_bits().saturating_sub(1)),
+            ]
+        }));
+        // Every 16-bit pattern, at its low end, in its middle and at its high end.
+        values.extend((0..=u16::MAX).flat_map(|top| {
+            let bits = u32::from(top) << 16;
+            [bits, bits | 0x8000, bits | 0xffff].map(f32::from_bits)
+        }));
+        let h = Histogram::of(&values);
+        let mut want = vec![0u64; e.len() + 1];
+        for &v in &values {
+            want[e.partition_point(|&edge| edge < f64::from(v))] += 1;
+        }
+        assert_eq!(h.counts, want);
     }
 
     #[test]

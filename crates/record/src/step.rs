@@ -33,11 +33,49 @@ pub struct LayerRecord {
     /// for a typical example; `None` for the output layer.
     #[serde(default)]
     pub inactive_frac: Option<f64>,
-    /// The 15th, 50th and 85th percentiles of the activation's input over the layer's
-    /// units and the batch's examples (after the normalisation, where there is one): the
-    /// measure of Ioffe & Szegedy 2015's Figure 1; `None` for the output layer.
+    /// What the activation reads (the pre-activation, after the normalisation where there
+    /// is one) over the layer's units and the batch's examples: mean, standard deviation,
+    /// 15th, 50th and 85th percentiles (Ioffe & Szegedy 2015's Figure 1); `None` for the
+    /// output layer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub act_input: Option<Percentiles>,
+    pub preact: Option<Distribution>,
+    /// The activation's output f(a) (before a skip adds the layer's input) the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Distribution>,
+    /// Histogram of the pre-activation over [`activation_edges`] (Glorot & Bengio 2010's
+    /// Figure 6 shows the activations' the same way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preact_hist: Option<Histogram>,
+    /// Histogram of the activation's output over [`activation_edges`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act_hist: Option<Histogram>,
+    /// chi_1 of mean-field theory (Poole et al. 2016; Schoenholz et al. 2017):
+    /// n_(l+1) Var(W_(l+1)) E[f'(a_l)^2] over the batch's examples and the layer's units,
+    /// the factor by which theory says the mean square of dC/dz shrinks or grows from
+    /// layer l + 1 to layer l; `None` for the output layer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chi1: Option<f64>,
+    /// Singular values of the Jacobian dz_(l+1)/dz_l on the probe examples (a fixed set of
+    /// test images, the network evaluated as at test time); `None` for the output layer
+    /// and at steps the Jacobian was not probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian: Option<Spectrum>,
+    /// ||W_after - W_before|| / ||W_before|| (Frobenius) of this step's update: how much
+    /// the layer actually moved (about 1e-3 for a healthy layer, by Karpathy's rule of
+    /// thumb); `None` for a member frozen at this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_ratio: Option<f64>,
+    /// The same for the bias; `None` while the bias is all zero (it starts so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_update_ratio: Option<f64>,
+    /// mean((dC/dz_l)^2) over the batch, the quantity whose per-layer ratio chi_1
+    /// predicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_mean_sq: Option<f64>,
+    /// Histogram of dC/dz_l over the fixed log-spaced [`crate::histogram::edges`]
+    /// (Glorot & Bengio 2010's Figure 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_hist: Option<Histogram>,
     /// mean(|dC/dz_l|) of the back-propagated error at the pre-activation, over the batch
     /// (before the normalisation, where there is one).
     pub delta_mean_abs: f64,
@@ -47,9 +85,19 @@ pub struct LayerRecord {
     pub weight_hist: Histogram,
 }
 
-/// Three percentiles of a set of values.
+/// Bucket edges of the activation and pre-activation histograms: -5 to 5 in steps of 0.1
+/// (values beyond fall in the end buckets).
+pub fn activation_edges() -> Vec<f64> {
+    (-50..=50).map(|i| f64::from(i) / 10.0).collect()
+}
+
+/// Summary of a set of values: mean, standard deviation and three percentiles.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Percentiles {
+pub struct Distribution {
+    /// Mean.
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
     /// 15th percentile.
     pub p15: f64,
     /// Median.
@@ -58,12 +106,13 @@ pub struct Percentiles {
     pub p85: f64,
 }
 
-impl Percentiles {
-    /// The percentiles of `values` (NaN for none), each by linear interpolation between
-    /// the two nearest ranks, as NumPy's default.
+impl Distribution {
+    /// The summary of `values` (NaN for none); each percentile by linear interpolation
+    /// between the two nearest ranks, as NumPy's default.
     pub fn of(values: &[f32]) -> Self {
         let mut sorted: Vec<f64> = values.iter().map(|&v| f64::from(v)).collect();
-        sorted.sort_by(f64::total_cmp);
+        sorted.sort_unstable_by(f64::total_cmp);
+        let n = sorted.len() as f64;
         let at = |q: f64| {
             if sorted.is_empty() {
                 return f64::NAN;
@@ -72,12 +121,27 @@ impl Percentiles {
             let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
             sorted[low] + (rank - low as f64) * (sorted[high] - sorted[low])
         };
+        let mean = sorted.iter().sum::<f64>() / n;
+        let var = sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         Self {
+            mean,
+            std: var.sqrt(),
             p15: at(15.0),
             p50: at(50.0),
             p85: at(85.0),
         }
     }
+}
+
+/// Singular values of a Jacobian, each averaged over the probe examples.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Spectrum {
+    /// Mean singular value.
+    pub mean: f64,
+    /// Smallest singular value.
+    pub min: f64,
+    /// Largest singular value.
+    pub max: f64,
 }
 
 /// One line of `metrics.jsonl`.
@@ -93,6 +157,10 @@ pub struct StepRecord {
     /// `--eval-every` picks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_acc: Option<f64>,
+    /// Singular values of the whole network's Jacobian d logits / d z_1 on the probe
+    /// examples; `None` at steps the Jacobian was not probed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobian: Option<Spectrum>,
     /// Layers 1..=L.
     pub layers: Vec<LayerRecord>,
 }
@@ -102,11 +170,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_interpolate_between_ranks_as_numpy() {
-        // numpy.percentile([4, 1, 3, 2, 5], [15, 50, 85]) = [1.6, 3.0, 4.4]
-        let p = Percentiles::of(&[4.0, 1.0, 3.0, 2.0, 5.0]);
+    fn distributions_interpolate_percentiles_as_numpy() {
+        // numpy.percentile([4, 1, 3, 2, 5], [15, 50, 85]) = [1.6, 3.0, 4.4]; numpy.std = sqrt(2)
+        let p = Distribution::of(&[4.0, 1.0, 3.0, 2.0, 5.0]);
         assert!((p.p15 - 1.6).abs() < 1e-12 && p.p50 == 3.0 && (p.p85 - 4.4).abs() < 1e-12);
-        assert!(Percentiles::of(&[]).p50.is_nan());
-        assert_eq!(Percentiles::of(&[7.0]).p85, 7.0);
+        assert_eq!(p.mean, 3.0);
+        assert!((p.std - 2f64.sqrt()).abs() < 1e-12);
+        assert!(Distribution::of(&[]).p50.is_nan());
+        assert_eq!(Distribution::of(&[7.0]).p85, 7.0);
+        let edges = activation_edges();
+        assert_eq!(
+            (edges.len(), edges[0], edges[50], edges[100]),
+            (101, -5.0, 0.0, 5.0)
+        );
     }
 }

@@ -7,6 +7,7 @@ use plotters::prelude::*;
 use vgrad_sweep::Sweep;
 
 use crate::collect::group_without;
+use crate::diagnostics::{LayerTheory, MeanHistogram};
 use crate::seeds::GeometricSummary;
 use crate::{ReportError, Result, Scenario, ScenarioStats};
 
@@ -107,7 +108,7 @@ macro_rules! draw_chart {
             .x_desc(panel.x_desc)
             .y_desc(panel.y_desc)
             .x_labels(panel.x_labels)
-            .x_label_formatter(&|v: &f64| format!("{v:.0}"))
+            .x_label_formatter(&panel.x_fmt)
             .y_labels(8)
             .y_label_formatter($y_fmt)
             .label_style((FONT, 12))
@@ -170,6 +171,13 @@ struct Panel {
     y_range: Option<(f64, f64)>,
     /// Where the legend goes.
     legend: SeriesLabelPosition,
+    /// The x labels' text.
+    x_fmt: fn(&f64) -> String,
+}
+
+/// An x label of integer values: steps or layers.
+fn whole(v: &f64) -> String {
+    format!("{v:.0}")
 }
 
 impl Panel {
@@ -184,6 +192,7 @@ impl Panel {
             x_labels: 6,
             y_range: None,
             legend: SeriesLabelPosition::UpperRight,
+            x_fmt: whole,
         }
     }
 
@@ -218,6 +227,7 @@ impl Panel {
             x_labels,
             y_range: None,
             legend: SeriesLabelPosition::UpperRight,
+            x_fmt: whole,
         }
     }
 }
@@ -248,6 +258,16 @@ fn panel(area: &Area, p: &Panel) -> DrawResult {
 
 /// Draws `panels` side by side (two per row) into `dir/file`.
 fn figure(dir: &Path, file: &str, panels: &[Panel]) -> Result<()> {
+    figure_of(dir, file, panels, panel)
+}
+
+/// Draws `panels` side by side (two per row) into `dir/file`, each with `draw`.
+fn figure_of<P>(
+    dir: &Path,
+    file: &str,
+    panels: &[P],
+    draw: fn(&Area, &P) -> DrawResult,
+) -> Result<()> {
     let path = dir.join(file);
     let fail = |message: String| ReportError::Figure {
         path: path.clone(),
@@ -260,7 +280,7 @@ fn figure(dir: &Path, file: &str, panels: &[Panel]) -> Result<()> {
     root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
     let areas = root.split_evenly((rows, cols));
     for (p, area) in panels.iter().zip(&areas) {
-        panel(area, p).map_err(fail)?;
+        draw(area, p).map_err(fail)?;
     }
     root.present().map_err(|e| fail(e.to_string()))
 }
@@ -426,6 +446,7 @@ pub fn draw_all(
     {
         figures.push(activation_inputs(&sources)?);
     }
+    figures.extend(diagnostic_figures(&sources)?);
     Ok(figures)
 }
 
@@ -697,4 +718,513 @@ fn activation_inputs(s: &Sources) -> Result<Figure> {
         file: "activation_inputs.svg".into(),
         caption: "The 15th, 50th and 85th percentiles of the last hidden layer's activation input (after the normalisation, where there is one) over its units and the batch's examples, at every logged step, mean over seeds.".into(),
     })
+}
+
+/// The most scenarios the histogram figures draw, one panel each.
+const MAX_HISTOGRAM_PANELS: usize = 8;
+
+/// The most lines (layers) a histogram panel draws.
+const MAX_HISTOGRAM_LINES: usize = 6;
+
+/// The figures of the probe's diagnostics, each where some run has its data.
+fn diagnostic_figures(s: &Sources) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let has = |f: fn(&ScenarioStats) -> bool| s.with_data.iter().any(|&i| f(&s.stats[i]));
+    if has(|st| st.diagnostics.has_update()) {
+        figures.push(update_ratio(s)?);
+    }
+    let with_hist = |f: fn(&ScenarioStats) -> bool| {
+        let n = s.with_data.iter().filter(|&&i| f(&s.stats[i])).count();
+        n > 0 && n <= MAX_HISTOGRAM_PANELS
+    };
+    if with_hist(|st| !st.diagnostics.act_hist.is_empty()) {
+        figures.push(activation_hist(s)?);
+    }
+    if with_hist(|st| !st.diagnostics.delta_hist.is_empty()) {
+        figures.push(delta_hist(s)?);
+    }
+    if has(|st| st.diagnostics.has_theory()) {
+        figures.push(theory_vs_measurement(s)?);
+    }
+    Ok(figures)
+}
+
+/// The first and the last layer's update-to-weight ratio over training.
+fn update_ratio(s: &Sources) -> Result<Figure> {
+    let series = |members: &[usize], pick: fn(&ScenarioStats) -> &Vec<(usize, f64)>| {
+        members
+            .iter()
+            .filter(|&&i| s.stats[i].diagnostics.has_update())
+            .map(|&i| Series {
+                label: s.labels[i].clone(),
+                points: pick(&s.stats[i])
+                    .iter()
+                    .map(|&(step, v)| (step as f64, v))
+                    .filter(|p| p.1 > 0.0 && p.1.is_finite())
+                    .collect(),
+                bars: Vec::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let panels = s.per_row(|title, members| {
+        vec![
+            Panel::steps(
+                &title("First layer: ||dW|| / ||W|| per step"),
+                "update ratio (log)",
+                series(members, |st| &st.diagnostics.update_first),
+                true,
+            ),
+            Panel::steps(
+                &title("Last layer: ||dW|| / ||W|| per step"),
+                "update ratio (log)",
+                series(members, |st| &st.diagnostics.update_last),
+                true,
+            ),
+        ]
+    });
+    figure(s.dir, "update_ratio.svg", &panels)?;
+    Ok(Figure {
+        file: "update_ratio.svg".into(),
+        caption: s.caption("Update-to-weight ratio ||W_after - W_before|| / ||W_before|| of the first and of the last layer at every logged step (geometric mean over seeds); Karpathy's rule of thumb puts a healthy layer near 1e-3."),
+    })
+}
+
+/// At most [`MAX_HISTOGRAM_LINES`] of the indices `0..n`, evenly spread, the first and the
+/// last among them.
+fn spread_out(n: usize) -> Vec<usize> {
+    if n <= MAX_HISTOGRAM_LINES {
+        return (0..n).collect();
+    }
+    let k = MAX_HISTOGRAM_LINES - 1;
+    let mut picked: Vec<usize> = (0..=k).map(|j| (j * (n - 1) + k / 2) / k).collect();
+    picked.dedup();
+    picked
+}
+
+/// Lines of a histogram panel with the buckets where no line has values trimmed from
+/// both ends (one empty bucket kept on each side).
+fn trimmed(mut lines: Vec<Series>) -> Vec<Series> {
+    let any = |k: usize| {
+        lines
+            .iter()
+            .any(|l| l.points.get(k).is_some_and(|p| p.1 > 0.0))
+    };
+    let n = lines.iter().map(|l| l.points.len()).max().unwrap_or(0);
+    let Some(first) = (0..n).find(|&k| any(k)) else {
+        return lines;
+    };
+    let last = (0..n).rev().find(|&k| any(k)).unwrap_or(first);
+    let (from, to) = (first.saturating_sub(1), (last + 1).min(n - 1));
+    for l in &mut lines {
+        let end = to.min(l.points.len().saturating_sub(1));
+        l.points = l.points.get(from..=end).map_or(Vec::new(), <[_]>::to_vec);
+    }
+    lines
+}
+
+/// One histogram panel per scenario that has `pick`'s histograms: a line per layer (at
+/// most [`MAX_HISTOGRAM_LINES`]), each bucket's share of the values at its `x`.
+fn histogram_panels(
+    s: &Sources,
+    pick: fn(&ScenarioStats) -> &Vec<Option<MeanHistogram>>,
+    points: fn(&MeanHistogram) -> Vec<(f64, f64)>,
+    line_label: fn(usize, usize) -> String,
+    x_desc: &'static str,
+    x_fmt: fn(&f64) -> String,
+    legend: SeriesLabelPosition,
+) -> Vec<Panel> {
+    s.with_data
+        .iter()
+        .filter(|&&i| !pick(&s.stats[i]).is_empty())
+        .map(|&i| {
+            let hists = pick(&s.stats[i]);
+            let lines: Vec<Series> = spread_out(hists.len())
+                .into_iter()
+                .filter_map(|l| {
+                    let h = hists[l].as_ref()?;
+                    Some(Series {
+                        label: line_label(l + 1, s.stats[i].layers),
+                        points: points(h),
+                        bars: Vec::new(),
+                    })
+                })
+                .collect();
+            Panel {
+                title: s.labels[i].clone(),
+                x_desc,
+                y_desc: "share of values per bucket",
+                series: trimmed(lines),
+                log_y: false,
+                x_labels: 12,
+                y_range: None,
+                legend: legend.clone(),
+                x_fmt,
+            }
+        })
+        .collect()
+}
+
+/// Each bucket of a histogram over linear edges at its centre (the two open-ended buckets
+/// half a step beyond the edges).
+fn linear_buckets(h: &MeanHistogram) -> Vec<(f64, f64)> {
+    let e = &h.edges;
+    let step = if e.len() > 1 { e[1] - e[0] } else { 1.0 };
+    h.share
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| {
+            let x = if k == 0 {
+                e[0] - step / 2.0
+            } else if k == e.len() {
+                e[k - 1] + step / 2.0
+            } else {
+                (e[k - 1] + e[k]) / 2.0
+            };
+            (x, v)
+        })
+        .collect()
+}
+
+/// A histogram over edges symmetric about 0 and spaced logarithmically on each side,
+/// folded onto magnitudes: each bucket of |value| with the share of both signs, at
+/// log10 of its geometric centre (the bucket at 0 and the open-ended one a quarter of a
+/// decade beyond their edge).
+fn magnitude_buckets(h: &MeanHistogram) -> Vec<(f64, f64)> {
+    let e = &h.edges;
+    let mut folded: Vec<(f64, f64, f64)> = Vec::new();
+    for (k, &v) in h.share.iter().enumerate() {
+        let lo = if k == 0 { f64::NEG_INFINITY } else { e[k - 1] };
+        let hi = if k == e.len() { f64::INFINITY } else { e[k] };
+        let (a, b) = if hi <= 0.0 {
+            (-hi, -lo)
+        } else {
+            (lo.max(0.0), hi)
+        };
+        match folded.iter_mut().find(|f| f.0 == a && f.1 == b) {
+            Some(f) => f.2 += v,
+            None => folded.push((a, b, v)),
+        }
+    }
+    let mut points: Vec<(f64, f64)> = folded
+        .into_iter()
+        .map(|(a, b, v)| {
+            let x = if a <= 0.0 {
+                b.log10() - 0.25
+            } else if b.is_infinite() {
+                a.log10() + 0.25
+            } else {
+                (a * b).sqrt().log10()
+            };
+            (x, v)
+        })
+        .collect();
+    points.sort_by(|p, q| p.0.total_cmp(&q.0));
+    points
+}
+
+/// An x label on a log10 axis: `1e-5` at whole decades, else the value.
+fn decade(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("1e{:.0}", v.round())
+    } else {
+        crate::format::sig(10f64.powf(*v), 1)
+    }
+}
+
+/// An x label of a linear axis with tenths.
+fn tenths(v: &f64) -> String {
+    format!("{v:.1}")
+}
+
+/// The activation's output at step 0, one panel per scenario, a line per hidden layer.
+fn activation_hist(s: &Sources) -> Result<Figure> {
+    let panels = histogram_panels(
+        s,
+        |st| &st.diagnostics.act_hist,
+        linear_buckets,
+        |l, _| format!("layer {l}"),
+        "activation f(z) (buckets of 0.1)",
+        tenths,
+        SeriesLabelPosition::UpperRight,
+    );
+    figure(s.dir, "activation_hist.svg", &panels)?;
+    Ok(Figure {
+        file: "activation_hist.svg".into(),
+        caption: "The activation's output at step 0 (the initial network), one line per hidden layer: each bucket's share of the values over a logged batch's examples and the layer's units, mean over seeds (Glorot & Bengio 2010, Figure 6). Each point is a bucket (a, a + 0.1] at its centre, so an output of exactly 0 (a ReLU unit that is off) counts in (-0.1, 0] and shows at -0.05; values beyond -5 and 5 are drawn at the ends.".into(),
+    })
+}
+
+/// The back-propagated error dC/dz at step 0, one panel per scenario, a line per layer.
+fn delta_hist(s: &Sources) -> Result<Figure> {
+    let panels = histogram_panels(
+        s,
+        |st| &st.diagnostics.delta_hist,
+        magnitude_buckets,
+        |l, layers| {
+            if l == layers {
+                format!("layer {l} (output)")
+            } else {
+                format!("layer {l}")
+            }
+        },
+        "|dC/dz| (log scale)",
+        decade,
+        // The output layer's error is the largest, on the right.
+        SeriesLabelPosition::UpperLeft,
+    );
+    figure(s.dir, "delta_hist.svg", &panels)?;
+    Ok(Figure {
+        file: "delta_hist.svg".into(),
+        caption: "The back-propagated error dC/dz at each layer's pre-activation at step 0, by magnitude (both signs together) on a log scale, one line per layer: each bucket's share of the values over a logged batch, mean over seeds (Glorot & Bengio 2010, Figure 7). A vanishing error moves left from the output layer to layer 1; the leftmost point holds the values of magnitude 1e-9 or less.".into(),
+    })
+}
+
+/// A log-log scatter of a measured value against its prediction.
+struct Scatter {
+    title: String,
+    series: Vec<Series>,
+}
+
+/// Draws a scatter panel on log-log axes (log10 of the values on linear axes, labelled
+/// with the values): the points of each series with its marker, the diagonal where
+/// measurement meets prediction, and the band within [`AGREE`] of it.
+fn scatter(area: &Area, p: &Scatter) -> DrawResult {
+    let logs: Vec<Vec<(f64, f64)>> = p
+        .series
+        .iter()
+        .map(|s| {
+            s.points
+                .iter()
+                .filter(|q| q.0 > 0.0 && q.1 > 0.0 && q.0.is_finite() && q.1.is_finite())
+                .map(|q| (q.0.log10(), q.1.log10()))
+                .collect()
+        })
+        .collect();
+    let (lo, hi) = logs
+        .iter()
+        .flatten()
+        .flat_map(|q| [q.0, q.1])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if lo.is_finite() {
+        let centre = (lo + hi) / 2.0;
+        let half = ((hi - lo) / 2.0).max(0.5) * 1.25;
+        (centre - half, centre + half)
+    } else {
+        (-1.0, 1.0)
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, (FONT, 15))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(62)
+        .build_cartesian_2d(lo..hi, lo..hi)
+        .map_err(|e| e.to_string())?;
+    let value = |v: &f64| crate::format::sig(10f64.powf((v * 1e6).round() / 1e6), 2);
+    chart
+        .configure_mesh()
+        .x_desc("predicted: chi_1 (log scale)")
+        .y_desc("measured: ratio of mean sq. errors (log scale)")
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&value)
+        .y_label_formatter(&value)
+        .label_style((FONT, 12))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let grey = BLACK.mix(0.5);
+    chart
+        .draw_series(LineSeries::new([(lo, lo), (hi, hi)], grey.stroke_width(1)))
+        .map_err(|e| e.to_string())?
+        .label("measured = predicted")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1)));
+    let band = BLACK.mix(0.25);
+    for (k, d) in [AGREE.log10(), -AGREE.log10()].into_iter().enumerate() {
+        let drawn = chart
+            .draw_series(DashedLineSeries::new(
+                [(lo, lo + d), (hi, hi + d)],
+                6,
+                4,
+                band.stroke_width(1),
+            ))
+            .map_err(|e| e.to_string())?;
+        if k == 0 {
+            drawn
+                .label(format!("within {AGREE}x"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], band.stroke_width(1))
+                });
+        }
+    }
+    for (i, (s, points)) in p.series.iter().zip(&logs).enumerate() {
+        let c = color(i);
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&q| EmptyElement::at(q) + marker((0, 0), i, c)),
+            )
+            .map_err(|e| e.to_string())?
+            .label(s.label.clone())
+            .legend(move |(x, y)| EmptyElement::at((x + 9, y)) + marker((0, 0), i, c));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FONT, 11))
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The factor within which the scatter's band counts prediction and measurement as
+/// agreeing.
+const AGREE: f64 = 1.5;
+
+/// The most scenarios the scatter gives a marker each; beyond, one per activation.
+const MAX_SCATTER_SERIES: usize = 8;
+
+/// Measured against predicted factor of the error's mean square per layer, for every
+/// scenario and hidden layer: at step 0 and averaged over training.
+fn theory_vs_measurement(s: &Sources) -> Result<Figure> {
+    let with: Vec<usize> = s
+        .with_data
+        .iter()
+        .copied()
+        .filter(|&i| s.stats[i].diagnostics.has_theory())
+        .collect();
+    let groups: Vec<(String, Vec<usize>)> = if with.len() <= MAX_SCATTER_SERIES {
+        with.iter()
+            .map(|&i| (s.labels[i].clone(), vec![i]))
+            .collect()
+    } else {
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for &i in &with {
+            let a = s.scenarios[i].point.config.activation.to_string();
+            match groups.iter_mut().find(|(g, _)| *g == a) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((a, vec![i])),
+            }
+        }
+        groups
+    };
+    let series = |pick: fn(&LayerTheory) -> (Option<f64>, Option<f64>)| -> Vec<Series> {
+        groups
+            .iter()
+            .map(|(label, members)| Series {
+                label: label.clone(),
+                points: members
+                    .iter()
+                    .flat_map(|&i| s.stats[i].diagnostics.theory.iter())
+                    .filter_map(|t| match pick(t) {
+                        (Some(p), Some(m)) => Some((p, m)),
+                        _ => None,
+                    })
+                    .collect(),
+                bars: Vec::new(),
+            })
+            .collect()
+    };
+    let panels = [
+        Scatter {
+            title: "At step 0".into(),
+            series: series(|t| (t.chi1_start, t.measured_start)),
+        },
+        Scatter {
+            title: "Averaged over training".into(),
+            series: series(|t| (t.chi1_mean, t.measured_mean)),
+        },
+    ];
+    figure_of(s.dir, "theory_vs_measurement.svg", &panels, scatter)?;
+    let per = if with.len() <= MAX_SCATTER_SERIES {
+        "scenario"
+    } else {
+        "activation"
+    };
+    Ok(Figure {
+        file: "theory_vs_measurement.svg".into(),
+        caption: format!(
+            "Mean-field theory against measurement: for every scenario and hidden layer l, the measured factor mean((dC/dz_l)^2) / mean((dC/dz_(l+1))^2) against chi_1, at step 0 and as a geometric mean over the logged steps (both geometric means over seeds); one marker per {per}. On the solid diagonal the theory is exact; between the dashed lines it is within a factor of {AGREE}."
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figures of a synthetic sweep of `activations`, drawn into a fresh folder.
+    fn drawn(activations: &[&str], diagnostics: bool, name: &str) -> Vec<String> {
+        let (sweep, scenarios) = crate::synthetic::sweep(activations, diagnostics);
+        let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
+        let dir = std::env::temp_dir().join(format!("vgrad-report-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let figures = draw_all(&sweep, &scenarios, &stats, &dir).unwrap();
+        for f in &figures {
+            let svg = std::fs::read_to_string(dir.join(&f.file)).unwrap();
+            assert!(svg.contains("<svg"), "{}", f.file);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        figures.into_iter().map(|f| f.file).collect()
+    }
+
+    #[test]
+    fn the_diagnostic_figures_follow_the_others_where_runs_have_the_data() {
+        let old = drawn(&["sigmoid", "relu"], false, "old");
+        assert_eq!(
+            old,
+            [
+                "accuracy.svg",
+                "gradients.svg",
+                "decay_over_training.svg",
+                "profile.svg"
+            ]
+        );
+        let new = drawn(&["sigmoid", "relu"], true, "new");
+        assert_eq!(new[..4], old[..]);
+        assert_eq!(
+            new[4..],
+            [
+                "update_ratio.svg",
+                "activation_hist.svg",
+                "delta_hist.svg",
+                "theory_vs_measurement.svg"
+            ]
+        );
+        // Nine scenarios: too many for a panel each, so no histograms.
+        let many = [
+            "sigmoid",
+            "relu",
+            "tanh",
+            "elu",
+            "gelu",
+            "silu",
+            "softsign",
+            "selu",
+            "leaky-relu:0.2",
+        ];
+        let nine = drawn(&many, true, "nine");
+        assert!(!nine.iter().any(|f| f.ends_with("_hist.svg")), "{nine:?}");
+        assert!(nine.contains(&"theory_vs_measurement.svg".to_string()));
+    }
+
+    #[test]
+    fn magnitude_buckets_fold_both_signs() {
+        let h = MeanHistogram {
+            edges: vec![-10.0, -1.0, 0.0, 1.0, 10.0],
+            share: vec![0.0, 0.1, 0.2, 0.3, 0.15, 0.25],
+        };
+        // |v| <= 1: 0.2 + 0.3; (1, 10]: 0.1 + 0.15; beyond 10: 0 + 0.25.
+        let points = magnitude_buckets(&h);
+        assert_eq!(points.len(), 3);
+        assert_eq!(points[0], (-0.25, 0.5));
+        assert_eq!(points[1], (0.5, 0.25));
+        assert_eq!(points[2], (1.25, 0.25));
+        assert_eq!(decade(&-5.0), "1e-5");
+        assert_eq!(spread_out(24), vec![0, 5, 9, 14, 18, 23]);
+        assert_eq!(spread_out(4), vec![0, 1, 2, 3]);
+    }
 }

@@ -587,6 +587,350 @@ fn ranking_and_failures(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<
     out
 }
 
+/// Karpathy's rule of thumb for the update-to-weight ratio of a healthy layer.
+const HEALTHY_UPDATE: f64 = 1e-3;
+
+/// Within this factor, mean-field theory's chi_1 counts as agreeing with the measured
+/// factor.
+const AGREES_WITHIN: f64 = 1.5;
+
+/// Sentences on the probe's diagnostics (update ratios, Jacobians, mean-field theory),
+/// for a paragraph of their own; none for runs without them.
+pub fn diagnostic_findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let mut out = update_findings(scenarios, stats);
+    out.extend(isometry(scenarios, stats));
+    out.extend(against_glorot_2010(scenarios, stats));
+    out.extend(theory_agreement(scenarios, stats));
+    out
+}
+
+/// Glorot & Bengio 2010 (Section 4.2.2) report a mean singular value of the layer-to-layer
+/// Jacobians at initialisation of about 0.5 under their standard init and 0.8 under their
+/// normalized one, for tanh networks of 5 hidden layers of 1,000 units.
+const GLOROT_2010: [(&str, f64); 2] = [("standard", 0.5), ("glorot-uniform", 0.8)];
+
+/// Their numbers beside ours, for the scenarios that match their network: tanh, 6 dense
+/// layers of 1,000 units, one of the two inits. The mean runs over the Jacobians between
+/// hidden layers, whose shape (1,000 x 1,000) is theirs; the last maps to the 10 logits.
+fn against_glorot_2010(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String> {
+    let parts: Vec<String> = GLOROT_2010
+        .iter()
+        .flat_map(|&(init, reported)| {
+            scenarios.iter().zip(stats).filter_map(move |(sc, st)| {
+                let c = &sc.point.config;
+                let matches = c.activation == vgrad_record::Activation::Tanh
+                    && c.layers == 6
+                    && c.width == 1000
+                    && c.init.to_string() == init;
+                if !matches {
+                    return None;
+                }
+                let hidden: Vec<f64> = st.diagnostics.layer_jacobian[..c.layers - 2]
+                    .iter()
+                    .copied()
+                    .collect::<Option<_>>()?;
+                let mean = hidden.iter().sum::<f64>() / hidden.len() as f64;
+                Some(format!(
+                    "{} gives {} (reported: about {reported})",
+                    label_of(sc),
+                    sig(mean, 2)
+                ))
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Against Glorot & Bengio 2010 (Section 4.2.2: the mean singular value of the Jacobians between hidden layers at initialisation, tanh, 5 hidden layers of 1,000 units, on their Shapeset-3x2 rather than MNIST): {}.",
+            parts.join(", ")
+        )
+    })
+}
+
+/// `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A factor with two significant figures: `4.2`, `13`, `1.3e4`.
+fn factor(x: f64) -> String {
+    if x >= 1000.0 {
+        format!("{x:.1e}").replace("e0", "e").replace("e+", "e")
+    } else {
+        sig(x, 2)
+    }
+}
+
+/// `x` against the rule of thumb: `4.2x above 1e-3` or `13x below 1e-3`.
+fn above_or_below(x: f64) -> String {
+    if x >= HEALTHY_UPDATE {
+        format!("{}x above 1e-3", factor(x / HEALTHY_UPDATE))
+    } else {
+        format!("{}x below 1e-3", factor(HEALTHY_UPDATE / x))
+    }
+}
+
+/// The layers that move least and most per step against the rule of thumb, and the first
+/// layer's update ratio against the last layer's.
+fn update_findings(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Vec<String> {
+    let mut out = Vec::new();
+    let all: Vec<(usize, usize, f64)> = stats
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.ok > 0)
+        .flat_map(|(i, s)| {
+            s.diagnostics
+                .update_ratio
+                .iter()
+                .enumerate()
+                .filter_map(move |(l, v)| {
+                    v.filter(|v| v.is_finite() && *v >= 0.0)
+                        .map(|v| (i, l + 1, v))
+                })
+        })
+        .collect();
+    // An update ratio of 0: at some logged step the layer's weights did not change at all.
+    let zeros: Vec<&(usize, usize, f64)> = all.iter().filter(|p| p.2 == 0.0).collect();
+    if !zeros.is_empty() {
+        let mut frozen: Vec<(usize, usize)> = Vec::new();
+        for p in &zeros {
+            match frozen.iter_mut().find(|f| f.0 == p.0) {
+                Some(f) => f.1 += 1,
+                None => frozen.push((p.0, 1)),
+            }
+        }
+        let named: Vec<String> = frozen
+            .iter()
+            .take(4)
+            .map(|&(i, n)| {
+                let layers = stats[i].diagnostics.update_ratio.len();
+                if n == layers {
+                    format!("every layer of {}", label_of(&scenarios[i]))
+                } else {
+                    format!("{n} of the {layers} layers of {}", label_of(&scenarios[i]))
+                }
+            })
+            .collect();
+        let among = if frozen.len() > named.len() {
+            format!("among them {}", named.join(", "))
+        } else {
+            and_list(&named)
+        };
+        out.push(format!(
+            "In {} of {} (scenario, layer) pairs the weights do not change at all at some logged step (update ratio 0: the step rounds to nothing in float32): {among}.",
+            zeros.len(),
+            all.len()
+        ));
+    }
+    let moving: Vec<&(usize, usize, f64)> = all.iter().filter(|p| p.2 > 0.0).collect();
+    let least = moving.iter().min_by(|a, b| a.2.total_cmp(&b.2));
+    let most = moving.iter().max_by(|a, b| a.2.total_cmp(&b.2));
+    if let (Some(&&(li, ll, lv)), Some(&&(mi, ml, mv))) = (least, most) {
+        let others = if zeros.is_empty() {
+            ""
+        } else {
+            " of the others"
+        };
+        out.push(format!(
+            "Against Karpathy's rule of thumb of an update about 1e-3 of a layer's weights per step, layer {ll} under {} moves least{others} ({} of its norm per step, {}), and layer {ml} under {} moves most ({}, {}).",
+            label_of(&scenarios[li]),
+            sig(lv, 2),
+            above_or_below(lv),
+            label_of(&scenarios[mi]),
+            sig(mv, 2),
+            above_or_below(mv)
+        ));
+    }
+    // Per scenario: the first layer's update ratio and mean |grad| over the last layer's.
+    let pairs: Vec<(usize, f64, f64)> = stats
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.ok > 0 && s.layers >= 2)
+        .filter_map(|(i, s)| {
+            let u = &s.diagnostics.update_ratio;
+            let (a, b) = ((*u.first()?)?, (*u.last()?)?);
+            let g = s.grad_profile.first()? / s.grad_profile.last()?;
+            let q = a / b;
+            (q.is_finite() && q > 0.0 && g.is_finite()).then_some((i, q, g))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return out;
+    }
+    let adam = pairs
+        .iter()
+        .all(|&(i, _, _)| scenarios[i].point.config.optimizer == Optimizer::Adam);
+    let why = if adam {
+        ": under Adam the step does not follow the gradient's size"
+    } else {
+        ""
+    };
+    if pairs.len() <= 4 {
+        let each: Vec<String> = pairs
+            .iter()
+            .enumerate()
+            .map(|(k, &(i, q, g))| {
+                let (of_last, grad) = if k == 0 {
+                    (" the last layer's", "its mean |grad| is ")
+                } else {
+                    ("", "")
+                };
+                format!(
+                    "{}x{of_last} under {} ({grad}{}x the last layer's)",
+                    sig(q, 2),
+                    label_of(&scenarios[i]),
+                    sig(g, 2)
+                )
+            })
+            .collect();
+        out.push(format!(
+            "The first layer's update ratio is {}{why}.",
+            each.join(", ")
+        ));
+    } else {
+        let range = |f: fn(&(usize, f64, f64)) -> f64| {
+            pairs
+                .iter()
+                .map(f)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                })
+        };
+        let (qlo, qhi) = range(|p| p.1);
+        let (glo, ghi) = range(|p| p.2);
+        let below = pairs.iter().filter(|p| p.1 < 1.0).count();
+        out.push(format!(
+            "The first layer's update ratio is {}x to {}x the last layer's (below it in {below} of {} scenarios), while its mean |grad| is {}x to {}x the last layer's{why}.",
+            sig(qlo, 2),
+            sig(qhi, 2),
+            pairs.len(),
+            sig(glo, 2),
+            sig(ghi, 2)
+        ));
+    }
+    out
+}
+
+/// Below this share of the largest singular value, the smallest counts as 0: the
+/// Jacobian is singular (a dead unit's zero derivative, say).
+const SINGULAR: f64 = 1e-12;
+
+/// The spread of a spectrum: `max / min 1.4e7`, or that it is singular.
+fn spectrum_spread(j: &vgrad_record::Spectrum) -> String {
+    if j.min <= j.max * SINGULAR {
+        "singular: its smallest singular value is 0 to rounding".into()
+    } else {
+        format!("max / min {}", sig(j.max / j.min, 2))
+    }
+}
+
+/// The scenarios whose whole network is closest to and farthest from an isometry at
+/// step 0, by how far the mean singular value is from 1 (on a log scale), with the
+/// spread that an isometry would also keep near 1.
+fn isometry(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String> {
+    let with: Vec<(usize, vgrad_record::Spectrum, f64)> = stats
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.ok > 0)
+        .filter_map(|(i, s)| {
+            let j = s.diagnostics.jacobian_start?;
+            let far = j.mean.ln().abs();
+            far.is_finite().then_some((i, j, far))
+        })
+        .collect();
+    let describe = |(i, j, _): &(usize, vgrad_record::Spectrum, f64)| {
+        format!(
+            "{} (mean singular value {}, {})",
+            label_of(&scenarios[*i]),
+            sig(j.mean, 2),
+            spectrum_spread(j)
+        )
+    };
+    let closest = with.iter().min_by(|a, b| a.2.total_cmp(&b.2))?;
+    let farthest = with.iter().max_by(|a, b| a.2.total_cmp(&b.2))?;
+    let mut text = if with.len() == 1 {
+        format!(
+            "At step 0 the network's Jacobian d logits / d z_1 under {}",
+            describe(closest)
+        )
+    } else {
+        format!(
+            "At step 0 the network's Jacobian d logits / d z_1 comes closest to an isometry (all singular values 1) under {} and is farthest from it under {}",
+            describe(closest),
+            describe(farthest)
+        )
+    };
+    let spread_out = with
+        .iter()
+        .filter(|(_, j, _)| j.min <= 0.0 || j.max / j.min >= 100.0)
+        .count();
+    if spread_out == with.len() && with.len() > 1 {
+        text.push_str(": in every scenario its largest singular value is 100 or more times its smallest, far from an isometry");
+    }
+    text.push('.');
+    Some(text)
+}
+
+/// In how many (scenario, hidden layer) pairs chi_1 predicts the measured factor within
+/// [`AGREES_WITHIN`], at step 0 and over training, and where the two part most.
+fn theory_agreement(scenarios: &[Scenario], stats: &[ScenarioStats]) -> Option<String> {
+    let pairs = |pick: fn(&crate::diagnostics::LayerTheory) -> (Option<f64>, Option<f64>)| {
+        let mut out: Vec<(usize, usize, f64, f64)> = Vec::new();
+        for (i, s) in stats.iter().enumerate().filter(|(_, s)| s.ok > 0) {
+            for (l, t) in s.diagnostics.theory.iter().enumerate() {
+                if let (Some(p), Some(m)) = pick(t)
+                    && p.is_finite()
+                    && m.is_finite()
+                    && p > 0.0
+                    && m > 0.0
+                {
+                    out.push((i, l + 1, p, m));
+                }
+            }
+        }
+        out
+    };
+    let start = pairs(|t| (t.chi1_start, t.measured_start));
+    let average = pairs(|t| (t.chi1_mean, t.measured_mean));
+    if start.is_empty() && average.is_empty() {
+        return None;
+    }
+    let gap = |p: &(usize, usize, f64, f64)| (p.3 / p.2).ln().abs();
+    let agree =
+        |v: &[(usize, usize, f64, f64)]| v.iter().filter(|p| gap(p) <= AGREES_WITHIN.ln()).count();
+    let worst = |v: &[(usize, usize, f64, f64)], when: &str| {
+        v.iter().max_by(|a, b| gap(a).total_cmp(&gap(b))).map(|p| {
+            format!(
+                "{when} under {} at layer {}, where chi_1 is {} and the factor measured {} ({}x the prediction)",
+                label_of(&scenarios[p.0]),
+                p.1,
+                sig(p.2, 2),
+                sig(p.3, 2),
+                sig(p.3 / p.2, 2)
+            )
+        })
+    };
+    let mut text = format!(
+        "Mean-field theory's chi_1 predicts the measured factor by which the error's mean square changes per layer within a factor of {AGREES_WITHIN} in {} of {} (scenario, hidden layer) pairs at step 0 and in {} of {} averaged over training",
+        agree(&start),
+        start.len(),
+        agree(&average),
+        average.len()
+    );
+    let parts: Vec<String> = [worst(&start, "at step 0"), worst(&average, "over training")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !parts.is_empty() {
+        text.push_str(&format!("; they part most {}", parts.join(", and ")));
+    }
+    text.push('.');
+    Some(text)
+}
+
 fn label_of(s: &Scenario) -> String {
     format!("**{}**", s.point.label())
 }
@@ -594,6 +938,57 @@ fn label_of(s: &Scenario) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The diagnostic findings of the synthetic sweep of sigmoid and ReLU, after `edit`.
+    fn diagnostics_of(with: bool, edit: impl Fn(&mut [Scenario])) -> String {
+        let (_, mut scenarios) = crate::synthetic::sweep(&["sigmoid", "relu"], with);
+        edit(&mut scenarios);
+        let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
+        diagnostic_findings(&scenarios, &stats).join(" ")
+    }
+
+    #[test]
+    fn diagnostic_findings_need_the_diagnostics() {
+        assert_eq!(diagnostics_of(false, |_| {}), "");
+        let text = diagnostics_of(true, |_| {});
+        // Measured 1/4 and 4/9 against chi_1 = 0.5 f: only sigmoid's layer 2 agrees at
+        // step 0 (0.444 against 0.524), none over training.
+        assert!(
+            text.contains("within a factor of 1.5 in 1 of 4 (scenario, hidden layer) pairs at step 0 and in 0 of 4 averaged over training"),
+            "{text}"
+        );
+        assert!(text.contains("layer 3 under **sigmoid** moves least (5.0e-4 of its norm per step, 2.0x below 1e-3)"), "{text}");
+        assert!(
+            text.contains("under Adam the step does not follow"),
+            "{text}"
+        );
+        assert!(!text.contains("do not change at all"), "{text}");
+    }
+
+    #[test]
+    fn a_layer_that_does_not_move_is_named_apart() {
+        let text = diagnostics_of(true, |scenarios| {
+            for run in &mut scenarios[0].runs {
+                run.steps[2].layers[1].update_ratio = Some(0.0);
+            }
+        });
+        assert!(
+            text.contains("In 1 of 6 (scenario, layer) pairs the weights do not change at all at some logged step (update ratio 0: the step rounds to nothing in float32): 1 of the 3 layers of **sigmoid**."),
+            "{text}"
+        );
+        assert!(text.contains("moves least of the others"), "{text}");
+    }
+
+    #[test]
+    fn factors_and_lists_read_as_text() {
+        assert_eq!(factor(13118.0), "1.3e4");
+        assert_eq!(factor(13.1), "13");
+        assert_eq!(above_or_below(7.6e-8), "1.3e4x below 1e-3");
+        assert_eq!(above_or_below(3.5e-3), "3.5x above 1e-3");
+        let list = |v: &[&str]| and_list(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(list(&["a", "b", "c"]), "a, b and c");
+        assert_eq!(list(&["a"]), "a");
+    }
 
     #[test]
     fn a_spread_gives_the_range_and_how_often_it_is_clear() {

@@ -3,12 +3,15 @@
 
 pub mod collect;
 pub mod compare;
+pub mod diagnostics;
 pub mod figures;
 pub mod findings;
 pub mod format;
 pub mod markdown;
 pub mod seeds;
 pub mod stats;
+#[cfg(test)]
+mod synthetic;
 
 use std::path::{Path, PathBuf};
 

@@ -10,7 +10,7 @@ use vgrad_sweep::{SCENARIO, Sweep};
 
 use crate::compare::{Change, comparisons, deepest_rankings};
 use crate::figures::Figure;
-use crate::findings::findings;
+use crate::findings::{diagnostic_findings, findings};
 use crate::format::{percent, sig, with_ci};
 use crate::seeds::GeometricSummary;
 use crate::{Scenario, ScenarioStats};
@@ -80,9 +80,17 @@ pub fn render(r: &Inputs) -> String {
         "\n## Findings\n\n{}\n",
         findings(r.scenarios, r.stats).join(" ")
     );
+    let diagnostics = diagnostic_findings(r.scenarios, r.stats);
+    if !diagnostics.is_empty() {
+        let _ = writeln!(md, "### Diagnostics\n\n{}\n", diagnostics.join(" "));
+    }
     profiles(&mut md, r);
     chain_of_derivatives(&mut md, r);
     dead_units(&mut md, r);
+    update_ratios(&mut md, r);
+    activations(&mut md, r);
+    jacobians(&mut md, r);
+    theory_against_measurement(&mut md, r);
     figures(&mut md, r);
     runs(&mut md, r);
     md
@@ -547,6 +555,263 @@ fn inactive_share(md: &mut String, r: &Inputs, max_hidden: usize) {
     md.push('\n');
 }
 
+/// A cell: the value with three significant figures, empty for none.
+fn cell(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| sig(v, 3))
+}
+
+/// One table per depth of the scenarios `with` picks: the head `layer_table_head(second,
+/// columns(depth))`, then each scenario's `rows` (a second column and its cells).
+fn per_depth_tables(
+    md: &mut String,
+    r: &Inputs,
+    second: &str,
+    with: impl Fn(&ScenarioStats) -> bool,
+    columns: impl Fn(usize) -> usize,
+    rows: impl Fn(&ScenarioStats) -> Vec<(String, Vec<String>)>,
+) {
+    let mut depths: Vec<usize> = r
+        .stats
+        .iter()
+        .filter(|s| s.ok > 0 && with(s))
+        .map(|s| s.layers)
+        .collect();
+    depths.sort_unstable();
+    depths.dedup();
+    for depth in depths {
+        let _ = writeln!(md, "{}", layer_table_head(second, columns(depth)));
+        for (sc, st) in r
+            .scenarios
+            .iter()
+            .zip(r.stats)
+            .filter(|(_, s)| s.ok > 0 && s.layers == depth && with(s))
+        {
+            for (second, cells) in rows(st) {
+                let _ = writeln!(
+                    md,
+                    "{}",
+                    layer_table_row(&sc.point.label(), &second, &cells)
+                );
+            }
+        }
+        md.push('\n');
+    }
+}
+
+/// How far each layer's weights move per step, relative to their size.
+fn update_ratios(md: &mut String, r: &Inputs) {
+    if !r.stats.iter().any(|s| s.diagnostics.has_update()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Update-to-weight ratio\n\n\
+         How far each layer's weights move in one optimizer step relative to their size: \
+         ||W_after - W_before|| / ||W_before|| (Frobenius norms) of the step's update, per run the \
+         geometric mean over the logged steps, then the geometric mean over seeds. Karpathy's rule \
+         of thumb puts a healthy layer near 1e-3: far below, the layer hardly changes; far above, \
+         it changes too fast to settle. Under Adam a small gradient still gets a step of normal \
+         size, since each weight's step is its gradient divided by the gradient's own running \
+         scale: there this ratio, not the size of the gradient, tells whether a layer learns. \
+         A ratio of 0 means that at some logged step the layer's weights did not change at all: \
+         its gradient was 0, or so small that the step rounds to nothing in float32. Layer 1 is \
+         the first hidden layer, L the output layer; the column layer 1 / L is layer 1's ratio over \
+         layer L's.\n"
+    );
+    per_depth_tables(
+        md,
+        r,
+        "layer 1 / L",
+        |s| s.diagnostics.has_update(),
+        |depth| depth,
+        |st| {
+            let u = &st.diagnostics.update_ratio;
+            let first_over_last = match (u.first(), u.last()) {
+                (Some(Some(a)), Some(Some(b))) => sig(a / b, 3),
+                _ => "n/a".into(),
+            };
+            vec![(first_over_last, u.iter().map(|v| cell(*v)).collect())]
+        },
+    );
+}
+
+/// Whether the report draws `file`.
+fn drawn(r: &Inputs, file: &str) -> bool {
+    r.figures.iter().any(|f| f.file == file)
+}
+
+/// Each hidden layer's pre-activation spread and activation mean, at the start and the
+/// end of training.
+fn activations(md: &mut String, r: &Inputs) {
+    if !r.stats.iter().any(|s| s.diagnostics.has_activations()) {
+        return;
+    }
+    let hist = if drawn(r, "activation_hist.svg") {
+        " The figure `activation_hist.svg` shows the whole distribution of each hidden layer's activation at step 0, `delta_hist.svg` that of the error dC/dz."
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        md,
+        "## Activations\n\n\
+         What each hidden layer's activation reads and what it gives, over the layer's units and \
+         a logged batch's examples, at step 0 (the initial network) and at the last logged step: \
+         the standard deviation of the pre-activation (after the normalisation, where there is \
+         one; geometric mean over seeds) and the mean of the activation's output (mean over \
+         seeds). Glorot & Bengio 2010 read the same (their Figure 6: the activations' \
+         distribution per layer). A spread that shrinks from layer to layer means weights that \
+         pass on less than they get, and they shrink the back-propagated error the same way; a \
+         spread that grows until a sigmoid or tanh saturates, or a layer pushed into its \
+         activation's saturated region (a sigmoid output mean near 0 or 1), means derivatives \
+         near 0, which shrink it too.{hist} Columns are the hidden layers.\n"
+    );
+    per_depth_tables(
+        md,
+        r,
+        "measure",
+        |s| s.diagnostics.has_activations(),
+        |depth| depth - 1,
+        |st| {
+            let a = &st.diagnostics.activations;
+            let row = |name: &str, f: fn(&crate::diagnostics::LayerActivations) -> Option<f64>| {
+                (name.to_string(), a.iter().map(|x| cell(f(x))).collect())
+            };
+            vec![
+                row("pre-activation std, step 0", |x| x.preact_std_start),
+                row("pre-activation std, last step", |x| x.preact_std_end),
+                row("activation mean, step 0", |x| x.act_mean_start),
+                row("activation mean, last step", |x| x.act_mean_end),
+            ]
+        },
+    );
+}
+
+/// The singular values of the layer-to-layer and of the whole network's Jacobians.
+fn jacobians(md: &mut String, r: &Inputs) {
+    if !r.stats.iter().any(|s| s.diagnostics.has_jacobian()) {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "## Jacobian singular values\n\n\
+         The singular values of the Jacobian of one layer's pre-activation with respect to the \
+         previous one's, dz_(l+1)/dz_l, and of the whole network's, d logits / d z_1, on 16 fixed \
+         test images (each singular value averaged over the images, then a geometric mean over \
+         seeds). Back-propagation multiplies the error by the transposed Jacobians, so their \
+         singular values are the factors by which it shrinks or grows in each direction. Dynamical \
+         isometry (Saxe et al. 2013; Pennington et al. 2017) asks for all of them near 1 at \
+         initialisation: then the error keeps its size on its way to the input, whatever its \
+         direction. Glorot & Bengio 2010 (Section 4.2.2) measured the mean singular value of the \
+         layer-to-layer Jacobians at initialisation the same way (about 0.8 with their normalised \
+         initialisation, 0.5 with the standard one, in tanh networks).\n\n\
+         Mean singular value of dz_(l+1)/dz_l at step 0; column l is the Jacobian from hidden \
+         layer l to layer l + 1 (L is the output layer's logits).\n"
+    );
+    per_depth_tables(
+        md,
+        r,
+        "measure",
+        |s| !s.diagnostics.layer_jacobian.is_empty(),
+        |depth| depth - 1,
+        |st| {
+            let cells = st
+                .diagnostics
+                .layer_jacobian
+                .iter()
+                .map(|v| cell(*v))
+                .collect();
+            vec![("mean singular value, step 0".into(), cells)]
+        },
+    );
+    let rows: Vec<_> = r
+        .scenarios
+        .iter()
+        .zip(r.stats)
+        .filter(|(_, s)| s.ok > 0)
+        .filter_map(|(sc, s)| s.diagnostics.jacobian_start.map(|j| (sc, s, j)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "The whole network's Jacobian d logits / d z_1: its mean, smallest and largest singular \
+         value at step 0 and at the last logged step it was probed at (wide networks are probed at \
+         step 0 only). Where the activation's derivative is 0 (a ReLU unit that is off for an \
+         image), the Jacobian loses that unit's direction, and its smallest singular value is 0 to \
+         rounding: for the ReLU family max / min then says little, the mean more.\n\n\
+         | scenario | mean, step 0 | min | max | max / min | last probed step | mean | min | max |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for (sc, st, j) in rows {
+        let end = match st.diagnostics.jacobian_end {
+            Some((step, e)) if step > 0 => format!(
+                "{step} | {} | {} | {}",
+                sig(e.mean, 3),
+                sig(e.min, 3),
+                sig(e.max, 3)
+            ),
+            _ => "step 0 only | | |".into(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {end} |",
+            sc.point.label(),
+            sig(j.mean, 3),
+            sig(j.min, 3),
+            sig(j.max, 3),
+            sig(j.max / j.min, 3),
+        );
+    }
+    md.push('\n');
+}
+
+/// Mean-field theory's chi_1 beside the factor measured, per hidden layer.
+fn theory_against_measurement(md: &mut String, r: &Inputs) {
+    if !r.stats.iter().any(|s| s.diagnostics.has_theory()) {
+        return;
+    }
+    let scatter = if drawn(r, "theory_vs_measurement.svg") {
+        " The figure `theory_vs_measurement.svg` sets each measured factor against its prediction."
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        md,
+        "## Mean-field theory against measurement\n\n\
+         Mean-field theory (Poole et al. 2016; Schoenholz et al. 2017) predicts the factor by which \
+         the mean square of the back-propagated error dC/dz changes from layer l + 1 to layer l: \
+         chi_1 = n_(l+1) Var(W_(l+1)) E[f'(z_l)^2], from the next layer's width and weights and the \
+         activation's derivative on the logged batch. Measured, the factor is \
+         mean((dC/dz_l)^2) / mean((dC/dz_(l+1))^2); below 1 the error shrinks on its way to the \
+         input. Both at step 0 (geometric mean over seeds) and averaged over training (geometric \
+         mean over the logged steps, then over seeds). The theory assumes wide layers and weights \
+         independent of the errors they carry: at width 10, and late in training, when the weights \
+         have learnt from those errors, neither holds, so the two may part. The formula ignores a \
+         normalisation and skip connections, which add terms to the chain: with them chi_1 is not \
+         the whole story.{scatter} Columns are the hidden layers.\n"
+    );
+    per_depth_tables(
+        md,
+        r,
+        "measure",
+        |s| s.diagnostics.has_theory(),
+        |depth| depth - 1,
+        |st| {
+            let t = &st.diagnostics.theory;
+            let row = |name: &str, f: fn(&crate::diagnostics::LayerTheory) -> Option<f64>| {
+                (name.to_string(), t.iter().map(|x| cell(f(x))).collect())
+            };
+            vec![
+                row("chi_1, step 0", |x| x.chi1_start),
+                row("measured, step 0", |x| x.measured_start),
+                row("chi_1, average", |x| x.chi1_mean),
+                row("measured, average", |x| x.measured_mean),
+            ]
+        },
+    );
+}
+
 /// The figures with their captions.
 fn figures(md: &mut String, r: &Inputs) {
     let _ = writeln!(md, "## Figures\n");
@@ -648,6 +913,110 @@ mod tests {
             let end = report.find("## Decay of the gradient").unwrap();
             assert_eq!(configuration_of(&sweep), report[start..end], "{name}");
         }
+    }
+
+    /// The report of a synthetic sweep of sigmoid and ReLU networks of 3 layers, two
+    /// seeds each, with or without the probe's diagnostics.
+    fn synthetic_report(diagnostics: bool) -> String {
+        let (sweep, scenarios) = crate::synthetic::sweep(&["sigmoid", "relu"], diagnostics);
+        let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
+        render(&Inputs {
+            sweep: &sweep,
+            scenarios: &scenarios,
+            stats: &stats,
+            figures: &[],
+            runs_dir: Path::new("runs/syn"),
+        })
+    }
+
+    /// `text` without the part from `start` up to (not including) `end`.
+    fn without(text: &str, start: &str, end: &str) -> String {
+        let (a, b) = (text.find(start).unwrap(), text.find(end).unwrap());
+        format!("{}{}", &text[..a], &text[b..])
+    }
+
+    const NEW_HEADINGS: [&str; 5] = [
+        "### Diagnostics",
+        "## Update-to-weight ratio",
+        "## Activations",
+        "## Jacobian singular values",
+        "## Mean-field theory against measurement",
+    ];
+
+    #[test]
+    fn records_without_the_diagnostics_give_no_new_section() {
+        let old = synthetic_report(false);
+        for heading in NEW_HEADINGS {
+            assert!(!old.contains(heading), "{heading}");
+        }
+        assert!(old.contains("## Findings") && old.contains("## Dead and saturated units"));
+    }
+
+    #[test]
+    fn the_diagnostics_add_sections_and_leave_the_others_as_they_are() {
+        let (old, new) = (synthetic_report(false), synthetic_report(true));
+        for heading in NEW_HEADINGS {
+            assert!(new.contains(heading), "{heading}");
+        }
+        let stripped = without(&new, "### Diagnostics", "## Per-layer profile");
+        let stripped = without(&stripped, "## Update-to-weight ratio", "## Figures");
+        assert_eq!(stripped, old);
+        // After the dead units, in this order, before the figures.
+        let at = |h: &str| new.find(h).unwrap();
+        assert!(at("## Findings") < at("### Diagnostics"));
+        assert!(at("### Diagnostics") < at("## Per-layer profile"));
+        assert!(at("## Dead and saturated units") < at("## Update-to-weight ratio"));
+        assert!(at("## Update-to-weight ratio") < at("## Activations"));
+        assert!(at("## Activations") < at("## Jacobian singular values"));
+        assert!(at("## Jacobian singular values") < at("## Mean-field theory against measurement"));
+        assert!(at("## Mean-field theory against measurement") < at("## Figures"));
+    }
+
+    #[test]
+    fn the_diagnostic_tables_give_the_statistics() {
+        let new = synthetic_report(true);
+        // Update ratio of layer l: 1e-3 (1 + 0.1 seed) (1 + 0.5 k) / l at step 100 k, so
+        // over the steps k = 0, 1, 2 and the seeds 0, 1: 1e-3 sqrt(1.1) 3^(1/3) / l.
+        let layer1 = 1e-3 * 1.1f64.sqrt() * 3f64.cbrt();
+        let row = format!(
+            "| sigmoid | 3.00 | {} | {} | {} |",
+            sig(layer1, 3),
+            sig(layer1 / 2.0, 3),
+            sig(layer1 / 3.0, 3)
+        );
+        assert!(new.contains(&row), "{row}\n{new}");
+        // The measured factor is (f l)^2 / (f (l + 1))^2 at every step: 1/4 and 4/9.
+        assert!(
+            new.contains("| sigmoid | measured, step 0 | 0.250 | 0.444 |"),
+            "{new}"
+        );
+        assert!(
+            new.contains("| relu | measured, average | 0.250 | 0.444 |"),
+            "{new}"
+        );
+        // chi_1 = 0.5 f at step 0: sigmoid's f over seeds is sqrt(1.1), relu's twice that.
+        let chi = |scale: f64| sig(0.5 * scale * 1.1f64.sqrt(), 3);
+        assert!(new.contains(&format!(
+            "| sigmoid | chi_1, step 0 | {} | {} |",
+            chi(1.0),
+            chi(1.0)
+        )));
+        assert!(new.contains(&format!(
+            "| relu | chi_1, step 0 | {} | {} |",
+            chi(2.0),
+            chi(2.0)
+        )));
+        // The activations' mean is 0.5 - 0.01 l at every step.
+        assert!(
+            new.contains("| sigmoid | activation mean, last step | 0.490 | 0.480 |"),
+            "{new}"
+        );
+        // The whole network's Jacobian was last probed at step 200.
+        assert!(new.contains("| 200 |"), "{new}");
+        assert!(
+            new.contains("agree") || new.contains("within a factor of 1.5"),
+            "{new}"
+        );
     }
 
     #[test]

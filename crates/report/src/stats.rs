@@ -4,6 +4,7 @@ use vgrad_record::profile::{decay_ratio, layer_factor};
 use vgrad_record::{Norm, RunSummary, StepRecord};
 
 use crate::Scenario;
+use crate::diagnostics::Diagnostics;
 use crate::seeds::{GeometricSummary, mean_std, t_975};
 
 /// Per logged step, averaged over the seeds of a scenario.
@@ -95,6 +96,9 @@ pub struct ScenarioStats {
     pub weight_gain: Vec<f64>,
     /// How back-propagation shrinks or keeps the error here.
     pub mechanism: Option<Mechanism>,
+    /// The probe's diagnostics (update ratios, activations, Jacobians, chi_1), empty for
+    /// runs from before it recorded them.
+    pub diagnostics: Diagnostics,
 }
 
 /// How back-propagation shrinks or keeps the error, from a scenario's per-layer numbers:
@@ -250,14 +254,10 @@ impl ScenarioStats {
                 }
                 let inputs: Option<Vec<_>> = at
                     .iter()
-                    .map(|s| {
-                        s.layers
-                            .get(layers.wrapping_sub(2))
-                            .and_then(|l| l.act_input)
-                    })
+                    .map(|s| s.layers.get(layers.wrapping_sub(2)).and_then(|l| l.preact))
                     .collect();
                 if let Some(inputs) = inputs.filter(|v| !v.is_empty()) {
-                    let mean = |f: fn(&vgrad_record::Percentiles) -> f64| {
+                    let mean = |f: fn(&vgrad_record::Distribution) -> f64| {
                         inputs.iter().map(f).sum::<f64>() / inputs.len() as f64
                     };
                     curves
@@ -314,6 +314,13 @@ impl ScenarioStats {
             inactive_profile: hidden_mean(&summaries, layers, |s| &s.inactive_frac),
             weight_gain,
             mechanism: None,
+            diagnostics: Diagnostics::of(
+                &runs
+                    .iter()
+                    .map(|(r, _)| r.steps.as_slice())
+                    .collect::<Vec<_>>(),
+                layers,
+            ),
         }
         .with_mechanism(scenario.point.config.norm == Norm::None && !scenario.point.config.residual)
     }

@@ -1,6 +1,6 @@
 //! A run's records as TensorBoard summaries.
 
-use vgrad_record::{Histogram, LayerRecord, RunSummary, StepRecord};
+use vgrad_record::{Distribution, Histogram, LayerRecord, RunSummary, Spectrum, StepRecord};
 use vgrad_tensorboard::HistogramProto;
 
 /// Tagged scalar values of one TensorBoard summary.
@@ -40,22 +40,51 @@ fn layer_scalars(layer: &LayerRecord) -> Scalars {
     .into_iter()
     .map(|(name, v)| (format!("{name}/layer{k}"), v as f32))
     .collect();
-    let hidden = [
+    let optional = [
         ("dead_frac", layer.dead_frac),
         ("deriv_mean", layer.deriv_mean),
         ("inactive_frac", layer.inactive_frac),
+        ("chi1", layer.chi1),
+        ("delta_mean_sq", layer.delta_mean_sq),
+        ("update_ratio", layer.update_ratio),
+        ("bias_update_ratio", layer.bias_update_ratio),
     ];
-    for (name, value) in hidden {
+    for (name, value) in optional {
         if let Some(v) = value {
             out.push((format!("{name}/layer{k}"), v as f32));
         }
     }
-    if let Some(p) = &layer.act_input {
-        for (name, v) in [("p15", p.p15), ("p50", p.p50), ("p85", p.p85)] {
-            out.push((format!("act_input_{name}/layer{k}"), v as f32));
+    for (prefix, d) in [("preact", &layer.preact), ("act", &layer.act)] {
+        if let Some(d) = d {
+            out.extend(distribution_scalars(prefix, d, &format!("/layer{k}")));
         }
     }
+    if let Some(j) = &layer.jacobian {
+        out.extend(spectrum_scalars("jacobian", j, &format!("/layer{k}")));
+    }
     out
+}
+
+/// `<prefix>_mean`, `_std`, `_p15`, `_p50`, `_p85` of a distribution, tagged with `suffix`.
+fn distribution_scalars(prefix: &str, d: &Distribution, suffix: &str) -> Scalars {
+    [
+        ("mean", d.mean),
+        ("std", d.std),
+        ("p15", d.p15),
+        ("p50", d.p50),
+        ("p85", d.p85),
+    ]
+    .into_iter()
+    .map(|(name, v)| (format!("{prefix}_{name}{suffix}"), v as f32))
+    .collect()
+}
+
+/// `<prefix>_mean`, `_min`, `_max` of a spectrum of singular values, tagged with `suffix`.
+fn spectrum_scalars(prefix: &str, s: &Spectrum, suffix: &str) -> Scalars {
+    [("mean", s.mean), ("min", s.min), ("max", s.max)]
+        .into_iter()
+        .map(|(name, v)| (format!("{prefix}_{name}{suffix}"), v as f32))
+        .collect()
 }
 
 /// Scalars and histograms of one logged step.
@@ -66,6 +95,9 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
     ];
     if let Some(v) = record.val_acc {
         scalars.push(("val_acc".to_string(), v as f32));
+    }
+    if let Some(j) = &record.jacobian {
+        scalars.extend(spectrum_scalars("jacobian_net", j, ""));
     }
     let mut histograms = Vec::new();
     for layer in &record.layers {
@@ -78,6 +110,16 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
             format!("weight_hist/layer{}", layer.layer),
             histogram_proto(&layer.weight_hist),
         ));
+        let optional = [
+            ("preactivation_hist", &layer.preact_hist),
+            ("activation_hist", &layer.act_hist),
+            ("delta_hist", &layer.delta_hist),
+        ];
+        for (name, hist) in optional {
+            if let Some(h) = hist {
+                histograms.push((format!("{name}/layer{}", layer.layer), histogram_proto(h)));
+            }
+        }
     }
     (scalars, histograms)
 }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod optimizer;
 pub mod run_dir;
 pub mod trainer;
+pub mod updates;
 
 pub use error::TrainError;
 pub use optimizer::EnsembleOptimizer;

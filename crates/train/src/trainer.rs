@@ -7,12 +7,15 @@ use candle_core::{D, Device, Module, Tensor};
 use candle_nn::VarMap;
 use vgrad_model::seeding::{self, Stream};
 use vgrad_model::{EnsembleLoss, ForwardTrace, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_probe::jacobian::jacobian_spectra;
 use vgrad_probe::{DeltaTaps, probe_step};
+use vgrad_record::probe::jacobian_examples;
 use vgrad_record::{Outcome, RunConfig, RunStatus, RunSummary, StepRecord};
 
 use crate::TrainError;
 use crate::data::{BatchSampler, ImageSet, Splits};
 use crate::optimizer::EnsembleOptimizer;
+use crate::updates::Snapshot;
 
 /// Receives what training produces while it runs.
 pub trait StepSink {
@@ -90,6 +93,9 @@ pub struct Trainer<'a> {
     optimizer: EnsembleOptimizer,
     batches: Batches,
     outcomes: Vec<MemberOutcome>,
+    /// The test images the Jacobian is measured on, `[K, E, pixels]`, the same for every
+    /// member and step.
+    probe_examples: Tensor,
 }
 
 impl<'a> Trainer<'a> {
@@ -135,6 +141,7 @@ impl<'a> Trainer<'a> {
             x: vec![0.0; k * b * pixels],
             y: vec![0; k * b],
         };
+        let probe_examples = probe_examples(data, cfg, seeds.len(), device)?;
         let outcomes = seeds
             .iter()
             .map(|&seed| MemberOutcome {
@@ -154,6 +161,7 @@ impl<'a> Trainer<'a> {
             optimizer,
             batches,
             outcomes,
+            probe_examples,
         })
     }
 
@@ -193,14 +201,45 @@ impl<'a> Trainer<'a> {
         if frozen.iter().all(|&f| f) {
             return Ok(false);
         }
-        if let Some(taps) = &taps {
-            self.log_step(step, &trace, &loss, &grads, taps, &frozen, sink)?;
-        }
-        // After the logged evaluation, which sees the running statistics of the steps
+        let records = match &taps {
+            Some(taps) => Some(self.step_records(step, &trace, &loss, &grads, taps, &frozen)?),
+            None => None,
+        };
+        // After the logged measurements, which see the running statistics of the steps
         // before this one, as the weights are those before this step's update.
         self.model.update_running_stats(&trace)?;
+        let before = match records {
+            Some(_) => Some(Snapshot::of(&self.model)?),
+            None => None,
+        };
         self.optimizer.step(&grads, &frozen)?;
+        if let (Some(records), Some(before)) = (records, before) {
+            self.log(records, &before, sink)?;
+        }
         Ok(true)
+    }
+
+    /// Completes a logged step's records with the update ratios of the step just taken
+    /// and hands them to `sink`.
+    fn log(
+        &mut self,
+        records: Vec<Option<StepRecord>>,
+        before: &Snapshot,
+        sink: &mut dyn StepSink,
+    ) -> Result<(), TrainError> {
+        let ratios = before.ratios_to(&self.model)?;
+        for (m, (record, ratios)) in records.into_iter().zip(ratios).enumerate() {
+            let Some(mut record) = record else {
+                continue;
+            };
+            for (layer, (weight, bias)) in record.layers.iter_mut().zip(ratios) {
+                layer.update_ratio = weight;
+                layer.bias_update_ratio = bias;
+            }
+            sink.logged(m, &record)?;
+            self.outcomes[m].records.push(record);
+        }
+        Ok(())
     }
 
     /// The next batch of every member, as `[K, B, pixels]` images and `[K, B, 1]` labels.
@@ -250,10 +289,10 @@ impl<'a> Trainer<'a> {
         Ok(self.outcomes.iter().map(|o| !o.status.is_ok()).collect())
     }
 
-    /// A logged step: every live member's loss, batch accuracy and per-layer probe, and
-    /// its validation accuracy when `--eval-every` asks for it.
-    #[allow(clippy::too_many_arguments)]
-    fn log_step(
+    /// A logged step's records, one per member (`None` for a frozen one): loss, batch
+    /// accuracy and the per-layer probe, the validation accuracy when `--eval-every`
+    /// asks for it, and the Jacobian spectra when `--probe` does.
+    fn step_records(
         &mut self,
         step: usize,
         trace: &ForwardTrace,
@@ -261,13 +300,17 @@ impl<'a> Trainer<'a> {
         grads: &GradStore,
         taps: &DeltaTaps,
         frozen: &[bool],
-        sink: &mut dyn StepSink,
-    ) -> Result<(), TrainError> {
+    ) -> Result<Vec<Option<StepRecord>>, TrainError> {
         let b = self.cfg.batch_size;
         let layers = probe_step(&self.model, grads, trace, taps)?;
         let every = self.cfg.eval_every;
         let val_acc = if every > 0 && step.is_multiple_of(every) {
             Some(accuracy(&self.model, &self.data.val, &self.device)?)
+        } else {
+            None
+        };
+        let spectra = if self.cfg.probe.jacobian_at(step, self.cfg.width) {
+            Some(jacobian_spectra(&self.model, &self.probe_examples)?)
         } else {
             None
         };
@@ -277,8 +320,10 @@ impl<'a> Trainer<'a> {
             .argmax(D::Minus1)?
             .flatten_all()?
             .to_vec1::<u32>()?;
-        for (m, layers) in layers.into_iter().enumerate() {
+        let mut records = Vec::with_capacity(layers.len());
+        for (m, mut layers) in layers.into_iter().enumerate() {
             if frozen[m] {
+                records.push(None);
                 continue;
             }
             let rows = m * b..(m + 1) * b;
@@ -292,17 +337,22 @@ impl<'a> Trainer<'a> {
                 .zip(&self.batches.y[rows])
                 .filter(|(p, t)| p == t)
                 .count();
-            let record = StepRecord {
+            let spectrum = spectra.as_ref().map(|s| &s[m]);
+            if let Some(spectrum) = spectrum {
+                for (layer, jacobian) in layers.iter_mut().zip(&spectrum.layers) {
+                    layer.jacobian = Some(*jacobian);
+                }
+            }
+            records.push(Some(StepRecord {
                 step,
                 loss: member_loss,
                 train_acc: correct as f64 / b as f64,
                 val_acc: val_acc.as_ref().map(|v| v[m]),
+                jacobian: spectrum.and_then(|s| s.network),
                 layers,
-            };
-            sink.logged(m, &record)?;
-            self.outcomes[m].records.push(record);
+            }));
         }
-        Ok(())
+        Ok(records)
     }
 
     /// Every member's validation and test accuracy after training.
@@ -318,6 +368,21 @@ impl<'a> Trainer<'a> {
         }
         Ok(self.outcomes)
     }
+}
+
+/// The first test images, as many as the Jacobian is measured on for this width, for
+/// each of `members` members: `[members, E, pixels]`.
+fn probe_examples(
+    data: &Splits,
+    cfg: &RunConfig,
+    members: usize,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
+    let n = jacobian_examples(cfg.width).min(data.test.len());
+    let indices: Vec<u32> = (0..n as u32).collect();
+    let (mut x, mut y) = (vec![0f32; n * data.test.pixels()], vec![0u32; n]);
+    data.test.gather(&indices, &mut x, &mut y);
+    Tensor::from_vec(x, (1, n, data.test.pixels()), device)?.repeat((members, 1, 1))
 }
 
 /// Each member's accuracy on `set`, evaluated in chunks to bound memory.
