@@ -36,10 +36,6 @@ use vgrad_record::{Activation, Spectrum};
 
 use crate::{ProbeError, Result};
 
-/// How many probe examples the training loop passes: the first `PROBE_EXAMPLES` test
-/// images, the same for every run and every step, so that spectra are comparable.
-pub const PROBE_EXAMPLES: usize = 16;
-
 /// One member's Jacobian spectra, each averaged over the probe examples (for every
 /// example the mean, smallest and largest singular value, then each averaged).
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ pub mod probe;
 pub mod taps;
 
 pub use error::{ProbeError, Result};
-pub use jacobian::{Jacobians, MemberSpectra, PROBE_EXAMPLES, jacobian_spectra, jacobians};
+pub use jacobian::{Jacobians, MemberSpectra, jacobian_spectra, jacobians};
 pub use moments::Moments;
 pub use probe::probe_step;
 pub use taps::DeltaTaps;

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use std::path::Path;
 
 use vgrad_record::config::text;
+use vgrad_record::probe::jacobian_examples;
 use vgrad_record::{OffKind, RunState};
 use vgrad_sweep::{SCENARIO, Sweep};
 
@@ -691,13 +692,27 @@ fn jacobians(md: &mut String, r: &Inputs) {
     if !r.stats.iter().any(|s| s.diagnostics.has_jacobian()) {
         return;
     }
+    // The probe examples depend on the width: one count, or the counts of the sweep.
+    let mut counts: Vec<usize> = r
+        .sweep
+        .points
+        .iter()
+        .map(|p| jacobian_examples(p.config.width))
+        .collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let counts = counts
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
     let _ = writeln!(
         md,
         "## Jacobian singular values\n\n\
          The singular values of the Jacobian of one layer's pre-activation with respect to the \
-         previous one's, dz_(l+1)/dz_l, and of the whole network's, d logits / d z_1, on 16 fixed \
-         test images (each singular value averaged over the images, then a geometric mean over \
-         seeds). Back-propagation multiplies the error by the transposed Jacobians, so their \
+         previous one's, dz_(l+1)/dz_l, and of the whole network's, d logits / d z_1, on the first \
+         {counts} test images, the same for every run (each singular value averaged over the \
+         images, then a geometric mean over seeds). Back-propagation multiplies the error by the transposed Jacobians, so their \
          singular values are the factors by which it shrinks or grows in each direction. Dynamical \
          isometry (Saxe et al. 2013; Pennington et al. 2017) asks for all of them near 1 at \
          initialisation: then the error keeps its size on its way to the input, whatever its \
