@@ -322,12 +322,11 @@ pub fn measure(b: &Bench) -> Result<Vec<Row>> {
         "50",
         "--activation",
         "relu",
-        // The baseline measures no Jacobian, which at width 256 would dominate 100 steps.
-        "--probe",
-        "basic",
     ];
+    // The baseline measures no Jacobian, which at width 256 would dominate 100 steps.
+    let ours_args: Vec<&str> = large.iter().copied().chain(["--probe", "basic"]).collect();
     let (ours, theirs) = b.alternate(
-        &|| b.vgrad(&large, 1),
+        &|| b.vgrad(&ours_args, 1),
         &[&|| {
             let mut args = vec!["single", "--fused"];
             args.extend(
