@@ -13,5 +13,5 @@ pub mod taps;
 pub use error::{ProbeError, Result};
 pub use jacobian::{Jacobians, MemberSpectra, jacobian_spectra, jacobians};
 pub use moments::Moments;
-pub use probe::probe_step;
+pub use probe::{per_member, probe_step};
 pub use taps::DeltaTaps;

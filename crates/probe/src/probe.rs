@@ -10,7 +10,7 @@ use crate::moments::mean_abs;
 use crate::{DeltaTaps, Moments, ProbeError, Result};
 
 /// The entries of a `[K, ...]` tensor (as f32), split into one block per member.
-fn per_member(t: &Tensor, members: usize) -> Result<Vec<Vec<f32>>> {
+pub fn per_member(t: &Tensor, members: usize) -> Result<Vec<Vec<f32>>> {
     let flat = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
     if members == 0 || flat.len() % members != 0 {
         return Err(ProbeError::Shape(format!(

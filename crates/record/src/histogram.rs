@@ -42,12 +42,7 @@ impl Histogram {
     /// Histogram of `values` over the fixed [`edges`].
     pub fn of(values: &[f32]) -> Self {
         let table = log_buckets();
-        let edges = edges();
-        Self::counted(values, edges.clone(), |v| {
-            table
-                .bucket(v)
-                .unwrap_or_else(|| edges.partition_point(|&e| e < f64::from(v)))
-        })
+        Self::counted(values, table.edges.clone(), |v| table.bucket(v))
     }
 
     /// Histogram of `values` over the sorted upper bucket edges `edges`.
@@ -91,13 +86,15 @@ impl Histogram {
 /// gradient histograms of the first layer count thousands of values per logged step,
 /// and a binary search's unpredictable branches made them the probe's largest cost.
 struct BucketTable {
+    /// The edges the buckets are counted over.
+    edges: Vec<f64>,
     /// Per 16-bit pattern, the bucket, or `u8::MAX` where an edge splits the pattern's
     /// values (then the caller searches).
     buckets: Vec<u8>,
 }
 
 impl BucketTable {
-    fn new(edges: &[f64]) -> Self {
+    fn new(edges: Vec<f64>) -> Self {
         let bucket = |x: f32| edges.partition_point(|&e| e < f64::from(x)) as u8;
         let buckets = (0..=u16::MAX)
             .map(|top| {
@@ -111,20 +108,22 @@ impl BucketTable {
                 }
             })
             .collect();
-        Self { buckets }
+        Self { edges, buckets }
     }
 
-    /// The bucket of `x`, where the table knows it.
-    fn bucket(&self, x: f32) -> Option<usize> {
-        let b = self.buckets[(x.to_bits() >> 16) as usize];
-        (b != u8::MAX).then_some(usize::from(b))
+    /// The bucket of `x`: from the table, or by a search where an edge splits its pattern.
+    fn bucket(&self, x: f32) -> usize {
+        match self.buckets[(x.to_bits() >> 16) as usize] {
+            u8::MAX => self.edges.partition_point(|&e| e < f64::from(x)),
+            b => usize::from(b),
+        }
     }
 }
 
 /// The table of the fixed [`edges`], built once.
 fn log_buckets() -> &'static BucketTable {
     static TABLE: std::sync::OnceLock<BucketTable> = std::sync::OnceLock::new();
-    TABLE.get_or_init(|| BucketTable::new(&edges()))
+    TABLE.get_or_init(|| BucketTable::new(edges()))
 }
 
 #[cfg(test)]

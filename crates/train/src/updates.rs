@@ -1,8 +1,8 @@
 //! The update-to-weight ratio of a logged step: how far the optimizer actually moved each
 //! layer, ||W_after - W_before|| / ||W_before|| (Frobenius), per member.
 
-use candle_core::{DType, Tensor};
 use vgrad_model::Mlp;
+use vgrad_probe::per_member;
 
 use crate::TrainError;
 
@@ -16,13 +16,6 @@ pub type LayerRatios = (Option<f64>, Option<f64>);
 pub struct Snapshot {
     /// Per layer: (weights, biases).
     layers: Vec<(PerMember, PerMember)>,
-}
-
-/// The entries of a `[K, ...]` tensor, one block per member.
-fn per_member(t: &Tensor, members: usize) -> Result<PerMember, TrainError> {
-    let flat = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let per = flat.len() / members.max(1);
-    Ok(flat.chunks(per.max(1)).map(<[f32]>::to_vec).collect())
 }
 
 /// ||after - before|| / ||before||; `None` where `before` is all zero.
