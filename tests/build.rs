@@ -1,16 +1,30 @@
 //! Tells the tests which optional parts of the machine are there, so that a test that
 //! cannot run here is reported as ignored, with the reason, rather than passing: the
-//! Fashion-MNIST package and a Python with TensorBoard. Under CI, which installs both,
-//! a missing one fails the build instead.
+//! Fashion-MNIST package, a Python with TensorBoard, and Slurm's daemons. Under CI, which
+//! installs all three, a missing one fails the build instead.
 
 use std::path::Path;
 
 /// Where Debian's `dataset-fashion-mnist` installs the data set (as `vgrad --data fashion`).
 const FASHION_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
+/// What `scripts/local-slurm.sh` starts and the Slurm test submits with (Debian's
+/// `slurmctld`, `slurmd`, `slurm-client` and `munge`).
+const SLURM_PROGRAMS: [&str; 5] = [
+    "/usr/sbin/slurmctld",
+    "/usr/sbin/slurmd",
+    "/usr/sbin/munged",
+    "/usr/bin/sbatch",
+    "/usr/bin/squeue",
+];
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(fashion_mnist)");
     println!("cargo::rustc-check-cfg=cfg(tensorboard_python)");
+    println!("cargo::rustc-check-cfg=cfg(slurm)");
+    for program in SLURM_PROGRAMS {
+        println!("cargo::rerun-if-changed={program}");
+    }
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=VGRAD_TB_PYTHON");
     println!("cargo::rerun-if-changed={FASHION_DIR}");
@@ -30,5 +44,10 @@ fn main() {
         println!("cargo::rustc-cfg=tensorboard_python");
     } else if ci {
         panic!("CI must run the TensorBoard test: run the tests with `cargo xtask test`");
+    }
+    if SLURM_PROGRAMS.iter().all(|p| Path::new(p).is_file()) {
+        println!("cargo::rustc-cfg=slurm");
+    } else if ci {
+        panic!("CI must run the Slurm test: apt-get install slurmctld slurmd slurm-client munge");
     }
 }

@@ -1,6 +1,6 @@
 //! Building the `vgrad` binary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -38,11 +38,8 @@ pub fn vgrad(cuda: bool) -> Result<PathBuf> {
         "--bin",
         "vgrad",
     ]);
-    let mut target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    let target = target_dir(cuda);
     if cuda {
-        target = target.join("cuda");
         cmd.args(["--features", "cuda", "--target-dir"])
             .arg(&target);
     }
@@ -52,11 +49,37 @@ pub fn vgrad(cuda: bool) -> Result<PathBuf> {
     } else {
         "building vgrad"
     })?;
-    let bin = target
-        .join("release")
-        .join(format!("vgrad{}", std::env::consts::EXE_SUFFIX));
+    let bin = binary(&target);
     if !bin.is_file() {
         bail!("cargo built vgrad, but {} does not exist", bin.display());
     }
     Ok(bin)
+}
+
+/// The `vgrad` that [`vgrad`] built before, without building it: what a cluster's jobs
+/// run, since the submitting command built it once for all of them.
+pub fn built_vgrad(cuda: bool) -> Result<PathBuf> {
+    let bin = binary(&target_dir(cuda));
+    if !bin.is_file() {
+        bail!(
+            "--no-build: {} does not exist; build it with `cargo xtask sweep` (or `cargo \
+             xtask sweep --slurm`, which builds it before submitting)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Cargo's target folder for the CPU build, or for the CUDA build when `cuda`.
+fn target_dir(cuda: bool) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    if cuda { target.join("cuda") } else { target }
+}
+
+fn binary(target: &Path) -> PathBuf {
+    target
+        .join("release")
+        .join(format!("vgrad{}", std::env::consts::EXE_SUFFIX))
 }

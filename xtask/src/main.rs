@@ -5,6 +5,7 @@
 mod bench;
 mod build;
 mod python;
+mod slurm;
 mod sweep;
 mod test;
 
@@ -66,6 +67,37 @@ impl Selection {
             .collect()
     }
 
+    /// What Slurm's jobs run for these sweeps: the same selection, with absolute paths,
+    /// since the jobs start in the workspace.
+    fn slurm_plan(&self, sweeps: &[Sweep], force: bool) -> Result<slurm::Plan> {
+        let absolute =
+            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
+        let mut selection = Vec::new();
+        for e in &self.experiments {
+            selection.push(absolute(&experiment_path(e)?)?.display().to_string());
+        }
+        if self.cuda {
+            selection.push("--cuda".into());
+        }
+        if let Some(steps) = self.steps {
+            selection.extend(["--steps".into(), steps.to_string()]);
+        }
+        if let Some(seeds) = &self.seeds {
+            selection.extend(["--seeds".into(), seeds.to_string()]);
+        }
+        let out = absolute(&self.out())?;
+        selection.extend(["--out".into(), out.display().to_string()]);
+        Ok(slurm::Plan {
+            xtask: std::env::current_exe().context("finding the xtask binary")?,
+            workspace: workspace_root(),
+            names: sweeps.iter().map(|s| s.name().to_string()).collect(),
+            selection,
+            out,
+            cuda: self.cuda,
+            force,
+        })
+    }
+
     fn out(&self) -> PathBuf {
         match &self.out {
             Some(out) => out.clone(),
@@ -87,13 +119,23 @@ enum Task {
         #[arg(long)]
         force: bool,
         /// Run only the K-th of N disjoint slices of each grid (K from 0), e.g. 0/4.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "slurm")]
         shard: Option<Shard>,
+        /// Use the vgrad binary already built instead of building it (Slurm's jobs do:
+        /// the submitting command built it once for all of them).
+        #[arg(long)]
+        no_build: bool,
+        #[command(flatten)]
+        slurm: slurm::SlurmArgs,
     },
     /// Rebuild reports from the runs on disk, without training.
     Report {
         #[command(flatten)]
         selection: Selection,
+        /// Fail (after writing the reports) if a run is missing, unfinished or failed:
+        /// the status of the report job of `sweep --slurm`.
+        #[arg(long)]
+        require_complete: bool,
     },
     /// Time vgrad against the PyTorch baseline and write reports/bench.md (creates
     /// .venv-bench with PyTorch on first use).
@@ -148,7 +190,7 @@ fn experiment_path(arg: &str) -> Result<PathBuf> {
     )
 }
 
-/// A count of at least one, for `--jobs`.
+/// A count of at least one, for `--jobs`, `--array` and `--cpus-per-task`.
 fn at_least_one(text: &str) -> std::result::Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
@@ -175,18 +217,52 @@ fn run(task: Task) -> Result<()> {
             jobs,
             force,
             shard,
+            no_build,
+            slurm,
         } => {
             let sweeps = selection.sweeps()?;
-            let vgrad = build::vgrad(selection.cuda)?;
+            if !slurm.slurm
+                && let Some(flag) = slurm.stray_flags().first()
+            {
+                bail!("{flag} is a flag of --slurm: add --slurm to submit the sweep to Slurm");
+            }
+            if slurm.slurm && jobs.is_some() {
+                bail!(
+                    "--jobs is not for --slurm: each array task trains --cpus-per-task runs at once"
+                );
+            }
+            let vgrad = if no_build {
+                build::built_vgrad(selection.cuda)?
+            } else {
+                build::vgrad(selection.cuda)?
+            };
+            if slurm.slurm {
+                return slurm::submit(&selection.slurm_plan(&sweeps, force)?, &slurm);
+            }
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             sweep::run(&sweeps, vgrad, selection.out(), jobs, force, shard)
         }
-        Task::Report { selection } => {
+        Task::Report {
+            selection,
+            require_complete,
+        } => {
+            let mut incomplete = Vec::new();
             for sweep in selection.sweeps()? {
                 let path = vgrad_report::write_report(&sweep, &selection.out())
                     .with_context(|| format!("writing the report of {}", sweep.name()))?;
                 eprintln!("wrote {}", path.display());
+                let missing = sweep::incomplete_runs(&sweep, &selection.out())?;
+                if missing > 0 {
+                    incomplete.push(format!("{}: {missing}", sweep.name()));
+                }
+            }
+            if require_complete && !incomplete.is_empty() {
+                bail!(
+                    "runs missing, unfinished or failed ({}); the reports list them, and \
+                     running the sweep again trains them",
+                    incomplete.join(", ")
+                );
             }
             Ok(())
         }

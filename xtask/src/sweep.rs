@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use vgrad_record::RunState;
 use vgrad_sweep::{Shard, Sweep, SweepOptions};
 
 /// Runs `sweeps` with the `vgrad` binary at `vgrad`, into `out`, then writes each report
@@ -49,4 +50,16 @@ pub fn run(
         );
     }
     Ok(())
+}
+
+/// Runs of `sweep` in `out` that are missing, unfinished or failed (diverged runs are
+/// results, not missing).
+pub fn incomplete_runs(sweep: &Sweep, out: &std::path::Path) -> Result<usize> {
+    let scenarios = vgrad_report::collect(sweep, &sweep.runs_dir(out))
+        .with_context(|| format!("reading the runs of {}", sweep.name()))?;
+    Ok(scenarios
+        .iter()
+        .flat_map(|s| &s.runs)
+        .filter(|r| !matches!(r.state, RunState::Done(_)))
+        .count())
 }
