@@ -4,6 +4,7 @@
 
 mod bench;
 mod build;
+mod fuzz;
 mod python;
 mod slurm;
 mod sweep;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use vgrad_record::{DeviceChoice, Seeds};
-use vgrad_sweep::{Overrides, Shard, Sweep};
+use vgrad_sweep::{Overrides, RUNS_WITHOUT_CONFIRMATION, Shard, Sweep};
 
 /// Workspace tasks.
 #[derive(Debug, Parser)]
@@ -121,6 +122,9 @@ enum Task {
         /// Run only the K-th of N disjoint slices of each grid (K from 0), e.g. 0/4.
         #[arg(long, conflicts_with = "slurm")]
         shard: Option<Shard>,
+        /// Start a sweep of more runs than RUNS_WITHOUT_CONFIRMATION (5,000) too.
+        #[arg(long)]
+        yes: bool,
         /// Use the vgrad binary already built instead of building it (Slurm's jobs do:
         /// the submitting command built it once for all of them).
         #[arg(long)]
@@ -150,6 +154,16 @@ enum Task {
         /// Extra arguments for `cargo test`, e.g. a test name filter.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Fuzz the parsers of outside bytes (IDX, sweep and TensorBoard event files) with
+    /// libFuzzer through cargo-fuzz, one target after the other.
+    Fuzz {
+        /// The target (default: all three in turn).
+        #[arg(value_parser = fuzz::TARGETS)]
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
 }
 
@@ -217,10 +231,31 @@ fn run(task: Task) -> Result<()> {
             jobs,
             force,
             shard,
+            yes,
             no_build,
             slurm,
         } => {
             let sweeps = selection.sweeps()?;
+            let runs: usize = sweeps.iter().map(Sweep::runs).sum();
+            if runs > RUNS_WITHOUT_CONFIRMATION && !yes {
+                let each: Vec<String> = sweeps
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{}: {} grid points x {} seeds",
+                            s.name(),
+                            s.points.len(),
+                            s.seeds.len()
+                        )
+                    })
+                    .collect();
+                bail!(
+                    "this would start {runs} runs ({}), more than the \
+                     {RUNS_WITHOUT_CONFIRMATION} a sweep starts without asking; check the \
+                     sweep file's seeds and axes (or --seeds), or pass --yes to start them",
+                    each.join("; ")
+                );
+            }
             if !slurm.slurm
                 && let Some(flag) = slurm.stray_flags().first()
             {
@@ -274,5 +309,6 @@ fn run(task: Task) -> Result<()> {
             Ok(())
         }
         Task::Test { args } => test::run_tests(&args),
+        Task::Fuzz { target, seconds } => fuzz::run(&workspace_root(), target.as_deref(), seconds),
     }
 }

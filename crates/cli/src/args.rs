@@ -3,7 +3,18 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use vgrad_record::layout::check_folder_name;
 use vgrad_record::{DataSource, DeviceChoice, RunConfig, Seeds};
+
+/// A `--run-name` template whose names, once `{seed}` and `{hash}` are filled in, are
+/// folder names inside `--out`.
+fn run_name_template(template: &str) -> Result<String, String> {
+    let example = template
+        .replace("{seed}", "0")
+        .replace("{hash}", "0a1b2c3d");
+    check_folder_name(&example)?;
+    Ok(template.to_string())
+}
 
 /// Trains deep MLPs on MNIST and measures how the gradient vanishes layer by layer.
 #[derive(Debug, Parser)]
@@ -62,7 +73,7 @@ pub struct TrainArgs {
     /// With --seeds: the name of each seed's folder under --out, where `{seed}` stands
     /// for the seed and `{hash}` for the short hash of the run's configuration (as
     /// requested: with `--device auto`, before the device is picked).
-    #[arg(long, default_value = "seed-{seed}", requires = "seeds")]
+    #[arg(long, default_value = "seed-{seed}", requires = "seeds", value_parser = run_name_template)]
     pub run_name: String,
     /// Replace a finished run (a folder that holds summary.json) instead of refusing to.
     #[arg(long)]
@@ -109,7 +120,7 @@ mod tests {
     #[test]
     fn seeds_take_the_one_grammar() {
         let seeds = |spec: &str| train(&["--seeds", spec]).map(|a| a.seeds);
-        assert_eq!(seeds("3").unwrap(), Some(Seeds::count(3)));
+        assert_eq!(seeds("3").unwrap(), Some(Seeds::count(3).unwrap()));
         assert_eq!(seeds("0,3,7").unwrap(), "0,3,7".parse().ok());
         assert!(seeds("3-1").unwrap_err().to_string().contains("empty"));
     }

@@ -11,7 +11,7 @@ pub mod selftest;
 pub mod threads;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -19,9 +19,73 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vgrad_model::{Kernels, MlpConfig};
 use vgrad_record::layout::SUMMARY_FILE;
 use vgrad_record::{RunConfig, RunSummary, StepRecord, VALIDATION_EXAMPLES, run_name};
-use vgrad_train::{RunDir, StepSink, TrainError, Trainer, data};
+use vgrad_train::memory::{self, MemoryEstimate};
+use vgrad_train::{RunDir, RunLock, StepSink, TrainError, Trainer, data};
 
 use args::{Cli, Command, TrainArgs};
+
+/// `err` as it stopped training in `dirs`; a failed read or write also says that the runs
+/// there are incomplete and how to finish them.
+fn incomplete(err: TrainError, dirs: &[PathBuf]) -> anyhow::Error {
+    if !err.is_io() {
+        return err.into();
+    }
+    let (folders, them) = match dirs {
+        [one] => (format!("the run in {} is", one.display()), "it"),
+        _ => (
+            format!(
+                "the {} runs in {} are",
+                dirs.len(),
+                dirs[0].parent().unwrap_or(Path::new(".")).display()
+            ),
+            "them",
+        ),
+    };
+    anyhow::anyhow!(
+        "{err}\n{folders} incomplete (no {SUMMARY_FILE}); once the disk has room (or the \
+         folder is writable), run the same command again to train {them} (a sweep trains \
+         only its unfinished runs)"
+    )
+}
+
+/// Refuses a CPU run that would need more memory than the machine has available, before
+/// anything is allocated for it; the error gives both numbers and what to change. (A
+/// CUDA run's weights live on the GPU, whose own allocator refuses what does not fit.)
+fn check_memory(args: &TrainArgs, config: &RunConfig, members: usize) -> Result<()> {
+    if config.device != vgrad_record::DeviceChoice::Cpu {
+        return Ok(());
+    }
+    let estimate = MemoryEstimate::of(config, members);
+    let Some(available) = memory::available() else {
+        return Ok(());
+    };
+    if estimate.total() <= available {
+        return Ok(());
+    }
+    let what = if members > 1 {
+        format!(
+            "{members} seeds (--seeds {}) train together, {} each",
+            args.seeds
+                .as_ref()
+                .map_or(String::new(), ToString::to_string),
+            memory::human(estimate.per_member)
+        )
+    } else {
+        format!("{} for the network", memory::human(estimate.per_member))
+    };
+    bail!(
+        "this run needs about {} of memory ({what}, plus {} of data), and this machine has \
+         {} available; train fewer seeds per process (`cargo xtask sweep` splits a sweep's \
+         seeds into processes, and --seeds takes any subset), or a smaller --width, \
+         --layers or --batch-size (--width {} and --layers {} give {} parameters per seed)",
+        memory::human(estimate.total()),
+        memory::human(estimate.shared),
+        memory::human(available),
+        config.width,
+        config.layers,
+        memory::parameters(config)
+    )
+}
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -106,7 +170,14 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         .collect();
     configs[0].validate()?;
     MlpConfig::for_run(&configs[0]).validate()?;
+    check_memory(args, &configs[0], seeds.len())?;
 
+    // Lock every run folder first: from here on no other process writes them, and what
+    // they hold cannot change under this one.
+    let locks = dirs
+        .iter()
+        .map(|d| RunLock::acquire(d))
+        .collect::<Result<Vec<_>, _>>()?;
     if !args.force
         && let Some(done) = dirs.iter().find(|d| d.join(SUMMARY_FILE).is_file())
     {
@@ -117,10 +188,10 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         );
     }
     // Fail on an unwritable output folder before spending time on data or training.
-    let run_dirs = dirs
-        .iter()
+    let run_dirs = locks
+        .into_iter()
         .zip(&configs)
-        .map(|(dir, cfg)| RunDir::create(dir, cfg, !args.no_tensorboard))
+        .map(|(lock, cfg)| RunDir::create(lock, cfg, !args.no_tensorboard))
         .collect::<Result<Vec<_>, _>>()?;
 
     let loaded = Instant::now();
@@ -143,8 +214,9 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         bar: progress_bar(args.config.steps),
         pending_loss: Vec::new(),
     };
-    let outcomes =
-        Trainer::new(&configs[0], &seeds, &data, &device, Kernels::Fused)?.run(&mut writers)?;
+    let outcomes = Trainer::new(&configs[0], &seeds, &data, &device, Kernels::Fused)?
+        .run(&mut writers)
+        .map_err(|e| incomplete(e, &dirs))?;
     if let Some(bar) = &writers.bar {
         bar.finish_and_clear();
     }
@@ -154,7 +226,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     for (outcome, dir) in outcomes.iter().zip(writers.dirs) {
         let summary = outcome.summary(args.config.steps, wall_s, seeds.len());
         let path = dir.path().to_path_buf();
-        dir.finish(&summary)?;
+        dir.finish(&summary).map_err(|e| incomplete(e, &dirs))?;
         if let vgrad_record::RunStatus::Diverged { step } = summary.status {
             tracing::warn!(run = %path.display(), step, "diverged: summary.json records the step");
         }

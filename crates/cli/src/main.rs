@@ -33,7 +33,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            // A sweep tells "another process trains this run" from a failure by the status.
+            match err.downcast_ref::<vgrad_train::TrainError>() {
+                Some(vgrad_train::TrainError::Locked { .. }) => {
+                    ExitCode::from(vgrad_record::layout::LOCKED_EXIT)
+                }
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -15,6 +15,40 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const ERROR_FILE: &str = "error.txt";
 /// Start of the names of TensorBoard event files.
 pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
+/// Locked (an advisory `flock`) by the process that trains the run, so that two sweeps on
+/// one runs folder never write a run together; the kernel releases it when that process
+/// ends, however it ends, so a killed sweep leaves no stale lock.
+pub const LOCK_FILE: &str = ".vgrad.lock";
+/// `vgrad train`'s exit status when another process holds a run folder's lock
+/// (`EX_TEMPFAIL` of sysexits.h: try again later). A sweep then waits for that process.
+pub const LOCKED_EXIT: u8 = 75;
+
+/// Checks that `name` is one folder name that stays inside the folder it is joined to:
+/// not empty, no `/` or `\`, no `..`, no NUL or other control character, and no leading
+/// `-` (which a command line would read as a flag). Run names and scenario names, which
+/// may come from a shared sweep file, become folder names.
+pub fn check_folder_name(name: &str) -> Result<(), String> {
+    let problem = if name.is_empty() {
+        Some("it is empty")
+    } else if name.contains(['/', '\\']) {
+        Some("it contains a path separator (`/` or `\\`)")
+    } else if name.contains("..") {
+        Some("it contains `..`")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character (NUL, newline, ...)")
+    } else if name.starts_with('-') {
+        Some("it starts with `-`")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(format!(
+            "`{}` cannot name a folder: {problem}; use letters, digits, `-`, `_` and `.`",
+            name.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
 
 /// What `config.json` holds: the run's configuration (its
 /// [`RunConfig::recorded_fields`]) and the data split it trained on.
@@ -166,5 +200,34 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn folder_names_stay_inside_their_folder() {
+        for good in ["seed-3", "relu_seed-0_ab12cd34", "lr.0.1", "x-"] {
+            assert_eq!(check_folder_name(good), Ok(()), "{good}");
+        }
+        let cases = [
+            ("", "it is empty"),
+            ("../../escape-3", "it contains a path separator"),
+            ("..", "it contains `..`"),
+            ("a..b", "it contains `..`"),
+            ("a\\b", "it contains a path separator"),
+            ("a\0b", "it contains a control character"),
+            ("-rf", "it starts with `-`"),
+        ];
+        for (bad, why) in cases {
+            let err = check_folder_name(bad).unwrap_err();
+            assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(
+                err.ends_with("use letters, digits, `-`, `_` and `.`"),
+                "{err}"
+            );
+        }
+        assert_eq!(
+            check_folder_name("../x").unwrap_err(),
+            "`../x` cannot name a folder: it contains a path separator (`/` or `\\`); use \
+             letters, digits, `-`, `_` and `.`"
+        );
     }
 }

@@ -14,10 +14,16 @@ pub struct Seeds(Vec<u64>);
 pub const SEEDS_GRAMMAR: &str =
     "a count N (seeds 0 to N-1), a range A-B, or a list such as 0,3,7 or 0-4,9";
 
+/// The most seeds one list may name. Each seed of a sweep is a run folder and each seed of
+/// `vgrad train --seeds` an ensemble member in memory, so a list this long is a typo (an
+/// extra zero), refused before anything is allocated for it.
+pub const MAX_SEEDS: u64 = 100_000;
+
 impl Seeds {
-    /// The seeds `0..count`.
-    pub fn count(count: u64) -> Self {
-        Self((0..count).collect())
+    /// The seeds `0..count`; at most [`MAX_SEEDS`].
+    pub fn count(count: u64) -> Result<Self, String> {
+        check_count(count, &count.to_string())?;
+        Ok(Self((0..count).collect()))
     }
 
     /// These seeds, which must be distinct and at least one.
@@ -50,9 +56,10 @@ impl FromStr for Seeds {
                     "`{spec}` is no seed at all; expected {SEEDS_GRAMMAR}"
                 ));
             }
-            return Ok(Self::count(count));
+            return Self::count(count);
         }
         let mut seeds = Vec::new();
+        let mut named = 0u64;
         for part in spec.split(',').map(str::trim) {
             let bad = || {
                 format!("`{part}` in `{spec}` is not a seed or a range; expected {SEEDS_GRAMMAR}")
@@ -66,13 +73,30 @@ impl FromStr for Seeds {
                     if a > b {
                         return Err(format!("the range `{part}` is empty (start after end)"));
                     }
+                    named = named.saturating_add((b - a).saturating_add(1));
+                    check_count(named, spec)?;
                     seeds.extend(a..=b);
                 }
-                None => seeds.push(part.parse().map_err(|_| bad())?),
+                None => {
+                    named = named.saturating_add(1);
+                    check_count(named, spec)?;
+                    seeds.push(part.parse().map_err(|_| bad())?);
+                }
             }
         }
         Self::list(seeds).map_err(|e| format!("{e} in `{spec}`"))
     }
+}
+
+/// Refuses more than [`MAX_SEEDS`] seeds (`named` so far) in `spec`.
+fn check_count(named: u64, spec: &str) -> Result<(), String> {
+    if named > MAX_SEEDS {
+        return Err(format!(
+            "`{spec}` names more than {MAX_SEEDS} seeds, the most one list may hold (each \
+             seed is a run); a typo? e.g. `10` is seeds 0-9 and `0-99` a hundred"
+        ));
+    }
+    Ok(())
 }
 
 /// The shortest text of this grammar for `seeds` (distinct, in order): `10` for 0-9,
@@ -124,10 +148,28 @@ mod tests {
             let s: Seeds = spec.parse().unwrap();
             assert_eq!(s.to_string().parse::<Seeds>().unwrap(), s, "{spec}");
         }
-        assert_eq!(Seeds::count(10).to_string(), "10");
+        assert_eq!(Seeds::count(10).unwrap().to_string(), "10");
         assert_eq!(spec(&[0]), "1");
         assert_eq!(spec(&[4]), "4-4");
         assert_eq!(spec(&[3, 1, 4]), "3,1,4");
         assert_eq!("3-9".parse::<Seeds>().unwrap().to_string(), "3-9");
+    }
+
+    #[test]
+    fn a_list_too_long_is_refused_before_it_is_built() {
+        for spec in [
+            "0-100000000",
+            "100001",
+            "0-18446744073709551615",
+            "5,0-99999",
+        ] {
+            let err = seeds(spec).unwrap_err();
+            assert!(
+                err.starts_with(&format!("`{spec}` names more than 100000 seeds")),
+                "{err}"
+            );
+        }
+        assert_eq!(seeds("0-99999").unwrap().len(), 100_000);
+        assert_eq!(seeds("100000").unwrap().len(), 100_000);
     }
 }

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
+use vgrad_record::layout::check_folder_name;
 use vgrad_record::seeds::SEEDS_GRAMMAR;
 use vgrad_record::{RunConfig, Seeds};
 
@@ -270,7 +271,11 @@ fn parse_scenarios(
                     "empty: a scenario's name labels its grid points and run folders".into(),
                 ));
             }
-            Some(Value::String(s)) => s.clone(),
+            Some(Value::String(s)) => {
+                // The name labels run folders; one from a shared file must not lead out.
+                check_folder_name(s).map_err(|m| (format!("{at}.name"), m))?;
+                s.clone()
+            }
             Some(other) => {
                 return Err((
                     format!("{at}.name"),
@@ -308,7 +313,7 @@ fn parse_scenarios(
 /// the `--seeds` flags).
 fn parse_seeds(value: &Value) -> Result<Vec<u64>, String> {
     let seeds = match value {
-        Value::Integer(n) if *n >= 1 => Seeds::count(*n as u64),
+        Value::Integer(n) if *n >= 1 => Seeds::count(*n as u64)?,
         Value::String(spec) => spec.parse()?,
         Value::Array(items) => Seeds::list(
             items
@@ -461,6 +466,14 @@ mod tests {
             (
                 one("lr = 0.1"),
                 "`scenarios[1].name`: missing: every scenario needs a name, e.g. name = \"sgd\"",
+            ),
+            (
+                one("name = \"../../escape\""),
+                "`scenarios[1].name`: `../../escape` cannot name a folder: it contains a path separator",
+            ),
+            (
+                one("name = \"-x\""),
+                "`scenarios[1].name`: `-x` cannot name a folder: it starts with `-`",
             ),
             (
                 one("name = \" \""),

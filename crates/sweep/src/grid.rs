@@ -1,6 +1,8 @@
 //! The grid of a sweep: every combination of the axes' values (repeated for each named
 //! scenario, when the sweep has some), each trained with every seed.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -164,6 +166,16 @@ impl GridPoint {
     }
 }
 
+/// The most runs (grid points times seeds) a sweep may have: beyond it, a sweep file is
+/// refused before its grid is built (each run is a folder and a process's share of
+/// memory, and building 100,000 grid points already takes about a second and 300 MB). `cargo xtask sweep` asks for `--yes` far below this, at
+/// [`RUNS_WITHOUT_CONFIRMATION`].
+pub const MAX_RUNS: usize = 100_000;
+
+/// Runs a sweep starts without `--yes`: a grid larger than this is more likely a typo
+/// (`seeds = 1000000`) than a plan.
+pub const RUNS_WITHOUT_CONFIRMATION: usize = 5_000;
+
 /// A sweep ready to run: its definition with the command line's overrides, expanded.
 #[derive(Debug, Clone)]
 pub struct Sweep {
@@ -189,6 +201,32 @@ impl Sweep {
             Some(seeds) => seeds.as_slice().to_vec(),
             None => definition.seeds.clone(),
         };
+        let runs = definition
+            .axes
+            .iter()
+            .map(|(_, values)| values.len())
+            .chain([definition.scenarios.len().max(1), seeds.len()])
+            .try_fold(1usize, usize::checked_mul)
+            .filter(|&runs| runs <= MAX_RUNS);
+        if runs.is_none() {
+            let sizes: Vec<String> = definition
+                .axes
+                .iter()
+                .map(|(field, values)| format!("{} {field}", values.len()))
+                .chain(
+                    (!definition.scenarios.is_empty())
+                        .then(|| format!("{} scenarios", definition.scenarios.len())),
+                )
+                .chain([format!("{} seeds", seeds.len())])
+                .collect();
+            return Err(key_error(
+                "axes",
+                format!(
+                    "the grid ({}) has more than {MAX_RUNS} runs, the most a sweep may have",
+                    sizes.join(" x ")
+                ),
+            ));
+        }
         let mut combos: Vec<Vec<usize>> = vec![vec![]];
         for (_, values) in &definition.axes {
             combos = combos
@@ -220,6 +258,8 @@ impl Sweep {
             Ok(config)
         };
         let mut points: Vec<GridPoint> = Vec::with_capacity(scenarios.len() * combos.len());
+        // Each configuration's flags, to find a twin without comparing every pair.
+        let mut seen: HashMap<Vec<String>, usize> = HashMap::new();
         for scenario in scenarios {
             let mut scenario_table = definition.base.clone();
             if let Some((_, s)) = scenario {
@@ -261,7 +301,14 @@ impl Sweep {
                         _ => invalid(e.to_string()),
                     });
                 }
-                if let Some(twin) = points.iter().find(|p| p.config == point.config) {
+                let twin = match seen.entry(point.config.train_flags()) {
+                    Entry::Occupied(first) => Some(&points[*first.get()]),
+                    Entry::Vacant(slot) => {
+                        slot.insert(points.len());
+                        None
+                    }
+                };
+                if let Some(twin) = twin {
                     let (this, other) = (point.value(SCENARIO), twin.value(SCENARIO));
                     return Err(match (scenario, this, other) {
                         (Some((i, _)), Some(this), Some(other)) if this != other => key_error(
@@ -293,6 +340,11 @@ impl Sweep {
             seeds,
             points,
         })
+    }
+
+    /// Runs of the whole grid: points times seeds.
+    pub fn runs(&self) -> usize {
+        self.points.len() * self.seeds.len()
     }
 
     /// Reads the sweep file at `path` and expands it with `overrides`.
@@ -428,7 +480,7 @@ mod tests {
             "cargo xtask sweep seed --steps 10 --seeds 3"
         );
         let only_seeds = Overrides {
-            seeds: Some(Seeds::count(1)),
+            seeds: Some(Seeds::count(1).unwrap()),
             ..Overrides::default()
         };
         assert!(only_seeds.is_quick_look());
@@ -530,12 +582,12 @@ mod tests {
 
         // Scenarios alone: a point's label is its scenario's name, slugged for folders.
         let s = sweep(
-            "seeds = 1\n[[scenarios]]\nname = \"SGD momentum/0.9\"\noptimizer = \"momentum:0.9\"\n",
+            "seeds = 1\n[[scenarios]]\nname = \"SGD, momentum 0.9\"\noptimizer = \"momentum:0.9\"\n",
             &Overrides::default(),
         )
         .unwrap();
         assert_eq!(s.points.len(), 1);
-        assert_eq!(s.points[0].label(), "SGD momentum/0.9");
+        assert_eq!(s.points[0].label(), "SGD, momentum 0.9");
         assert_eq!(s.points[0].slug(), "SGD-momentum-0.9");
         assert!(s.varies("scenario") && !s.differs("scenario"));
     }
@@ -603,5 +655,26 @@ mod tests {
             "experiments/g.toml: `axes`: grid point `a, layers 3`: same configuration as \
              `a, layers 3`: an axis lists a value twice"
         );
+    }
+
+    #[test]
+    fn a_grid_beyond_the_cap_is_refused_before_it_is_built() {
+        // 100 x 100 x 100 points of 10 seeds: ten million runs, never expanded.
+        let values: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+        let list = values.join(", ");
+        let text =
+            format!("seeds = 10\n[axes]\nlayers = [{list}]\nwidth = [{list}]\nsteps = [{list}]\n");
+        let err = sweep(&text, &Overrides::default()).unwrap_err();
+        assert_eq!(
+            err,
+            "experiments/g.toml: `axes`: the grid (100 layers x 100 width x 100 steps x 10 \
+             seeds) has more than 100000 runs, the most a sweep may have"
+        );
+        let s = sweep(
+            "seeds = 3\n[axes]\nlayers = [2, 3]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.runs(), 6);
     }
 }

@@ -24,5 +24,5 @@ pub mod grid;
 pub mod runner;
 
 pub use definition::{NamedScenario, SweepDefinition, SweepError};
-pub use grid::{GridPoint, Overrides, SCENARIO, Shard, Sweep};
+pub use grid::{GridPoint, MAX_RUNS, Overrides, RUNS_WITHOUT_CONFIRMATION, SCENARIO, Shard, Sweep};
 pub use runner::{SweepOptions, SweepOutcome};

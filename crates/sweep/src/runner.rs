@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use vgrad_record::layout::ERROR_FILE;
+use vgrad_record::layout::{ERROR_FILE, LOCK_FILE, LOCKED_EXIT};
 use vgrad_record::{RunState, run_state};
 
 use crate::{GridPoint, Shard, Sweep, SweepError};
@@ -113,9 +113,106 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
-/// Runs one job; on failure writes what the process printed last into each unfinished
-/// run folder. Returns whether it succeeded.
-fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<bool, SweepError> {
+/// What became of a job's runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct JobCounts {
+    failed: usize,
+    /// Finished by another process (another sweep on the same runs folder) meanwhile.
+    resumed: usize,
+}
+
+/// Runs one job. Runs that another process trains now (it holds their lock: a second
+/// sweep on the same runs folder) are waited for and then, if that process did not finish
+/// them, trained here. On failure, writes what the process printed last into each
+/// unfinished run folder.
+fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<JobCounts, SweepError> {
+    let mut counts = JobCounts::default();
+    let mut job = job.clone();
+    loop {
+        match run_process(&job, vgrad, force)? {
+            Process::Succeeded => return Ok(counts),
+            Process::Locked => {
+                for &seed in &job.seeds {
+                    let dir = job.runs_dir.join(job.point.run_dir_name(seed));
+                    wait_for_lock(&dir).map_err(|cause| SweepError::Io {
+                        path: dir.join(LOCK_FILE),
+                        cause,
+                    })?;
+                }
+            }
+            Process::Failed(message) => {
+                let unfinished = unfinished(&job);
+                counts.resumed += job.seeds.len() - unfinished.len();
+                counts.failed += unfinished.len();
+                record_failure(&job, &unfinished, &message)?;
+                return Ok(counts);
+            }
+        }
+        // Whatever the other process finished is done; the rest is this job's again.
+        let left = if force {
+            job.seeds.clone()
+        } else {
+            unfinished(&job)
+        };
+        counts.resumed += job.seeds.len() - left.len();
+        if left.is_empty() {
+            return Ok(counts);
+        }
+        job.seeds = left;
+    }
+}
+
+/// The job's seeds whose runs have no result on disk.
+fn unfinished(job: &Job) -> Vec<u64> {
+    job.seeds
+        .iter()
+        .copied()
+        .filter(|&seed| {
+            !matches!(
+                run_state(&job.runs_dir.join(job.point.run_dir_name(seed))),
+                RunState::Done(_)
+            )
+        })
+        .collect()
+}
+
+/// Blocks until no process holds the lock of the run folder `dir` (if it has one).
+fn wait_for_lock(dir: &Path) -> std::io::Result<()> {
+    match std::fs::File::options()
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+    {
+        Ok(file) => file.lock(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// How a `vgrad train` process ended.
+enum Process {
+    Succeeded,
+    /// Another process holds the lock of one of its run folders.
+    Locked,
+    /// Anything else, with what it printed last.
+    Failed(String),
+}
+
+/// Writes `message` into the run folders of `seeds`.
+fn record_failure(job: &Job, seeds: &[u64], message: &str) -> Result<(), SweepError> {
+    for &seed in seeds {
+        let dir = job.runs_dir.join(job.point.run_dir_name(seed));
+        std::fs::create_dir_all(&dir).map_err(|cause| SweepError::Io {
+            path: dir.clone(),
+            cause,
+        })?;
+        let file = dir.join(ERROR_FILE);
+        std::fs::write(&file, message).map_err(|cause| SweepError::Io { path: file, cause })?;
+    }
+    Ok(())
+}
+
+/// Runs the job's `vgrad train` process once.
+fn run_process(job: &Job, vgrad: &Path, force: bool) -> Result<Process, SweepError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |cause| SweepError::Io { path, cause }
@@ -153,25 +250,18 @@ fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<bool, SweepError> {
         cause,
     })?;
     if output.status.success() {
-        return Ok(true);
+        return Ok(Process::Succeeded);
+    }
+    if output.status.code() == Some(i32::from(LOCKED_EXIT)) {
+        return Ok(Process::Locked);
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-    let message = format!(
+    Ok(Process::Failed(format!(
         "vgrad train exited with {}:\n{}\n",
         output.status,
         tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    );
-    for &seed in &job.seeds {
-        let dir = job.runs_dir.join(job.point.run_dir_name(seed));
-        if matches!(run_state(&dir), RunState::Done(_)) {
-            continue;
-        }
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let file = dir.join(ERROR_FILE);
-        std::fs::write(&file, &message).map_err(io(&file))?;
-    }
-    Ok(false)
+    )))
 }
 
 /// Trains every run of `sweeps` that is not finished on disk (all of them with `force`),
@@ -199,6 +289,7 @@ pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepE
     let started = Instant::now();
     let queue = Mutex::new(VecDeque::from(jobs));
     let failed = Mutex::new(0usize);
+    let done_elsewhere = Mutex::new(0usize);
     let errors = Mutex::new(Vec::<SweepError>::new());
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
@@ -207,10 +298,12 @@ pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepE
                 let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
                 while let Some(job) = next() {
                     match run_job(&job, &opts.vgrad, opts.force) {
-                        Ok(true) => {}
-                        Ok(false) => {
+                        Ok(counts) => {
+                            if let Ok(mut c) = done_elsewhere.lock() {
+                                *c += counts.resumed;
+                            }
                             if let Ok(mut f) = failed.lock() {
-                                *f += job.seeds.len();
+                                *f += counts.failed;
                             }
                         }
                         Err(e) => {
@@ -231,7 +324,9 @@ pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepE
         return Err(e);
     }
     outcome.failed = failed.into_inner().unwrap_or(0);
-    outcome.ran = total - outcome.failed;
+    let elsewhere = done_elsewhere.into_inner().unwrap_or(0);
+    outcome.resumed += elsewhere;
+    outcome.ran = total - outcome.failed - elsewhere;
     outcome.seconds = started.elapsed().as_secs_f64();
     Ok(outcome)
 }

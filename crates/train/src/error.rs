@@ -19,6 +19,17 @@ pub enum TrainError {
         /// The cause.
         cause: std::io::Error,
     },
+    /// Another process trains this run now (it holds the folder's lock).
+    #[error(
+        "another process is training the run in {} (it holds {}); wait for it to finish, or \
+         give --out another folder",
+        path.display(),
+        vgrad_record::layout::LOCK_FILE
+    )]
+    Locked {
+        /// The run folder.
+        path: PathBuf,
+    },
     /// A run file could not be written.
     #[error(transparent)]
     Record(#[from] vgrad_record::RecordError),
@@ -37,4 +48,17 @@ pub enum TrainError {
     /// A broken invariant of the engine itself.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl TrainError {
+    /// Whether reading or writing a file failed (a full disk, a lost mount): the run
+    /// itself was fine, and running it again where there is room succeeds.
+    pub fn is_io(&self) -> bool {
+        matches!(
+            self,
+            Self::RunFolder { .. }
+                | Self::Record(vgrad_record::RecordError::Io { .. })
+                | Self::Events(vgrad_tensorboard::EventError::Io { .. })
+        )
+    }
 }

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod memory;
 pub mod optimizer;
 pub mod run_dir;
 pub mod trainer;
@@ -12,5 +13,5 @@ pub mod updates;
 
 pub use error::TrainError;
 pub use optimizer::EnsembleOptimizer;
-pub use run_dir::RunDir;
+pub use run_dir::{RunDir, RunLock};
 pub use trainer::{Discard, MemberOutcome, StepSink, Trainer};

@@ -1,23 +1,74 @@
 //! The run folder while a run trains: `config.json` first, `metrics.jsonl` and the
 //! TensorBoard event file as steps are logged, `summary.json` last.
 
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use vgrad_record::layout::{
-    CONFIG_FILE, EVENTS_PREFIX, METRICS_FILE, SUMMARY_FILE, write_json_atomic,
+    CONFIG_FILE, EVENTS_PREFIX, LOCK_FILE, METRICS_FILE, SUMMARY_FILE, write_json_atomic,
 };
 use vgrad_record::{ConfigFile, RecordError, RunConfig, RunSummary, StepRecord};
 use vgrad_tensorboard::EventWriter;
 
 use crate::{TrainError, events};
 
+/// A run folder that this process holds the lock of ([`LOCK_FILE`]): no other `vgrad`
+/// writes it until this value is dropped or the process ends.
+pub struct RunLock {
+    dir: PathBuf,
+    /// Holding the open file holds the lock.
+    _file: File,
+}
+
+impl RunLock {
+    /// Creates `dir` if needed and takes its lock, without waiting: if another process
+    /// holds it, [`TrainError::Locked`].
+    pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
+        std::fs::create_dir_all(dir).map_err(|cause| TrainError::RunFolder {
+            path: dir.to_path_buf(),
+            cause,
+        })?;
+        let path = dir.join(LOCK_FILE);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self {
+                dir: dir.to_path_buf(),
+                _file: file,
+            }),
+            Err(TryLockError::WouldBlock) => Err(TrainError::Locked {
+                path: dir.to_path_buf(),
+            }),
+            Err(TryLockError::Error(cause)) => Err(io_error(&path)(cause)),
+        }
+    }
+
+    /// Waits until no process holds the lock of `dir` (if it has one), then lets it go.
+    pub fn wait_for(dir: &Path) -> std::io::Result<()> {
+        match File::options().write(true).open(dir.join(LOCK_FILE)) {
+            Ok(file) => file.lock(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// An open run folder.
 pub struct RunDir {
     dir: PathBuf,
     metrics: BufWriter<File>,
     events: Option<EventWriter>,
+    _lock: RunLock,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -30,15 +81,12 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
 }
 
 impl RunDir {
-    /// Creates `dir`, writes `config.json`, starts an empty `metrics.jsonl` (and, with
-    /// `tensorboard`, a TensorBoard event file), and removes what an earlier run left: a
-    /// stale `summary.json`, so the folder never claims a run that did not finish, and old
-    /// event files, which TensorBoard would show beside the new one.
-    pub fn create(dir: &Path, cfg: &RunConfig, tensorboard: bool) -> Result<Self, TrainError> {
-        std::fs::create_dir_all(dir).map_err(|cause| TrainError::RunFolder {
-            path: dir.to_path_buf(),
-            cause,
-        })?;
+    /// In the locked folder, writes `config.json`, starts an empty `metrics.jsonl` (and,
+    /// with `tensorboard`, a TensorBoard event file), and removes what an earlier run left:
+    /// a stale `summary.json`, so the folder never claims a run that did not finish, and
+    /// old event files, which TensorBoard would show beside the new one.
+    pub fn create(lock: RunLock, cfg: &RunConfig, tensorboard: bool) -> Result<Self, TrainError> {
+        let dir = lock.dir.as_path();
         for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
             let path = entry.map_err(io_error(dir))?.path();
             let name = path
@@ -57,6 +105,7 @@ impl RunDir {
             dir: dir.to_path_buf(),
             metrics: BufWriter::new(file),
             events,
+            _lock: lock,
         })
     }
 

@@ -1,10 +1,21 @@
 //! A reader for IDX files (the format of the original MNIST distribution), plain or
 //! gzip-compressed, holding unsigned bytes.
+//!
+//! The bytes come from outside (a data folder anyone can fill), so every allocation is
+//! bounded by the file's size or by [`MAX_DECOMPRESSED_BYTES`], and a damaged file is an
+//! [`IdxError`] naming it, never a panic; `fuzz/` fuzzes [`decode`], which is what
+//! [`read`] does once the file is in memory.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
+
+/// The most bytes a gzip-compressed IDX file may decompress to: 256 MiB, over five times
+/// MNIST's largest file (the training images, 47 MB) and far more than any data set that
+/// fits this tool's in-memory training. Deflate packs up to ~1000 bytes into one, so
+/// without a cap a small file (a gzip bomb) could ask for any amount of memory.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 256 << 20;
 
 /// What can be wrong with an IDX file; every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +35,17 @@ pub enum IdxError {
         path: PathBuf,
         /// The cause.
         cause: std::io::Error,
+    },
+    /// The file decompresses to more than [`MAX_DECOMPRESSED_BYTES`].
+    #[error(
+        "{path}: decompresses to more than {cap} bytes, the most an IDX file may hold \
+         (a data set this tool can train on is far smaller); is it a gzip bomb?"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap, [`MAX_DECOMPRESSED_BYTES`].
+        cap: u64,
     },
     /// The header is not that of an IDX file of unsigned bytes.
     #[error("{path}: not an IDX file of unsigned bytes: {detail}")]
@@ -61,22 +83,46 @@ pub struct IdxArray {
 /// The raw (decompressed) bytes of `path`: gzip is recognised by its magic bytes, not by
 /// the file name.
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let raw = std::fs::read(path).map_err(|cause| IdxError::Io {
+    decompress(read_raw(path)?, path)
+}
+
+/// The bytes of the file at `path`, as stored.
+fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
+    std::fs::read(path).map_err(|cause| IdxError::Io {
         path: path.to_path_buf(),
         cause,
-    })?;
+    })
+}
+
+/// `raw` decompressed when it starts with gzip's magic bytes, else `raw` itself; `path`
+/// only names the file in errors. At most [`MAX_DECOMPRESSED_BYTES`] are decompressed.
+pub fn decompress(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IdxError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|cause| IdxError::Gzip {
-                path: path.to_path_buf(),
-                cause,
-            })?;
-        Ok(out)
+        gunzip(&raw, path, MAX_DECOMPRESSED_BYTES)
     } else {
         Ok(raw)
     }
+}
+
+/// `gz` decompressed, if that gives at most `cap` bytes.
+fn gunzip(gz: &[u8], path: &Path, cap: u64) -> Result<Vec<u8>, IdxError> {
+    let gzip = |cause| IdxError::Gzip {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let mut out = Vec::new();
+    // Reading stops at the cap exactly (a power of two, where `Vec`'s doubling lands), so
+    // the buffer never outgrows it; one more byte then tells a file at the cap from a
+    // larger one.
+    let mut capped = GzDecoder::new(gz).take(cap);
+    capped.read_to_end(&mut out).map_err(gzip)?;
+    if out.len() as u64 == cap && capped.into_inner().read(&mut [0u8; 1]).map_err(gzip)? > 0 {
+        return Err(IdxError::TooLarge {
+            path: path.to_path_buf(),
+            cap,
+        });
+    }
+    Ok(out)
 }
 
 /// Parses the bytes of an IDX file; `path` only names the file in errors.
@@ -118,8 +164,20 @@ pub fn parse(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, IdxError> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    // Checked in u128 before anything is sized from these untrusted counts.
-    let declared: u128 = dims.iter().map(|&d| d as u128).product();
+    // Multiplied in u128, checked, before anything is sized from these untrusted counts:
+    // 255 dimensions of up to 2^32 - 1 overflow even u128, and a product that wrapped
+    // could match the data's length.
+    let declared = if dims.contains(&0) {
+        Some(0)
+    } else {
+        dims.iter()
+            .try_fold(1u128, |product, &d| product.checked_mul(d as u128))
+    };
+    let Some(declared) = declared else {
+        return Err(header(format!(
+            "the dimensions {dims:?} call for more than 2^128 bytes"
+        )));
+    };
     let found = bytes.len() - data_start;
     if declared != found as u128 {
         return Err(IdxError::Size {
@@ -134,9 +192,15 @@ pub fn parse(bytes: Vec<u8>, path: &Path) -> Result<IdxArray, IdxError> {
     Ok(IdxArray { dims, data })
 }
 
+/// Decompresses (when gzip) and parses the bytes of an IDX file, as [`read`] does once the
+/// file is read; `path` only names the file in errors.
+pub fn decode(raw: Vec<u8>, path: &Path) -> Result<IdxArray, IdxError> {
+    parse(decompress(raw, path)?, path)
+}
+
 /// Reads and parses the IDX file at `path`.
 pub fn read(path: &Path) -> Result<IdxArray, IdxError> {
-    parse(read_bytes(path)?, path)
+    decode(read_raw(path)?, path)
 }
 
 /// The bytes of an IDX file of unsigned bytes with these dimensions: what [`parse`]
@@ -202,6 +266,35 @@ mod tests {
             parse(vec![0, 0, 8, 3, 0], p),
             Err(IdxError::Header { .. })
         ));
+        // Found by fuzzing: five dimensions of 2^32 - 1 overflowed the u128 product.
+        let err = parse(encode(&[u32::MAX; 5], &[1, 2]), p).unwrap_err();
+        assert!(matches!(err, IdxError::Header { .. }), "{err}");
+        assert!(err.to_string().contains("2^128"), "{err}");
+        let err = parse(
+            encode(&[u32::MAX, u32::MAX, u32::MAX, u32::MAX, u32::MAX, 0], &[]),
+            p,
+        );
+        assert_eq!(err.unwrap().data, Vec::<u8>::new());
+    }
+
+    #[test]
+    fn decompression_stops_at_the_cap() {
+        let p = Path::new("data/bomb.gz");
+        let bytes = encode(&[10, 10], &[7; 100]);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&bytes).unwrap();
+        let gz = enc.finish().unwrap();
+        let len = bytes.len() as u64;
+        assert_eq!(gunzip(&gz, p, len).unwrap(), bytes);
+        let err = gunzip(&gz, p, len - 1).unwrap_err();
+        assert!(matches!(err, IdxError::TooLarge { cap, .. } if cap == len - 1));
+        let err = err.to_string();
+        assert!(
+            err.contains("bomb.gz") && err.contains("more than 111 bytes"),
+            "{err}"
+        );
+        // What `read` does once the file is in memory, plain or gzipped alike.
+        assert_eq!(decode(gz, p).unwrap(), decode(bytes, p).unwrap());
     }
 
     #[test]
