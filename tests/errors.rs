@@ -357,3 +357,24 @@ fn a_finished_run_is_not_replaced_without_force() {
     forced.push("--force");
     vgrad_train(&forced).unwrap();
 }
+
+/// The `vgrad` that `cargo xtask sweep` builds leaves the hub out (half the build); asked
+/// for it, it says how to get it.
+#[test]
+fn the_default_build_says_how_to_get_the_hub_loader() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(vgrad_tests::vgrad_bin())
+        .args(["train", "--data", "hf", "--steps", "1", "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        text.contains(
+            "this vgrad was built without the `hub` feature; build it with `cargo build \
+             --release -p vgrad-cli --features hub`"
+        ),
+        "{text}"
+    );
+}

@@ -43,7 +43,7 @@ fn from_flags(flags: &[&str]) -> RunConfig {
     let cli = Cli::try_parse_from(["vgrad", "train"].iter().chain(flags)).unwrap();
     match cli.command {
         Subcommand::Train(args) => args.config,
-        Subcommand::Selftest(_) => panic!("not train"),
+        Subcommand::Selftest(_) | Subcommand::Peak(_) => panic!("not train"),
     }
 }
 

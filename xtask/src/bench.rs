@@ -12,6 +12,8 @@ use vgrad_sweep::{Overrides, Sweep, SweepOptions};
 
 use crate::workspace_root;
 
+mod scaling;
+
 /// One line of the benchmark's table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -223,8 +225,27 @@ fn torch_version(python: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Runs every measurement and returns the rows.
-pub fn measure(b: &Bench) -> Result<Vec<Row>> {
+/// The parts of the benchmark, each selectable with `cargo xtask bench --only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// The reference network: one run, ensembles of 10 and 40.
+    Reference,
+    /// The probe's cost at the reference logging and at every step.
+    Probe,
+    /// Batch norm, layer norm, residual, SGD and momentum, at widths 10 and 1000; an
+    /// ensemble of 10 at width 100.
+    Paths,
+    /// Step time and GFLOP/s at widths 10-1000 and batches 10 and 128, against the GEMM
+    /// peak.
+    Scaling,
+    /// A larger network: width 256, 16 layers, batch 256.
+    Wide,
+    /// The whole seed and remedies sweeps.
+    Sweeps,
+}
+
+/// The reference network's rows.
+pub fn reference(b: &Bench) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     eprintln!("bench: single run, reference network (K = 1)");
     let (ours, theirs) = b.alternate(
@@ -267,7 +288,12 @@ pub fn measure(b: &Bench) -> Result<Vec<Row>> {
             target: Some(0.6),
         });
     }
+    Ok(rows)
+}
 
+/// The probe's rows.
+pub fn probe(b: &Bench) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
     eprintln!("bench: probe overhead");
     let every = |n: &'static str| move || b.vgrad(&["--activation", "relu", "--log-every", n], 1);
     // The probe's share at the reference logging is a few percent, the size of this
@@ -316,7 +342,12 @@ pub fn measure(b: &Bench) -> Result<Vec<Row>> {
         unit: "us/step",
         target: None,
     });
+    Ok(rows)
+}
 
+/// The larger network's row.
+pub fn wide(b: &Bench) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
     eprintln!("bench: larger network");
     let large = [
         "--width",
@@ -352,6 +383,101 @@ pub fn measure(b: &Bench) -> Result<Vec<Row>> {
         baseline: theirs[0],
         baseline_name: "PyTorch, fused Adam".into(),
         unit: "us/step",
+        target: Some(1.0),
+    });
+    Ok(rows)
+}
+
+/// The remedies' and optimizers' paths: each against PyTorch with the same setting, and
+/// against vgrad's plain step (Adam, no norm, no skips) at the same size; then an
+/// ensemble of 10 at width 100 against PyTorch's batched ensemble.
+pub fn paths(b: &Bench) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    // The setting's flags (the same for vgrad and the baseline) and the target against
+    // vgrad's plain step.
+    let settings: [(&str, &[&str], Option<f64>); 5] = [
+        ("batch norm", &["--norm", "batch"], Some(1.3)),
+        ("layer norm", &["--norm", "layer"], Some(1.3)),
+        ("residual", &["--residual"], Some(1.3)),
+        ("SGD", &["--optimizer", "sgd", "--lr", "0.1"], None),
+        (
+            "momentum 0.9",
+            &["--optimizer", "momentum:0.9", "--lr", "0.01"],
+            None,
+        ),
+    ];
+    for width in ["10", "1000"] {
+        // Width 1000: fewer steps, for about a second each; no Jacobian on either side.
+        let size: &[&str] = if width == "10" {
+            &["--width", "10"]
+        } else {
+            &["--width", "1000", "--steps", "100"]
+        };
+        for (name, flags, vs_plain) in settings {
+            eprintln!("bench: {name}, width {width}");
+            let vgrad_args: Vec<&str> = size
+                .iter()
+                .chain(flags)
+                .copied()
+                .chain(["--activation", "relu", "--probe", "basic"])
+                .collect();
+            let plain_args: Vec<&str> = size
+                .iter()
+                .copied()
+                .chain(["--activation", "relu", "--probe", "basic"])
+                .collect();
+            let torch_args: Vec<&str> = ["single", "--fused"]
+                .into_iter()
+                .chain(size.iter().copied())
+                .chain(flags.iter().copied())
+                .collect();
+            let (with, others) = b.alternate(
+                &|| b.vgrad(&vgrad_args, 1),
+                &[&|| b.first(&torch_args), &|| b.vgrad(&plain_args, 1)],
+            )?;
+            rows.push(Row {
+                what: format!("{name}, width {width}"),
+                vgrad: with,
+                baseline: others[0],
+                baseline_name: format!("PyTorch, {name}, fused optimizer"),
+                unit: "us/step",
+                target: Some(1.0),
+            });
+            rows.push(Row {
+                what: format!("{name}, width {width}"),
+                vgrad: with,
+                baseline: others[1],
+                baseline_name: "vgrad, plain step (Adam) at the same size".into(),
+                unit: "us/step",
+                target: vs_plain,
+            });
+        }
+    }
+    eprintln!("bench: ensemble of 10 at width 100");
+    let (ours, theirs) = b.alternate(
+        &|| {
+            b.vgrad(
+                &[
+                    "--width",
+                    "100",
+                    "--seeds",
+                    "0-9",
+                    "--activation",
+                    "relu",
+                    "--probe",
+                    "basic",
+                ],
+                10,
+            )
+        },
+        &[&|| b.first(&["ensemble", "--members", "10", "--width", "100", "--fused"])],
+    )?;
+    rows.push(Row {
+        what: "ensemble of 10, width 100".into(),
+        vgrad: ours,
+        baseline: theirs[0],
+        baseline_name: "PyTorch baddbmm ensemble, fused Adam".into(),
+        unit: "us/member-step",
         target: Some(1.0),
     });
     Ok(rows)
@@ -429,8 +555,15 @@ pub fn measure_sweep(b: &Bench, vgrad_sweep: &dyn Fn() -> Result<()>) -> Result<
     ])
 }
 
-/// Runs the whole benchmark and writes `reports/bench.md`.
-pub fn run(vgrad: PathBuf, python: PathBuf, reps: usize) -> Result<PathBuf> {
+/// Runs the benchmark's `sections` (all of them when empty) and prints its tables; a whole
+/// run also writes `reports/bench.md` and the scaling figure beside it. Returns where the
+/// report is, when it wrote one.
+pub fn run(
+    vgrad: PathBuf,
+    python: PathBuf,
+    reps: usize,
+    sections: &[Section],
+) -> Result<Option<PathBuf>> {
     let scratch = tempdir()?;
     let b = Bench {
         vgrad: vgrad.clone(),
@@ -438,37 +571,114 @@ pub fn run(vgrad: PathBuf, python: PathBuf, reps: usize) -> Result<PathBuf> {
         reps,
         scratch: scratch.clone(),
     };
-    let mut rows = measure(&b)?;
-    let sweep = Sweep::load(&crate::experiment_path("seed")?, &Overrides::default())?;
-    let opts = SweepOptions {
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        force: true,
-        out: scratch.join("sweep"),
-        shard: None,
-        vgrad,
-        quiet: true,
+    let wanted = |s: Section| sections.is_empty() || sections.contains(&s);
+    let mut rows = Vec::new();
+    if wanted(Section::Reference) {
+        rows.extend(reference(&b)?);
+    }
+    if wanted(Section::Probe) {
+        rows.extend(probe(&b)?);
+    }
+    if wanted(Section::Paths) {
+        rows.extend(paths(&b)?);
+    }
+    if wanted(Section::Wide) {
+        rows.extend(wide(&b)?);
+    }
+    if wanted(Section::Sweeps) {
+        rows.extend(measure_sweeps(&b, &scratch)?);
+    }
+    let scaling = if wanted(Section::Scaling) {
+        let (ours, theirs) = scaling::peak(&b)?;
+        Some((scaling::measure(&b)?, ours, theirs))
+    } else {
+        None
     };
-    let whole_sweep = || -> Result<()> {
-        vgrad_sweep::runner::run(std::slice::from_ref(&sweep), &opts)?;
-        vgrad_report::write_report(&sweep, &opts.out)?;
-        Ok(())
-    };
-    rows.extend(measure_sweep(&b, &whole_sweep)?);
-    let table = render_table(&rows);
-    let text = format!(
+    let mut text = format!(
         "# Benchmark: vgrad against PyTorch\n\nMachine: {}. Baseline: {} (`bench/pytorch_baseline.py`, one thread).\n\n\
          Medians of {reps} repetitions, vgrad and the baseline run alternately in one invocation of `cargo xtask bench`; \
          step times are the training loop's (data loading and evaluation excluded), with the reference logging (every \
-         200 steps) unless the row says otherwise. Lower is better; a ratio below 1 means vgrad is faster.\n\n{table}",
+         200 steps) unless the row says otherwise. Lower is better; a ratio below 1 means vgrad is faster.\n\n{}",
         machine(),
-        torch_version(&python)
+        torch_version(&python),
+        render_table(&rows)
     );
+    let figure = workspace_root().join("reports").join("bench-scaling.svg");
+    if let Some((points, ours, theirs)) = &scaling {
+        let peak = ours.max(*theirs);
+        text.push_str(&format!(
+            "\n## Scaling: 6 dense layers, width and batch\n\n\
+             ReLU, fused Adam, logging every 200 steps (vgrad without the Jacobian, which \
+             PyTorch does not measure); about a second of steps per size. FLOPs per step count \
+             the forward and backward products, biases, activations, the loss and Adam \
+             (`xtask/src/bench/scaling.rs`, `flops_per_step`). The peak is this machine's \
+             single-thread f32 GEMM of 1024 x 1024 matrices: {ours:.0} GFLOP/s with candle's \
+             kernels (`vgrad peak`), {theirs:.0} GFLOP/s with PyTorch's; the better, \
+             {peak:.0} GFLOP/s, is the 100%.\n\n{}\n![scaling](bench-scaling.svg)\n",
+            scaling::render(points, peak)
+        ));
+        if sections.is_empty() {
+            scaling::figure(points, peak, &figure)?;
+        }
+    }
+    println!("{text}");
+    let _ = std::fs::remove_dir_all(&scratch);
+    if !sections.is_empty() {
+        eprintln!("(--only: reports/bench.md is written by a whole run, not by a part)");
+        return Ok(None);
+    }
     let path = workspace_root().join("reports").join("bench.md");
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     std::fs::write(&path, &text)?;
-    println!("{text}");
-    let _ = std::fs::remove_dir_all(&scratch);
-    Ok(path)
+    Ok(Some(path))
+}
+
+/// The whole seed sweep against PyTorch and against its 2.5 s target, and the whole
+/// remedies sweep's wall time.
+fn measure_sweeps(b: &Bench, scratch: &Path) -> Result<Vec<Row>> {
+    let options = |name: &str| SweepOptions {
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        force: true,
+        out: scratch.join(name),
+        shard: None,
+        vgrad: b.vgrad.clone(),
+        quiet: true,
+    };
+    let whole = |name: &str| -> Result<Box<dyn Fn() -> Result<()>>> {
+        let sweep = Sweep::load(&crate::experiment_path(name)?, &Overrides::default())?;
+        let opts = options(name);
+        Ok(Box::new(move || {
+            vgrad_sweep::runner::run(std::slice::from_ref(&sweep), &opts)?;
+            vgrad_report::write_report(&sweep, &opts.out)?;
+            Ok(())
+        }))
+    };
+    let mut rows = measure_sweep(b, &*whole("seed")?)?;
+    rows.push(Row {
+        what: "whole seed sweep, 40 runs + report".into(),
+        vgrad: rows[0].vgrad,
+        baseline: 2.5,
+        baseline_name: "the target, 2.5 s".into(),
+        unit: "s",
+        target: Some(1.0),
+    });
+    eprintln!("bench: whole remedies sweep");
+    let remedies = whole("remedies")?;
+    let mut times = Vec::new();
+    for _ in 0..b.reps.min(2) {
+        let t = Instant::now();
+        remedies()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    rows.push(Row {
+        what: "whole remedies sweep, 195 runs + report".into(),
+        vgrad: median(&times),
+        baseline: f64::NAN,
+        baseline_name: "-".into(),
+        unit: "s",
+        target: None,
+    });
+    Ok(rows)
 }
 
 fn tempdir() -> Result<PathBuf> {

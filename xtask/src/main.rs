@@ -147,6 +147,10 @@ enum Task {
         /// Repetitions of each measurement (medians are reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Run only these parts (comma-separated) and print their tables; reports/bench.md
+        /// is written by a whole run only.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<bench::Section>,
     },
     /// Prepare what the tests need, then run the whole workspace's tests (release build,
     /// since the tests train real networks).
@@ -301,11 +305,12 @@ fn run(task: Task) -> Result<()> {
             }
             Ok(())
         }
-        Task::Bench { reps } => {
+        Task::Bench { reps, only } => {
             let vgrad = build::vgrad(false)?;
             let python = python::torch_python()?;
-            let path = bench::run(vgrad, python, reps.max(1))?;
-            eprintln!("wrote {}", path.display());
+            if let Some(path) = bench::run(vgrad, python, reps.max(1), &only)? {
+                eprintln!("wrote {}", path.display());
+            }
             Ok(())
         }
         Task::Test { args } => test::run_tests(&args),

@@ -32,6 +32,17 @@ pub enum Command {
     Train(TrainArgs),
     /// Check a device against the CPU: a few steps from the same seed on both, compared.
     Selftest(SelftestArgs),
+    /// Measure this machine's f32 matrix-multiply rate on one thread with the kernels
+    /// training uses (candle's): the limit `cargo xtask bench` compares steps against.
+    Peak(PeakArgs),
+}
+
+/// Flags of `vgrad peak`.
+#[derive(Debug, Clone, Args)]
+pub struct PeakArgs {
+    /// Side of the square matrices.
+    #[arg(long, default_value_t = 1024)]
+    pub size: usize,
 }
 
 /// Flags of `vgrad selftest`.
@@ -95,7 +106,7 @@ mod tests {
         let argv = ["vgrad", "train"].iter().chain(args);
         match Cli::try_parse_from(argv)?.command {
             Command::Train(args) => Ok(args),
-            Command::Selftest(_) => panic!("not train"),
+            Command::Selftest(_) | Command::Peak(_) => panic!("not train"),
         }
     }
 

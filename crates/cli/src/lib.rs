@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod device;
+pub mod peak;
 pub mod selftest;
 pub mod threads;
 
@@ -92,6 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train_command(&args).map(|_| ()),
         Command::Selftest(args) => selftest::selftest(&args),
+        Command::Peak(args) => peak::peak(&args),
     }
 }
 

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = match &cli.command {
         Command::Train(args) => args.threads,
-        Command::Selftest(_) => 1,
+        Command::Selftest(_) | Command::Peak(_) => 1,
     };
     // SAFETY: nothing has started a thread yet (argument parsing starts none), and
     // candle runs only after this.

@@ -66,8 +66,9 @@ pub enum DataError {
     FashionMissing(PathBuf),
     /// `--data hf` with a build that has no hub loader.
     #[error(
-        "--data hf: this vgrad was built without the `hub` feature; rebuild with default \
-         features, or use --data auto (the vendored copy) or --data PATH"
+        "--data hf: this vgrad was built without the `hub` feature; build it with \
+         `cargo build --release -p vgrad-cli --features hub`, or use --data auto (the \
+         vendored copy) or --data PATH"
     )]
     HubNotBuilt,
     /// `--data hf` that found MNIST neither in the cache nor on the hub.
