@@ -48,15 +48,6 @@ impl RunLock {
         }
     }
 
-    /// Waits until no process holds the lock of `dir` (if it has one), then lets it go.
-    pub fn wait_for(dir: &Path) -> std::io::Result<()> {
-        match File::options().write(true).open(dir.join(LOCK_FILE)) {
-            Ok(file) => file.lock(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.dir
