@@ -115,6 +115,7 @@ pub fn render_table(rows: &[Row]) -> String {
 }
 
 /// What runs the benchmark needs.
+#[derive(Debug, Clone)]
 pub struct Bench {
     /// The `vgrad` binary.
     pub vgrad: PathBuf,
@@ -300,10 +301,8 @@ pub fn probe(b: &Bench) -> Result<Vec<Row>> {
     // machine's drift between two batches of runs: the two alternate, with three times the
     // repetitions of the other rows.
     let thorough = Bench {
-        vgrad: b.vgrad.clone(),
-        python: b.python.clone(),
         reps: 3 * b.reps,
-        scratch: b.scratch.clone(),
+        ..b.clone()
     };
     let (reference, others) = thorough.alternate(&every("200"), &[&every("1000000")])?;
     let never = others[0];

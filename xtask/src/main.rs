@@ -288,10 +288,7 @@ fn run(task: Task) -> Result<()> {
         } => {
             let mut incomplete = Vec::new();
             for sweep in selection.sweeps()? {
-                let path = vgrad_report::write_report(&sweep, &selection.out())
-                    .with_context(|| format!("writing the report of {}", sweep.name()))?;
-                eprintln!("wrote {}", path.display());
-                let missing = sweep::incomplete_runs(&sweep, &selection.out())?;
+                let missing = sweep::report(&sweep, &selection.out())?;
                 if missing > 0 {
                     incomplete.push(format!("{}: {missing}", sweep.name()));
                 }

@@ -52,11 +52,15 @@ pub fn run(
     Ok(())
 }
 
-/// Runs of `sweep` in `out` that are missing, unfinished or failed (diverged runs are
-/// results, not missing).
-pub fn incomplete_runs(sweep: &Sweep, out: &std::path::Path) -> Result<usize> {
+/// Writes the report of `sweep` from the runs in `out` and returns how many of those runs
+/// are missing, unfinished or failed (diverged runs are results, not missing); the runs
+/// are read once for both.
+pub fn report(sweep: &Sweep, out: &std::path::Path) -> Result<usize> {
     let scenarios = vgrad_report::collect(sweep, &sweep.runs_dir(out))
-        .with_context(|| format!("reading the runs of {}", sweep.name()))?;
+        .with_context(|| format!("writing the report of {}", sweep.name()))?;
+    let path = vgrad_report::write_collected(sweep, &scenarios, out)
+        .with_context(|| format!("writing the report of {}", sweep.name()))?;
+    eprintln!("wrote {}", path.display());
     Ok(scenarios
         .iter()
         .flat_map(|s| &s.runs)

@@ -65,8 +65,16 @@ pub type Result<T> = std::result::Result<T, ReportError>;
 /// A sweep none of whose runs has a result (finished, diverged or failed) gets no report:
 /// the call fails and leaves any report already there as it is.
 pub fn write_report(sweep: &vgrad_sweep::Sweep, out: &Path) -> Result<PathBuf> {
+    write_collected(sweep, &collect(sweep, &sweep.runs_dir(out))?, out)
+}
+
+/// [`write_report`] from `scenarios` already collected from `<out>/runs/<experiment>/`.
+pub fn write_collected(
+    sweep: &vgrad_sweep::Sweep,
+    scenarios: &[Scenario],
+    out: &Path,
+) -> Result<PathBuf> {
     let runs_dir = sweep.runs_dir(out);
-    let scenarios = collect(sweep, &runs_dir)?;
     let no_results = scenarios.iter().flat_map(|s| &s.runs).all(|r| {
         matches!(
             r.state,
@@ -81,7 +89,7 @@ pub fn write_report(sweep: &vgrad_sweep::Sweep, out: &Path) -> Result<PathBuf> {
         });
     }
     let shown_runs_dir = runs_dir.strip_prefix(out).unwrap_or(&runs_dir);
-    write(sweep, &scenarios, &out.join("reports"), shown_runs_dir)
+    write(sweep, scenarios, &out.join("reports"), shown_runs_dir)
 }
 
 /// Writes `reports_dir/<experiment>.md` and its figures from `scenarios`; `runs_dir` is

@@ -63,10 +63,7 @@ fn plan(sweep: &Sweep, runs_dir: &Path, opts: &SweepOptions) -> (Vec<Job>, usize
             .iter()
             .copied()
             .filter(|&seed| {
-                let done = matches!(
-                    run_state(&runs_dir.join(point.run_dir_name(seed))),
-                    RunState::Done(_)
-                );
+                let done = is_done(runs_dir, point, seed);
                 resumed += usize::from(done && !opts.force);
                 opts.force || !done
             })
@@ -162,17 +159,20 @@ fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<JobCounts, SweepError
     }
 }
 
+/// Whether the run of `point` and `seed` in `runs_dir` has its result on disk.
+fn is_done(runs_dir: &Path, point: &GridPoint, seed: u64) -> bool {
+    matches!(
+        run_state(&runs_dir.join(point.run_dir_name(seed))),
+        RunState::Done(_)
+    )
+}
+
 /// The job's seeds whose runs have no result on disk.
 fn unfinished(job: &Job) -> Vec<u64> {
     job.seeds
         .iter()
         .copied()
-        .filter(|&seed| {
-            !matches!(
-                run_state(&job.runs_dir.join(job.point.run_dir_name(seed))),
-                RunState::Done(_)
-            )
-        })
+        .filter(|&seed| !is_done(&job.runs_dir, &job.point, seed))
         .collect()
 }
 

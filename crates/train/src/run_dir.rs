@@ -47,19 +47,14 @@ impl RunLock {
             Err(TryLockError::Error(cause)) => Err(io_error(&path)(cause)),
         }
     }
-
-    /// The folder.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
 }
 
 /// An open run folder.
 pub struct RunDir {
-    dir: PathBuf,
     metrics: BufWriter<File>,
     events: Option<EventWriter>,
-    _lock: RunLock,
+    /// Held while the folder is open; it also knows the folder.
+    lock: RunLock,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
@@ -93,22 +88,21 @@ impl RunDir {
         let file = File::create(&path).map_err(io_error(&path))?;
         let events = tensorboard.then(|| EventWriter::create(dir)).transpose()?;
         Ok(Self {
-            dir: dir.to_path_buf(),
             metrics: BufWriter::new(file),
             events,
-            _lock: lock,
+            lock,
         })
     }
 
     /// The folder.
     pub fn path(&self) -> &Path {
-        &self.dir
+        &self.lock.dir
     }
 
     /// Appends one logged step as a complete line (and a TensorBoard summary) and flushes
     /// both.
     pub fn append(&mut self, record: &StepRecord) -> Result<(), TrainError> {
-        let path = self.dir.join(METRICS_FILE);
+        let path = self.lock.dir.join(METRICS_FILE);
         let mut line = serde_json::to_vec(record).map_err(|cause| RecordError::Json {
             path: path.clone(),
             line: None,
@@ -135,6 +129,9 @@ impl RunDir {
             writer.summary(summary.steps as i64, &scalars, Vec::new())?;
             writer.flush()?;
         }
-        Ok(write_json_atomic(&self.dir.join(SUMMARY_FILE), summary)?)
+        Ok(write_json_atomic(
+            &self.lock.dir.join(SUMMARY_FILE),
+            summary,
+        )?)
     }
 }
