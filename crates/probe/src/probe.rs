@@ -24,23 +24,28 @@ pub fn per_member(t: &Tensor, members: usize) -> Result<Vec<Vec<f32>>> {
         .collect())
 }
 
-/// Fraction of units (last axis of `[B, units]` row-major `z`) that `is_off` for every row.
-fn off_fraction(z: &[f32], units: usize, is_off: impl Fn(f32) -> bool) -> f64 {
-    if units == 0 || z.is_empty() {
+/// Fraction of units (last axis of `[B, units]` row-major `is_off`) off in every row.
+fn off_fraction(is_off: &[bool], units: usize) -> f64 {
+    if units == 0 || is_off.is_empty() {
         return 0.0;
     }
     let off = (0..units)
-        .filter(|&j| z.iter().skip(j).step_by(units).all(|&v| is_off(v)))
+        .filter(|&j| is_off.iter().skip(j).step_by(units).all(|&o| o))
         .count();
     off as f64 / units as f64
 }
 
 /// The mean of `f` over `values` (0 for none).
 fn mean_of(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    mean_f64(values, |&v| f(v))
+}
+
+/// The mean of `f` over `values` of any type, summed in order (0 for none).
+fn mean_f64<T>(values: &[T], f: impl Fn(&T) -> f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
-    values.iter().map(|&v| f(v)).sum::<f64>() / values.len() as f64
+    values.iter().map(f).sum::<f64>() / values.len() as f64
 }
 
 /// What the probe reads of a hidden layer's activation for one member: its input a
@@ -66,16 +71,22 @@ struct HiddenStats {
 
 impl HiddenStats {
     fn of(activation: Activation, h: &Hidden, next: &[f32], n_next: usize) -> Self {
-        let off = |v: f32| activation.unit_is_off(v);
-        let deriv_sq = mean_of(h.input, |v| activation.derivative(f64::from(v)).powi(2));
+        // Each value's derivative and state once: for sigmoid each costs an exp, and the
+        // statistics below read them several times.
+        let (derivs, off): (Vec<f64>, Vec<bool>) = h
+            .input
+            .iter()
+            .map(|&v| activation.derivative_and_off(v))
+            .unzip();
+        let deriv_sq = mean_f64(&derivs, |d| d.powi(2));
         // Var(W) over all entries of the next layer's weight matrix.
         let w = Moments::of(next);
         let mean_w = next.iter().map(|&v| f64::from(v)).sum::<f64>() / next.len().max(1) as f64;
         let var_w = w.l2.powi(2) / next.len().max(1) as f64 - mean_w * mean_w;
         Self {
-            dead_frac: off_fraction(h.input, h.units, off),
-            deriv_mean: mean_of(h.input, |v| activation.derivative(f64::from(v))),
-            inactive_frac: mean_of(h.input, |v| f64::from(u8::from(off(v)))),
+            dead_frac: off_fraction(&off, h.units),
+            deriv_mean: mean_f64(&derivs, |&d| d),
+            inactive_frac: mean_f64(&off, |&o| f64::from(u8::from(o))),
             preact: Distribution::of(h.input),
             act: Distribution::of(h.output),
             preact_hist: Histogram::over(h.input, activation_edges()),
@@ -181,7 +192,8 @@ mod tests {
     fn off_fraction_counts_units_off_for_every_row() {
         // 3 rows x 2 units: unit 0 is off in every row, unit 1 is on in row 2.
         let z = [-1.0, -2.0, 0.0, -1.0, -3.0, 0.5];
-        assert_eq!(off_fraction(&z, 2, |v| v <= 0.0), 0.5);
-        assert_eq!(off_fraction(&z, 2, |v| v <= 1.0), 1.0);
+        let off = |limit: f64| z.map(|v: f64| v <= limit);
+        assert_eq!(off_fraction(&off(0.0), 2), 0.5);
+        assert_eq!(off_fraction(&off(1.0), 2), 1.0);
     }
 }

@@ -127,6 +127,17 @@ impl Activation {
         }
     }
 
+    /// `(self.derivative(z), self.unit_is_off(z))` for an f32 `z`, with sigmoid's one
+    /// exponential shared: both are the same `s (1 - s)`, and the probe needs both for
+    /// every hidden unit of every logged step.
+    pub fn derivative_and_off(&self, z: f32) -> (f64, bool) {
+        let derivative = self.derivative(f64::from(z));
+        match self {
+            Self::Sigmoid => (derivative, derivative < SIGMOID_OFF),
+            _ => (derivative, self.unit_is_off(z)),
+        }
+    }
+
     /// Whether a unit with pre-activation `z` is off: dead (z <= 0) for the ReLU family,
     /// ELU, SELU, GELU and SiLU; saturated (derivative below 1% of its maximum) for
     /// sigmoid, tanh and softsign.
@@ -134,7 +145,7 @@ impl Activation {
         match self {
             Self::Sigmoid => {
                 let s = 1.0 / (1.0 + (-f64::from(z)).exp());
-                s * (1.0 - s) < 0.01 * 0.25
+                s * (1.0 - s) < SIGMOID_OFF
             }
             Self::Tanh => {
                 let t = f64::from(z).tanh();
@@ -146,6 +157,9 @@ impl Activation {
         }
     }
 }
+
+/// Below this derivative (1% of its maximum, 1/4) a sigmoid unit is saturated.
+const SIGMOID_OFF: f64 = 0.01 * 0.25;
 
 /// The error function, by Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7): std
 /// has none, and a statistic of GELU's derivative needs no more.
@@ -223,6 +237,21 @@ crate::serde_as_text!(Activation);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_derivative_and_state_are_the_separate_ones() {
+        let zs = (-4000..=4000)
+            .map(|i| i as f32 * 0.005)
+            .chain([f32::NAN, f32::INFINITY]);
+        for activation in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+            for z in zs.clone() {
+                let (d, off) = activation.derivative_and_off(z);
+                let separate = activation.derivative(f64::from(z));
+                assert!(d.to_bits() == separate.to_bits() || (d.is_nan() && separate.is_nan()));
+                assert_eq!(off, activation.unit_is_off(z), "{activation:?} at {z}");
+            }
+        }
+    }
 
     #[test]
     fn parses_every_name_and_round_trips() {

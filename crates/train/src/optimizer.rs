@@ -329,7 +329,7 @@ pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
             return Ok(values
                 .chunks(per.max(1))
                 .take(members)
-                .map(|c| c.iter().any(|v| !v.is_finite()))
+                .map(|c| !all_finite(c))
                 .collect());
         }
     }
@@ -342,6 +342,23 @@ pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
         .to_dtype(DType::F32)?
         .to_vec1::<f32>()?;
     Ok(sums.iter().map(|v| !v.is_finite()).collect())
+}
+
+/// Whether every value is finite: the largest magnitude's bits stay below the exponent
+/// of an infinity. Branch-free over lanes of 16, so it vectorises; `any(!is_finite)`
+/// stops early but scans one value at a time, which cost a sixth of a step at width 1000.
+fn all_finite(values: &[f32]) -> bool {
+    const MAGNITUDE: u32 = 0x7fff_ffff;
+    const INFINITY: u32 = 0x7f80_0000;
+    let mut lanes = [0u32; 16];
+    let mut chunks = values.chunks_exact(16);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane).max(v.to_bits() & MAGNITUDE);
+        }
+    }
+    let tail = chunks.remainder().iter().map(|v| v.to_bits() & MAGNITUDE);
+    lanes.into_iter().chain(tail).max().unwrap_or(0) < INFINITY
 }
 
 /// The parameter and gradient slices of a fused op, checked to be f32, contiguous and
@@ -770,5 +787,31 @@ mod tests {
         let t64 = t.to_dtype(DType::F64)?;
         assert_eq!(nonfinite_per_member(&t64, 3)?, vec![false, true, true]);
         Ok(())
+    }
+
+    #[test]
+    fn the_lane_scan_agrees_with_is_finite_at_every_position_and_value() {
+        let specials = [
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            -f32::MAX,
+            f32::MIN_POSITIVE,
+            -0.0,
+            1e-45,
+        ];
+        for len in [0, 1, 15, 16, 17, 33, 100] {
+            for at in 0..len {
+                for &special in &specials {
+                    let mut values = vec![0.5f32; len];
+                    values[at] = special;
+                    let expected = values.iter().all(|v| v.is_finite());
+                    assert_eq!(all_finite(&values), expected, "{special} at {at} of {len}");
+                }
+            }
+            assert!(all_finite(&vec![-3.0f32; len]));
+        }
     }
 }
