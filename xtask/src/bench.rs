@@ -14,6 +14,10 @@ use crate::workspace_root;
 
 mod scaling;
 
+/// The reference experiment's logging interval: one step in this many is probed, and a
+/// measured run takes at least this many steps so that it logs no more often.
+pub const REFERENCE_LOG_EVERY: usize = 200;
+
 /// One line of the benchmark's table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -406,11 +410,12 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
         ),
     ];
     for width in ["10", "1000"] {
-        // Width 1000: fewer steps, for about a second each; no Jacobian on either side.
+        // Width 1000: fewer steps, as many as the reference logs once in (a few seconds
+        // each); no Jacobian on either side.
         let size: &[&str] = if width == "10" {
             &["--width", "10"]
         } else {
-            &["--width", "1000", "--steps", "100"]
+            &["--width", "1000", "--steps", "200"]
         };
         for (name, flags, vs_plain) in settings {
             eprintln!("bench: {name}, width {width}");
@@ -608,7 +613,8 @@ pub fn run(
         text.push_str(&format!(
             "\n## Scaling: 6 dense layers, width and batch\n\n\
              ReLU, fused Adam, logging every 200 steps (vgrad without the Jacobian, which \
-             PyTorch does not measure); about a second of steps per size. FLOPs per step count \
+             PyTorch does not measure); about a second of steps per size, and at least 200, so \
+             that step 0 is the only logged step in 200 as at the reference. FLOPs per step count \
              the forward and backward products, biases, activations, the loss and Adam \
              (`xtask/src/bench/scaling.rs`, `flops_per_step`). The peak is this machine's \
              single-thread f32 GEMM of 1024 x 1024 matrices: {ours:.0} GFLOP/s with candle's \

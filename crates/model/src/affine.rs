@@ -6,8 +6,16 @@
 //! bookkeeping cost about a fifth of a step. This op does the matmul, adds the bias in the
 //! same buffer, and in its backward pass computes dW = xᵀg, db = Σ_rows g (one contiguous
 //! pass) and, unless the input is data, dx = g Wᵀ.
+//!
+//! With a [`ParamGrads`] sink, the backward pass leaves dW and db there instead of
+//! returning them: candle's backward pass accumulates every gradient it is handed into a
+//! zero tensor of its own (`zeros_like`, then `add`), which at width 1000 is three extra
+//! passes over every weight matrix and fresh memory to fault in at every step.
+
+use std::sync::{Arc, Mutex};
 
 use candle_core::backend::BackendStorage;
+use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
 
 use crate::cpu::contiguous;
@@ -15,9 +23,59 @@ use crate::cpu::contiguous;
 /// `xs.matmul(ws) + bs` for `xs: [K, B, in]`, `ws: [K, in, out]`, `bs: [K, 1, out]` on the
 /// CPU (f32 or f64), differentiable in all three, or only in `ws` and `bs` when
 /// `input_grad` is false (the input is data).
-pub fn affine(xs: &Tensor, ws: &Tensor, bs: &Tensor, input_grad: bool) -> Result<Tensor> {
+///
+/// With `sink`, the backward pass puts the gradients of `ws` and `bs`, each where it is a
+/// variable, in `sink` rather than in the `GradStore` that `backward()` returns;
+/// [`ParamGrads::drain_into`] moves them there.
+pub fn affine(
+    xs: &Tensor,
+    ws: &Tensor,
+    bs: &Tensor,
+    input_grad: bool,
+    sink: Option<&ParamGrads>,
+) -> Result<Tensor> {
     let (xs, ws, bs) = (xs.contiguous()?, ws.contiguous()?, bs.contiguous()?);
-    xs.apply_op3(&ws, &bs, Affine { input_grad })
+    let op = Affine {
+        input_grad,
+        sink: sink.cloned(),
+    };
+    xs.apply_op3(&ws, &bs, op)
+}
+
+/// Parameter gradients that affine ops' backward passes computed, waiting to join the
+/// `GradStore` of that backward pass. Clones share one store.
+#[derive(Debug, Clone, Default)]
+pub struct ParamGrads(Arc<Mutex<Vec<(Tensor, Tensor)>>>);
+
+impl ParamGrads {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&self, param: &Tensor, grad: Tensor) -> Result<()> {
+        self.0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("a parameter-gradient sink was poisoned".into()))?
+            .push((param.clone(), grad));
+        Ok(())
+    }
+
+    /// Moves every gradient collected so far into `grads`, summed with what `grads`
+    /// already holds for the same tensor (a parameter used twice).
+    pub fn drain_into(&self, grads: &mut GradStore) -> Result<()> {
+        let collected = std::mem::take(&mut *self.0.lock().map_err(|_| {
+            candle_core::Error::Msg("a parameter-gradient sink was poisoned".into())
+        })?);
+        for (param, grad) in collected {
+            let total = match grads.remove(&param) {
+                Some(earlier) => (earlier + grad)?,
+                None => grad,
+            };
+            grads.insert(&param, total);
+        }
+        Ok(())
+    }
 }
 
 /// Whether [`affine`] runs on tensors of this device and type.
@@ -27,6 +85,7 @@ pub fn supported(t: &Tensor) -> bool {
 
 struct Affine {
     input_grad: bool,
+    sink: Option<ParamGrads>,
 }
 
 /// `out[k, r, :] += bias[k, 0, :]` for every row r of every member k.
@@ -87,7 +146,7 @@ impl CustomOp3 for Affine {
         &self,
         xs: &Tensor,
         ws: &Tensor,
-        _bs: &Tensor,
+        bs: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -99,7 +158,15 @@ impl CustomOp3 for Affine {
         } else {
             None
         };
-        Ok((dx, Some(dw), Some(db)))
+        // Only a variable's gradient may skip candle: any other tensor's must flow on
+        // through the ops that made it.
+        let route = |param: &Tensor, grad: Tensor| -> Result<Option<Tensor>> {
+            match &self.sink {
+                Some(sink) if param.is_variable() => sink.push(param, grad).map(|()| None),
+                _ => Ok(Some(grad)),
+            }
+        };
+        Ok((dx, route(ws, dw)?, route(bs, db)?))
     }
 }
 
@@ -158,7 +225,7 @@ mod tests {
         )?;
         let ws = Var::from_tensor(&Tensor::arange(0f32, 16., &dev)?.reshape((2, 4, 2))?.sin()?)?;
         let bs = Var::from_tensor(&Tensor::new(&[[[0.5f32, -0.25]], [[1.0, 2.0]]], &dev)?)?;
-        let ours = affine(&xs, &ws, &bs, true)?;
+        let ours = affine(&xs, &ws, &bs, true, None)?;
         let theirs = xs.matmul(&ws)?.broadcast_add(&bs)?;
         assert_eq!(ours.to_vec3::<f32>()?, theirs.to_vec3::<f32>()?);
         let weights = Tensor::arange(0f32, 12., &dev)?.reshape((2, 3, 2))?.cos()?;
@@ -172,8 +239,55 @@ mod tests {
             }
         }
         // On data, no gradient for the input.
-        let g = affine(&xs, &ws, &bs, false)?.sum_all()?.backward()?;
+        let g = affine(&xs, &ws, &bs, false, None)?.sum_all()?.backward()?;
         assert!(g.get(&xs).is_none() && g.get(&ws).is_some() && g.get(&bs).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn a_sink_gives_candles_gradients_bit_for_bit() -> Result<()> {
+        let dev = Device::Cpu;
+        // Zero inputs against negative upstream gradients: products of -0, where adding
+        // to candle's zero tensor would turn a -0 into +0.
+        let xs = Var::from_tensor(
+            &Tensor::arange(0f32, 40., &dev)?
+                .reshape((2, 5, 4))?
+                .affine(0.37, -9.0)?
+                .sin()?
+                .relu()?,
+        )?;
+        let ws = Var::from_tensor(&Tensor::arange(0f32, 32., &dev)?.reshape((2, 4, 4))?.cos()?)?;
+        let bs = Var::from_tensor(&Tensor::new(
+            &[[[0.5f32, -0.25, 0., 1.]], [[1.0, 2.0, -3., 0.]]],
+            &dev,
+        )?)?;
+        let upstream = Tensor::arange(0f32, 40., &dev)?
+            .reshape((2, 5, 4))?
+            .affine(-0.1, 0.5)?;
+        // The parameters used twice, and once more through a tensor that is not a
+        // variable (whose gradient candle must carry on to the variable).
+        let loss = |sink: Option<&ParamGrads>| -> Result<Tensor> {
+            let once = affine(&xs, &ws, &bs, true, sink)?;
+            let twice = affine(&once.tanh()?, &ws, &bs, true, sink)?;
+            let scaled = affine(&twice, &ws.affine(2.0, 0.0)?, &bs, true, sink)?;
+            ((once + twice + scaled)? * &upstream)?.sum_all()
+        };
+        let theirs = loss(None)?.backward()?;
+        let sink = ParamGrads::new();
+        let mut ours = loss(Some(&sink))?.backward()?;
+        assert!(ours.get(&bs).is_none(), "the sink keeps them until drained");
+        sink.drain_into(&mut ours)?;
+        for v in [&xs, &ws, &bs] {
+            let bits = |g: &GradStore| -> Result<Vec<u32>> {
+                let t = g
+                    .get(v)
+                    .expect("a gradient")
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                Ok(t.iter().map(|x| x.to_bits()).collect())
+            };
+            assert_eq!(bits(&ours)?, bits(&theirs)?);
+        }
         Ok(())
     }
 }

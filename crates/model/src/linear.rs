@@ -3,7 +3,7 @@
 use candle_core::{Module, Result, Tensor};
 
 use crate::Kernels;
-use crate::affine::{affine, supported};
+use crate::affine::{ParamGrads, affine, supported};
 use crate::input_matmul::input_matmul;
 
 /// `y = x W + b` for every member at once: `x: [K, B, in]`, `W: [K, in, out]`,
@@ -44,13 +44,15 @@ impl EnsembleLinear {
     }
 }
 
-impl Module for EnsembleLinear {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+impl EnsembleLinear {
+    /// The layer's output; where the fused CPU op computes it, its backward pass leaves
+    /// the weight and bias gradients in `sink` (see [`crate::affine::affine`]).
+    pub fn forward_into(&self, xs: &Tensor, sink: Option<&ParamGrads>) -> Result<Tensor> {
         if self.kernels == Kernels::Candle {
             return xs.matmul(&self.weight)?.broadcast_add(&self.bias);
         }
         if supported(&self.weight) {
-            return affine(xs, &self.weight, &self.bias, !self.reads_data);
+            return affine(xs, &self.weight, &self.bias, !self.reads_data, sink);
         }
         let z = if self.reads_data {
             input_matmul(xs, &self.weight)?
@@ -58,5 +60,11 @@ impl Module for EnsembleLinear {
             xs.matmul(&self.weight)?
         };
         z.broadcast_add(&self.bias)
+    }
+}
+
+impl Module for EnsembleLinear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        self.forward_into(xs, None)
     }
 }

@@ -1,10 +1,12 @@
 //! The multi-layer perceptron of the experiment, as an ensemble of K seeds.
 
+use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use vgrad_record::{Activation, CLASSES, INPUT, Init, Norm, RunConfig};
 
+use crate::affine::ParamGrads;
 use crate::norm::{BatchStats, EnsembleNorm};
 use crate::seeding::{self, Stream};
 use crate::{EnsembleLinear, Kernels, ModelError, Result, activation};
@@ -144,6 +146,21 @@ pub struct ForwardTrace {
     pub activations: Vec<Tensor>,
     /// Batch norm's statistics of this batch, per layer (`None` without batch norm).
     pub batch_stats: Vec<Option<BatchStats>>,
+    /// The layers' weight and bias gradients, which a training pass's fused layers leave
+    /// here during `backward()`; [`ForwardTrace::backward`] collects them.
+    param_grads: ParamGrads,
+}
+
+impl ForwardTrace {
+    /// The gradients of `loss`, a function of this trace's outputs, with respect to every
+    /// variable: what `loss.backward()` gives, plus the layers' weights and biases, whose
+    /// gradients the training pass's layers keep out of candle's accumulation. Call this
+    /// rather than `loss.backward()` on a training pass.
+    pub fn backward(&self, loss: &Tensor) -> candle_core::Result<GradStore> {
+        let mut grads = loss.backward()?;
+        self.param_grads.drain_into(&mut grads)?;
+        Ok(grads)
+    }
 }
 
 /// Which forward pass: batch norm reads the batch's statistics while training and its
@@ -292,7 +309,8 @@ impl Mlp {
         l.checked_sub(1).and_then(|i| self.layers.get(i))
     }
 
-    /// The training forward pass, keeping every pre-activation. With `taps` (one tensor
+    /// The training forward pass, keeping every pre-activation; differentiate it with
+    /// [`ForwardTrace::backward`]. With `taps` (one tensor
     /// per layer, shaped like that layer's pre-activation), each tap is added to its
     /// pre-activation: a zero-valued variable there leaves the numbers unchanged and
     /// receives dC/dz_l as its gradient, which candle would otherwise drop during
@@ -331,9 +349,11 @@ impl Mlp {
         let mut activation_inputs = Vec::with_capacity(depth.saturating_sub(1));
         let mut activations = Vec::with_capacity(depth.saturating_sub(1));
         let mut batch_stats = Vec::with_capacity(depth.saturating_sub(1));
+        let param_grads = ParamGrads::new();
+        let sink = (pass == Pass::Train).then_some(&param_grads);
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut z = layer.forward(&h)?;
+            let mut z = layer.forward_into(&h, sink)?;
             if let Some(taps) = taps {
                 z = z.add(&taps[i])?;
             }
@@ -359,6 +379,7 @@ impl Mlp {
             activation_inputs,
             activations,
             batch_stats,
+            param_grads,
         })
     }
 

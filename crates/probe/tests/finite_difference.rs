@@ -135,10 +135,8 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
         .unwrap();
     let taps = DeltaTaps::new(&model, B, &dev).unwrap();
     let trace = model.forward_traced(&x, Some(taps.tensors())).unwrap();
-    let grads: GradStore = ensemble_cross_entropy(&trace.logits, &y)
-        .unwrap()
-        .loss
-        .backward()
+    let grads: GradStore = trace
+        .backward(&ensemble_cross_entropy(&trace.logits, &y).unwrap().loss)
         .unwrap();
     let records: Vec<Vec<LayerRecord>> = probe_step(&model, &grads, &trace, &taps).unwrap();
 

@@ -196,7 +196,7 @@ impl<'a> Trainer<'a> {
             .model
             .forward_traced(&xs, taps.as_ref().map(DeltaTaps::tensors))?;
         let loss = ensemble_cross_entropy(&trace.logits, &ys)?;
-        let grads = loss.loss.backward()?;
+        let grads = trace.backward(&loss.loss)?;
         let frozen = self.mark_diverged(step, &loss, &grads)?;
         if frozen.iter().all(|&f| f) {
             return Ok(false);

@@ -90,10 +90,12 @@ pub fn flops_per_step(width: usize, layers: usize, batch: usize, extras: Extras)
 }
 
 /// Steps for about a second of vgrad's time: the work at an assumed 30 GFLOP/s, but no
-/// step under 80 microseconds (what overhead costs a tiny step), between 20 and 2,500.
+/// step under 80 microseconds (what overhead costs a tiny step), between
+/// [`crate::bench::REFERENCE_LOG_EVERY`] and 2,500. Step 0 is always logged, so fewer
+/// steps would log more often than the reference's one step in 200.
 pub fn steps_for(flops: f64) -> usize {
     let seconds = (flops / 30e9).max(80e-6);
-    ((1.0 / seconds) as usize).clamp(20, 2500)
+    ((1.0 / seconds) as usize).clamp(crate::bench::REFERENCE_LOG_EVERY, 2500)
 }
 
 /// Measures every size of the table, vgrad and PyTorch alternately.
@@ -299,7 +301,7 @@ mod tests {
     #[test]
     fn steps_give_about_a_second_within_bounds() {
         assert_eq!(steps_for(1e3), 2500);
-        assert_eq!(steps_for(3.0e9), 20);
-        assert_eq!(steps_for(3.0e8), 100);
+        assert_eq!(steps_for(3.0e9), 200);
+        assert_eq!(steps_for(3.0e7), 1000);
     }
 }
