@@ -8,15 +8,25 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use vgrad_record::REFERENCE;
 use vgrad_sweep::{Overrides, Sweep, SweepOptions};
 
 use crate::workspace_root;
 
 mod scaling;
 
-/// The reference experiment's logging interval: one step in this many is probed, and a
-/// measured run takes at least this many steps so that it logs no more often.
-pub const REFERENCE_LOG_EVERY: usize = 200;
+/// vgrad's flags `args` for a run timed against the PyTorch baseline: ReLU, the
+/// baseline's activation, and no Jacobian spectra, which the baseline does not measure.
+fn like_baseline<'a>(args: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    args.into_iter()
+        .chain(["--activation", "relu", "--probe", "basic"])
+        .collect()
+}
+
+/// The baseline's flags for one model with the fused optimizer, then `args`.
+fn baseline_single<'a>(args: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    ["single", "--fused"].into_iter().chain(args).collect()
+}
 
 /// One line of the benchmark's table.
 #[derive(Debug, Clone, PartialEq)]
@@ -409,32 +419,20 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
             None,
         ),
     ];
+    // Width 1000: fewer steps, as many as the reference logs once in (a few seconds
+    // each); no Jacobian on either side.
+    let wide_steps = REFERENCE.log_every.to_string();
     for width in ["10", "1000"] {
-        // Width 1000: fewer steps, as many as the reference logs once in (a few seconds
-        // each); no Jacobian on either side.
-        let size: &[&str] = if width == "10" {
-            &["--width", "10"]
+        let size: Vec<&str> = if width == "10" {
+            vec!["--width", "10"]
         } else {
-            &["--width", "1000", "--steps", "200"]
+            vec!["--width", "1000", "--steps", &wide_steps]
         };
         for (name, flags, vs_plain) in settings {
             eprintln!("bench: {name}, width {width}");
-            let vgrad_args: Vec<&str> = size
-                .iter()
-                .chain(flags)
-                .copied()
-                .chain(["--activation", "relu", "--probe", "basic"])
-                .collect();
-            let plain_args: Vec<&str> = size
-                .iter()
-                .copied()
-                .chain(["--activation", "relu", "--probe", "basic"])
-                .collect();
-            let torch_args: Vec<&str> = ["single", "--fused"]
-                .into_iter()
-                .chain(size.iter().copied())
-                .chain(flags.iter().copied())
-                .collect();
+            let vgrad_args = like_baseline(size.iter().chain(flags).copied());
+            let plain_args = like_baseline(size.iter().copied());
+            let torch_args = baseline_single(size.iter().chain(flags).copied());
             let (with, others) = b.alternate(
                 &|| b.vgrad(&vgrad_args, 1),
                 &[&|| b.first(&torch_args), &|| b.vgrad(&plain_args, 1)],
@@ -459,21 +457,7 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
     }
     eprintln!("bench: ensemble of 10 at width 100");
     let (ours, theirs) = b.alternate(
-        &|| {
-            b.vgrad(
-                &[
-                    "--width",
-                    "100",
-                    "--seeds",
-                    "0-9",
-                    "--activation",
-                    "relu",
-                    "--probe",
-                    "basic",
-                ],
-                10,
-            )
-        },
+        &|| b.vgrad(&like_baseline(["--width", "100", "--seeds", "0-9"]), 10),
         &[&|| b.first(&["ensemble", "--members", "10", "--width", "100", "--fused"])],
     )?;
     rows.push(Row {

@@ -53,20 +53,21 @@ impl ParamGrads {
         Self::default()
     }
 
-    fn push(&self, param: &Tensor, grad: Tensor) -> Result<()> {
+    fn collected(&self) -> Result<std::sync::MutexGuard<'_, Vec<(Tensor, Tensor)>>> {
         self.0
             .lock()
-            .map_err(|_| candle_core::Error::Msg("a parameter-gradient sink was poisoned".into()))?
-            .push((param.clone(), grad));
+            .map_err(|_| candle_core::Error::Msg("a parameter-gradient sink was poisoned".into()))
+    }
+
+    fn push(&self, param: &Tensor, grad: Tensor) -> Result<()> {
+        self.collected()?.push((param.clone(), grad));
         Ok(())
     }
 
     /// Moves every gradient collected so far into `grads`, summed with what `grads`
     /// already holds for the same tensor (a parameter used twice).
     pub fn drain_into(&self, grads: &mut GradStore) -> Result<()> {
-        let collected = std::mem::take(&mut *self.0.lock().map_err(|_| {
-            candle_core::Error::Msg("a parameter-gradient sink was poisoned".into())
-        })?);
+        let collected = std::mem::take(&mut *self.collected()?);
         for (param, grad) in collected {
             let total = match grads.remove(&param) {
                 Some(earlier) => (earlier + grad)?,

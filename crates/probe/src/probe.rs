@@ -35,12 +35,7 @@ fn off_fraction(is_off: &[bool], units: usize) -> f64 {
     off as f64 / units as f64
 }
 
-/// The mean of `f` over `values` (0 for none).
-fn mean_of(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    mean_f64(values, |&v| f(v))
-}
-
-/// The mean of `f` over `values` of any type, summed in order (0 for none).
+/// The mean of `f` over `values`, summed in order (0 for none).
 fn mean_f64<T>(values: &[T], f: impl Fn(&T) -> f64) -> f64 {
     if values.is_empty() {
         return 0.0;
@@ -172,7 +167,7 @@ pub fn probe_step(
                 update_ratio: None,
                 bias_update_ratio: None,
                 delta_mean_abs: mean_abs(deltas),
-                delta_mean_sq: Some(mean_of(deltas, |v| f64::from(v).powi(2))),
+                delta_mean_sq: Some(mean_f64(deltas, |&v| f64::from(v).powi(2))),
                 grad_hist: Histogram::of(&grads_k[m]),
                 weight_hist: Histogram::of(&weights_k[m]),
                 delta_hist: Some(Histogram::of(deltas)),

@@ -91,11 +91,11 @@ pub fn flops_per_step(width: usize, layers: usize, batch: usize, extras: Extras)
 
 /// Steps for about a second of vgrad's time: the work at an assumed 30 GFLOP/s, but no
 /// step under 80 microseconds (what overhead costs a tiny step), between
-/// [`crate::bench::REFERENCE_LOG_EVERY`] and 2,500. Step 0 is always logged, so fewer
+/// the reference's logging interval (200) and 2,500. Step 0 is always logged, so fewer
 /// steps would log more often than the reference's one step in 200.
 pub fn steps_for(flops: f64) -> usize {
     let seconds = (flops / 30e9).max(80e-6);
-    ((1.0 / seconds) as usize).clamp(crate::bench::REFERENCE_LOG_EVERY, 2500)
+    ((1.0 / seconds) as usize).clamp(vgrad_record::REFERENCE.log_every, 2500)
 }
 
 /// Measures every size of the table, vgrad and PyTorch alternately.
@@ -117,15 +117,8 @@ pub fn measure(b: &Bench) -> Result<Vec<Point>> {
                 "--steps",
                 steps.as_str(),
             ];
-            let ours: Vec<&str> = common
-                .iter()
-                .copied()
-                .chain(["--activation", "relu", "--probe", "basic"])
-                .collect();
-            let theirs: Vec<&str> = ["single", "--fused"]
-                .into_iter()
-                .chain(common.iter().copied())
-                .collect();
+            let ours = super::like_baseline(common);
+            let theirs = super::baseline_single(common);
             let (vgrad_us, torch_us) =
                 b.alternate(&|| b.vgrad(&ours, 1), &[&|| b.first(&theirs)])?;
             points.push(Point {
