@@ -65,8 +65,15 @@ fn a_sweep_killed_partway_resumes_only_the_missing_runs_and_reports_the_same() {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    // Kill once some runs have finished and others are halfway.
-    while finished(&runs) == 0 || run_dirs(&runs).len() == finished(&runs) {
+    // Kill once some runs have finished and others are halfway. A grid point's 3 seeds
+    // train as one process that writes their summaries one after another, so wait for
+    // whole grid points: a count between them is that process finishing, which the kill
+    // could miss.
+    let halfway = |runs: &Path| {
+        let done = finished(runs);
+        done > 0 && done.is_multiple_of(3) && run_dirs(runs).len() > done
+    };
+    while !halfway(&runs) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the sweep made no progress"
