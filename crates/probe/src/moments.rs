@@ -1,5 +1,7 @@
 //! Summary statistics of a block of numbers, accumulated in f64.
 
+use vgrad_record::histogram::Sums;
+
 /// Magnitude statistics of a tensor's entries.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Moments {
@@ -43,6 +45,24 @@ impl Moments {
     }
 }
 
+impl From<&Sums> for Moments {
+    /// The statistics of the values `sums` summed; equal, bit for bit, to [`Moments::of`]
+    /// those values, whose sums run in the same order.
+    fn from(sums: &Sums) -> Self {
+        if sums.count == 0 {
+            return Self::of(&[]);
+        }
+        let n = sums.count as f64;
+        let mean = sums.sum / n;
+        Self {
+            mean_abs: sums.sum_abs / n,
+            l2: sums.sum_squares.sqrt(),
+            std: (sums.sum_squares / n - mean * mean).max(0.0).sqrt(),
+            max_abs: sums.max_abs,
+        }
+    }
+}
+
 /// Mean of |x| over `values`, in f64.
 pub fn mean_abs(values: &[f32]) -> f64 {
     Moments::of(values).mean_abs
@@ -61,5 +81,26 @@ mod tests {
         // mean 0, variance 26 / 4
         assert!((m.std - 6.5f64.sqrt()).abs() < 1e-12);
         assert_eq!(Moments::of(&[]).l2, 0.0);
+    }
+
+    #[test]
+    fn moments_from_a_histogram_pass_are_the_plain_moments() {
+        use vgrad_record::Histogram;
+        let patterns: Vec<f32> = (0..5_000)
+            .map(|i| ((i as f32) * 0.618).sin() * 10f32.powi(i % 9 - 6))
+            .chain([0.0, -0.0, f32::MAX, f32::MIN_POSITIVE, -1e-40])
+            .collect();
+        for values in [&patterns[..], &patterns[..1], &[], &[-0.0, -0.0]] {
+            let (_, sums) = Histogram::with_sums(values);
+            let (a, b) = (Moments::from(&sums), Moments::of(values));
+            for (x, y) in [
+                (a.mean_abs, b.mean_abs),
+                (a.l2, b.l2),
+                (a.std, b.std),
+                (a.max_abs, b.max_abs),
+            ] {
+                assert_eq!(x.to_bits(), y.to_bits(), "{values:?}");
+            }
+        }
     }
 }

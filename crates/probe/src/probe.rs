@@ -3,10 +3,10 @@
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
 use vgrad_model::{ForwardTrace, Mlp};
+use vgrad_record::histogram::Sums;
 use vgrad_record::step::activation_edges;
 use vgrad_record::{Activation, Distribution, Histogram, LayerRecord};
 
-use crate::moments::mean_abs;
 use crate::{DeltaTaps, Moments, ProbeError, Result};
 
 /// The entries of a `[K, ...]` tensor (as f32), split into one block per member.
@@ -52,7 +52,7 @@ struct Hidden<'a> {
 }
 
 /// The statistics of a hidden layer's activation, and chi_1 with the next layer's
-/// weights `next` (`[units, n_next]`, row-major).
+/// weights, whose entries summed to `next` (`[units, n_next]`).
 struct HiddenStats {
     dead_frac: f64,
     deriv_mean: f64,
@@ -65,7 +65,7 @@ struct HiddenStats {
 }
 
 impl HiddenStats {
-    fn of(activation: Activation, h: &Hidden, next: &[f32], n_next: usize) -> Self {
+    fn of(activation: Activation, h: &Hidden, next: &Sums, n_next: usize) -> Self {
         // Each value's derivative and state once: for sigmoid each costs an exp, and the
         // statistics below read them several times.
         let (derivs, off): (Vec<f64>, Vec<bool>) = h
@@ -75,9 +75,9 @@ impl HiddenStats {
             .unzip();
         let deriv_sq = mean_f64(&derivs, |d| d.powi(2));
         // Var(W) over all entries of the next layer's weight matrix.
-        let w = Moments::of(next);
-        let mean_w = next.iter().map(|&v| f64::from(v)).sum::<f64>() / next.len().max(1) as f64;
-        let var_w = w.l2.powi(2) / next.len().max(1) as f64 - mean_w * mean_w;
+        let entries = next.count.max(1) as f64;
+        let mean_w = next.sum / entries;
+        let var_w = Moments::from(next).l2.powi(2) / entries - mean_w * mean_w;
         Self {
             dead_frac: off_fraction(&off, h.units),
             deriv_mean: mean_f64(&derivs, |&d| d),
@@ -109,10 +109,16 @@ pub fn probe_step(
             .layer(l)
             .ok_or_else(|| ProbeError::Shape(format!("no layer {l}")))
     };
-    let weights: Vec<(Vec<Vec<f32>>, usize)> = (1..=depth)
+    // Each weight matrix's histogram and sums, per member: its layer's record reads them,
+    // and so does chi_1 of the layer before.
+    let weights: Vec<(Vec<(Histogram, Sums)>, usize)> = (1..=depth)
         .map(|l| {
             let w = layer(l)?.weight();
-            Ok((per_member(w, k)?, w.dim(2)?))
+            let per = per_member(w, k)?;
+            Ok((
+                per.iter().map(|v| Histogram::with_sums(v)).collect(),
+                w.dim(2)?,
+            ))
         })
         .collect::<Result<_>>()?;
     let mut records: Vec<Vec<LayerRecord>> = (0..k).map(|_| Vec::with_capacity(depth)).collect();
@@ -137,8 +143,10 @@ pub fn probe_step(
             None
         };
         for m in 0..k {
-            let g = Moments::of(&grads_k[m]);
-            let w = Moments::of(&weights_k[m]);
+            let (grad_hist, grad_sums) = Histogram::with_sums(&grads_k[m]);
+            let g = Moments::from(&grad_sums);
+            let (weight_hist, weight_sums) = &weights_k[m];
+            let w = Moments::from(weight_sums);
             let hidden = hidden_k.as_ref().map(|(a, out, units)| {
                 let h = Hidden {
                     input: &a[m],
@@ -146,9 +154,10 @@ pub fn probe_step(
                     units: *units,
                 };
                 let (next, n_next) = &weights[l];
-                HiddenStats::of(activation, &h, &next[m], *n_next)
+                HiddenStats::of(activation, &h, &next[m].1, *n_next)
             });
-            let deltas = &deltas_k[m];
+            let (delta_hist, delta_sums) = Histogram::with_sums(&deltas_k[m]);
+            let delta = Moments::from(&delta_sums);
             records[m].push(LayerRecord {
                 layer: l,
                 grad_mean_abs: g.mean_abs,
@@ -166,17 +175,25 @@ pub fn probe_step(
                 jacobian: None,
                 update_ratio: None,
                 bias_update_ratio: None,
-                delta_mean_abs: mean_abs(deltas),
-                delta_mean_sq: Some(mean_f64(deltas, |&v| f64::from(v).powi(2))),
-                grad_hist: Histogram::of(&grads_k[m]),
-                weight_hist: Histogram::of(&weights_k[m]),
-                delta_hist: Some(Histogram::of(deltas)),
+                delta_mean_abs: delta.mean_abs,
+                delta_mean_sq: Some(mean_square(&delta_sums)),
+                grad_hist,
+                weight_hist: weight_hist.clone(),
+                delta_hist: Some(delta_hist),
                 preact_hist: hidden.as_ref().map(|h| h.preact_hist.clone()),
                 act_hist: hidden.map(|h| h.act_hist),
             });
         }
     }
     Ok(records)
+}
+
+/// The mean square of the values summed to `sums` (0 for none).
+fn mean_square(sums: &Sums) -> f64 {
+    if sums.count == 0 {
+        return 0.0;
+    }
+    sums.sum_squares / sums.count as f64
 }
 
 #[cfg(test)]

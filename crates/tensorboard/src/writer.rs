@@ -20,7 +20,12 @@ fn now() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// An open event file in a run folder.
+/// Room for the records written between two flushes, which the caller spaces out: a
+/// logged step of the reference network is some 30 kB of records.
+const BUFFER: usize = 256 << 10;
+
+/// An open event file in a run folder; what is written reaches the file when it is
+/// flushed, when the buffer fills, or when the writer is dropped.
 pub struct EventWriter {
     path: PathBuf,
     file: BufWriter<File>,
@@ -46,7 +51,7 @@ impl EventWriter {
         })?;
         let mut writer = Self {
             path,
-            file: BufWriter::new(file),
+            file: BufWriter::with_capacity(BUFFER, file),
         };
         writer.write(&Event {
             wall_time,
