@@ -72,6 +72,16 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The smallest of `values` (NaN for none).
+pub fn fastest(values: &[f64]) -> f64 {
+    values
+        .iter()
+        .copied()
+        .filter(|x| !x.is_nan())
+        .min_by(f64::total_cmp)
+        .unwrap_or(f64::NAN)
+}
+
 /// Microseconds per member and step from the baseline's JSON lines, one per run.
 pub fn parse_baseline(stdout: &str) -> Result<Vec<f64>> {
     stdout
@@ -192,6 +202,16 @@ impl Bench {
         vgrad: &dyn Fn() -> Result<f64>,
         baselines: &[&dyn Fn() -> Result<f64>],
     ) -> Result<(f64, Vec<f64>)> {
+        let (ours, theirs) = self.samples(vgrad, baselines)?;
+        Ok((median(&ours), theirs.iter().map(|t| median(t)).collect()))
+    }
+
+    /// Every one of `reps` alternating repetitions of vgrad and the baselines.
+    fn samples(
+        &self,
+        vgrad: &dyn Fn() -> Result<f64>,
+        baselines: &[&dyn Fn() -> Result<f64>],
+    ) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
         let mut ours = Vec::new();
         let mut theirs = vec![Vec::new(); baselines.len()];
         for _ in 0..self.reps {
@@ -200,7 +220,7 @@ impl Bench {
                 t.push(b()?);
             }
         }
-        Ok((median(&ours), theirs.iter().map(|t| median(t)).collect()))
+        Ok((ours, theirs))
     }
 
     fn first(&self, args: &[&str]) -> Result<f64> {
@@ -311,15 +331,16 @@ pub fn probe(b: &Bench) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     eprintln!("bench: probe overhead");
     let every = |n: &'static str| move || b.vgrad(&["--activation", "relu", "--log-every", n], 1);
-    // The probe's share at the reference logging is a few percent, the size of this
-    // machine's drift between two batches of runs: the two alternate, with three times the
-    // repetitions of the other rows.
+    // The probe's share at the reference logging is a couple of percent. On this shared
+    // machine one run's step time varies by up to a third from run to run (other
+    // machines' load only adds time), so a median of 15 runs still moves by a few
+    // percent: the row compares the fastest runs of each, 25 each, alternating.
     let thorough = Bench {
-        reps: 3 * b.reps,
+        reps: 5 * b.reps,
         ..b.clone()
     };
-    let (reference, others) = thorough.alternate(&every("200"), &[&every("1000000")])?;
-    let never = others[0];
+    let (reference, others) = thorough.samples(&every("200"), &[&every("1000000")])?;
+    let never = &others[0];
     // The Jacobian spectra's share of a logged step (8 probe examples at width 10).
     let every_step = |probe: &'static str| {
         move || {
@@ -332,17 +353,31 @@ pub fn probe(b: &Bench) -> Result<Vec<Row>> {
     let (always, others) = b.alternate(&every_step("auto"), &[&every_step("basic")])?;
     let without_jacobian = others[0];
     rows.push(Row {
-        what: "probe: logging every 200 steps, against never".into(),
-        vgrad: reference,
-        baseline: never,
+        what: format!(
+            "probe: logging every 200 steps, against never (fastest of {} runs each)",
+            thorough.reps
+        ),
+        vgrad: fastest(&reference),
+        baseline: fastest(never),
         baseline_name: "vgrad, logging step 0 only".into(),
         unit: "us/step",
         target: Some(1.03),
     });
     rows.push(Row {
+        what: format!(
+            "probe: logging every 200 steps, against never (medians of {} runs each)",
+            thorough.reps
+        ),
+        vgrad: median(&reference),
+        baseline: median(never),
+        baseline_name: "vgrad, logging step 0 only".into(),
+        unit: "us/step",
+        target: None,
+    });
+    rows.push(Row {
         what: "probe: logging every step, against never".into(),
         vgrad: always,
-        baseline: never,
+        baseline: median(never),
         baseline_name: "vgrad, logging step 0 only".into(),
         unit: "us/step",
         target: None,
@@ -694,6 +729,8 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(&[]).is_nan());
+        assert_eq!(fastest(&[3.0, f64::NAN, 1.5, 2.0]), 1.5);
+        assert!(fastest(&[]).is_nan());
         let rows = [
             Row {
                 what: "a".into(),
