@@ -123,13 +123,64 @@ impl ImageSet {
     /// into `y`; `x` holds `indices.len() * pixels()` values.
     pub fn gather(&self, indices: &[u32], x: &mut [f32], y: &mut [u32]) {
         let p = self.pixels();
-        for ((&i, x_row), y) in indices.iter().zip(x.chunks_exact_mut(p)).zip(y.iter_mut()) {
-            let i = i as usize;
-            for (dst, &src) in x_row.iter_mut().zip(&self.images[i * p..(i + 1) * p]) {
-                *dst = f32::from(src) / 255.0;
+        for (j, ((&i, x_row), y)) in indices
+            .iter()
+            .zip(x.chunks_exact_mut(p))
+            .zip(y.iter_mut())
+            .enumerate()
+        {
+            if let Some(&ahead) = indices.get(j + PREFETCH_AHEAD) {
+                let ahead = ahead as usize;
+                prefetch(&self.images[ahead * p..(ahead + 1) * p]);
             }
+            let i = i as usize;
+            scale_pixels(&self.images[i * p..(i + 1) * p], x_row);
             *y = u32::from(self.labels[i]);
         }
+    }
+}
+
+/// How many images ahead [`ImageSet::gather`] asks for: the images of a batch lie at
+/// random in 47 MB, and each one's first cache lines missed every cache.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the processor to bring every cache line of `bytes` towards its caches; a hint
+/// that reads and changes nothing.
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is a hint that never faults, to any address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+}
+
+/// Writes `pixels / 255` into `out`. Each step converts every image of its batch (an
+/// ensemble of 10 at the reference size: 235,000 pixels a step), and the baseline x86-64
+/// build divides four values at a time: where the CPU has AVX-512 the same loop is
+/// compiled for it, sixteen at a time. Each value is one IEEE division either way, so
+/// the bits are the same.
+fn scale_pixels(pixels: &[u8], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: this CPU has AVX-512F, checked just above.
+        unsafe { scale_pixels_avx512(pixels, out) };
+        return;
+    }
+    scale_pixels_loop(pixels, out);
+}
+
+/// [`scale_pixels_loop`] compiled with AVX-512F. Call it only where the CPU has it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn scale_pixels_avx512(pixels: &[u8], out: &mut [f32]) {
+    scale_pixels_loop(pixels, out);
+}
+
+#[inline(always)]
+fn scale_pixels_loop(pixels: &[u8], out: &mut [f32]) {
+    for (dst, &src) in out.iter_mut().zip(pixels) {
+        *dst = f32::from(src) / 255.0;
     }
 }
 
@@ -174,6 +225,17 @@ impl Mnist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_pixel_value_scales_to_the_bits_of_one_division() {
+        // Every byte value, at every position of a 16-wide vector and in the tail.
+        let pixels: Vec<u8> = (0..=255u8).cycle().take(256 * 17 + 5).collect();
+        let mut out = vec![f32::NAN; pixels.len()];
+        scale_pixels(&pixels, &mut out);
+        for (&p, &x) in pixels.iter().zip(&out) {
+            assert_eq!(x.to_bits(), (f32::from(p) / 255.0).to_bits(), "{p}");
+        }
+    }
 
     #[test]
     fn gathers_scaled_pixels_and_labels() {
