@@ -63,11 +63,6 @@ impl From<&Sums> for Moments {
     }
 }
 
-/// Mean of |x| over `values`, in f64.
-pub fn mean_abs(values: &[f32]) -> f64 {
-    Moments::of(values).mean_abs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

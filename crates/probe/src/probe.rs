@@ -74,7 +74,8 @@ impl HiddenStats {
             .map(|&v| activation.derivative_and_off(v))
             .unzip();
         let deriv_sq = mean_f64(&derivs, |d| d.powi(2));
-        // Var(W) over all entries of the next layer's weight matrix.
+        // Var(W) over all entries of the next layer's weight matrix, from the square of
+        // the norm (not the sum of squares it came from), as the records always had it.
         let entries = next.count.max(1) as f64;
         let mean_w = next.sum / entries;
         let var_w = Moments::from(next).l2.powi(2) / entries - mean_w * mean_w;

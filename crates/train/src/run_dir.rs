@@ -121,14 +121,14 @@ impl RunDir {
     pub fn append(&mut self, record: &StepRecord) -> Result<(), TrainError> {
         self.line.clear();
         serde_json::to_writer(&mut self.line, record).map_err(|cause| RecordError::Json {
-            path: self.lock.dir.join(METRICS_FILE),
+            path: self.metrics_path(),
             line: None,
             cause,
         })?;
         self.line.push(b'\n');
         self.metrics
             .write_all(&self.line)
-            .map_err(io_error(&self.lock.dir.join(METRICS_FILE)))?;
+            .map_err(|cause| io_error(&self.metrics_path())(cause))?;
         if let Some(writer) = &mut self.events {
             let (scalars, histograms) = events::step_summary(record);
             writer.summary(record.step as i64, &scalars, histograms)?;
@@ -139,11 +139,16 @@ impl RunDir {
         Ok(())
     }
 
+    /// `metrics.jsonl`'s path, for errors (built only when one happens).
+    fn metrics_path(&self) -> PathBuf {
+        self.lock.dir.join(METRICS_FILE)
+    }
+
     /// Pushes both files' buffered lines to the operating system.
     fn flush(&mut self) -> Result<(), TrainError> {
         self.metrics
             .flush()
-            .map_err(io_error(&self.lock.dir.join(METRICS_FILE)))?;
+            .map_err(|cause| io_error(&self.metrics_path())(cause))?;
         if let Some(writer) = &mut self.events {
             writer.flush()?;
         }
