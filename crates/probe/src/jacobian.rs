@@ -708,39 +708,17 @@ fn reflector(norm2: &Lanes, x0: &Lanes) -> (Lanes, Lanes) {
     (alpha, beta)
 }
 
-/// [`bidiagonalise_lanes`], compiled for AVX2 where the CPU has it: the four lanes of
-/// each step are then one 256-bit instruction rather than two 128-bit ones of the
-/// baseline x86-64 build. Each lane goes through the same IEEE operations either way
-/// (Rust never fuses a multiply and an add), so the bits are the same.
-fn bidiagonalise(
-    a: &mut [Lanes],
-    m: usize,
-    n: usize,
-    d: &mut [Lanes],
-    e: &mut [Lanes],
-    w: &mut [Lanes],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: this CPU has AVX2, checked just above.
-        unsafe { bidiagonalise_avx2(a, m, n, d, e, w) };
-        return;
-    }
-    bidiagonalise_lanes(a, m, n, d, e, w);
-}
-
-/// [`bidiagonalise_lanes`] compiled with AVX2. Call it only where the CPU has AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn bidiagonalise_avx2(
-    a: &mut [Lanes],
-    m: usize,
-    n: usize,
-    d: &mut [Lanes],
-    e: &mut [Lanes],
-    w: &mut [Lanes],
-) {
-    bidiagonalise_lanes(a, m, n, d, e, w);
+vgrad_model::with_cpu_feature! {
+    /// [`bidiagonalise_lanes`], compiled for AVX2 where the CPU has it: the four lanes of
+    /// each step are then one 256-bit instruction rather than two 128-bit ones.
+    fn bidiagonalise(
+        a: &mut [Lanes],
+        m: usize,
+        n: usize,
+        d: &mut [Lanes],
+        e: &mut [Lanes],
+        w: &mut [Lanes],
+    ) = bidiagonalise_lanes if "avx2";
 }
 
 /// Householder reduction of [`LANES`] m x n (m >= n) column-major matrices `a` (entry
@@ -1224,11 +1202,7 @@ mod tests {
                     vec![[0.0; LANES]; m],
                 );
                 if avx2 {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: checked by the caller of `run(true)`.
-                    unsafe {
-                        bidiagonalise_avx2(&mut a, m, n, &mut d, &mut e, &mut w)
-                    };
+                    bidiagonalise(&mut a, m, n, &mut d, &mut e, &mut w);
                 } else {
                     bidiagonalise_lanes(&mut a, m, n, &mut d, &mut e, &mut w);
                 }

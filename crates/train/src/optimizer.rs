@@ -344,24 +344,11 @@ pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
     Ok(sums.iter().map(|v| !v.is_finite()).collect())
 }
 
-/// Whether every value is finite: the largest magnitude's bits stay below the exponent
-/// of an infinity. Branch-free over lanes of 16, so it vectorises; `any(!is_finite)`
-/// stops early but scans one value at a time, which cost a sixth of a step at width 1000.
-fn all_finite(values: &[f32]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: this CPU has AVX-512F, checked just above.
-        return unsafe { all_finite_avx512(values) };
-    }
-    all_finite_scan(values)
-}
-
-/// [`all_finite_scan`] compiled with AVX-512F (see [`adam_member`]). Call it only where
-/// the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn all_finite_avx512(values: &[f32]) -> bool {
-    all_finite_scan(values)
+vgrad_model::with_cpu_feature! {
+    /// Whether every value is finite: the largest magnitude's bits stay below the exponent
+    /// of an infinity. Branch-free over lanes of 16, so it vectorises; `any(!is_finite)`
+    /// stops early but scans one value at a time, which cost a sixth of a step at width 1000.
+    fn all_finite(values: &[f32]) -> bool = all_finite_scan if "avx512f";
 }
 
 #[inline(always)]
@@ -445,27 +432,19 @@ impl InplaceOp2 for FusedAdam<'_> {
     }
 }
 
-/// One member's Adam update: `params` and `grads` side by side, `moments` interleaved as
-/// `[m, v]` per parameter. On an x86-64 CPU with AVX-512 the same loop runs compiled for
-/// it: the build targets baseline x86-64, whose 4-wide SSE divisions and square roots
-/// made Adam a fifth of an ensemble's step at width 100. The operations on each value are
-/// the same IEEE operations in the same order at any width (Rust never fuses a multiply
-/// and an add on its own), so the numbers are too.
-fn adam_member(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: this CPU has AVX-512F, checked just above.
-        unsafe { adam_member_avx512(s, params, grads, moments) };
-        return;
-    }
-    adam_loop(s, params, grads, moments);
-}
-
-/// [`adam_loop`] compiled with AVX-512F. Call it only where the CPU has AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn adam_member_avx512(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
-    adam_loop(s, params, grads, moments);
+vgrad_model::with_cpu_feature! {
+    /// One member's Adam update: `params` and `grads` side by side, `moments` interleaved as
+    /// `[m, v]` per parameter. On an x86-64 CPU with AVX-512 the same loop runs compiled for
+    /// it: the build targets baseline x86-64, whose 4-wide SSE divisions and square roots
+    /// made Adam a fifth of an ensemble's step at width 100. The operations on each value are
+    /// the same IEEE operations in the same order at any width (Rust never fuses a multiply
+    /// and an add on its own), so the numbers are too.
+    fn adam_member(
+        s: StepScalars,
+        params: &mut [f32],
+        grads: &[f32],
+        moments: &mut [f32],
+    ) = adam_loop if "avx512f";
 }
 
 #[inline(always)]

@@ -155,26 +155,13 @@ fn prefetch(bytes: &[u8]) {
     }
 }
 
-/// Writes `pixels / 255` into `out`. Each step converts every image of its batch (an
-/// ensemble of 10 at the reference size: 235,000 pixels a step), and the baseline x86-64
-/// build divides four values at a time: where the CPU has AVX-512 the same loop is
-/// compiled for it, sixteen at a time. Each value is one IEEE division either way, so
-/// the bits are the same.
-fn scale_pixels(pixels: &[u8], out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: this CPU has AVX-512F, checked just above.
-        unsafe { scale_pixels_avx512(pixels, out) };
-        return;
-    }
-    scale_pixels_loop(pixels, out);
-}
-
-/// [`scale_pixels_loop`] compiled with AVX-512F. Call it only where the CPU has it.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn scale_pixels_avx512(pixels: &[u8], out: &mut [f32]) {
-    scale_pixels_loop(pixels, out);
+vgrad_model::with_cpu_feature! {
+    /// Writes `pixels / 255` into `out`. Each step converts every image of its batch (an
+    /// ensemble of 10 at the reference size: 235,000 pixels a step), and the baseline x86-64
+    /// build divides four values at a time: where the CPU has AVX-512 the same loop is
+    /// compiled for it, sixteen at a time. Each value is one IEEE division either way, so
+    /// the bits are the same.
+    fn scale_pixels(pixels: &[u8], out: &mut [f32]) = scale_pixels_loop if "avx512f";
 }
 
 #[inline(always)]
