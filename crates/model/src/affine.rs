@@ -64,6 +64,17 @@ impl ParamGrads {
         Ok(())
     }
 
+    /// Where a backward pass puts `grad`, the gradient of `param`: in `sink` when there is
+    /// one and `param` is a variable (returning `None`), else back to candle. Only a
+    /// variable's gradient may skip candle: any other tensor's must flow on through the
+    /// ops that made it.
+    pub fn route(sink: Option<&Self>, param: &Tensor, grad: Tensor) -> Result<Option<Tensor>> {
+        match sink {
+            Some(sink) if param.is_variable() => sink.push(param, grad).map(|()| None),
+            _ => Ok(Some(grad)),
+        }
+    }
+
     /// Moves every gradient collected so far into `grads`, summed with what `grads`
     /// already holds for the same tensor (a parameter used twice).
     pub fn drain_into(&self, grads: &mut GradStore) -> Result<()> {
@@ -159,15 +170,12 @@ impl CustomOp3 for Affine {
         } else {
             None
         };
-        // Only a variable's gradient may skip candle: any other tensor's must flow on
-        // through the ops that made it.
-        let route = |param: &Tensor, grad: Tensor| -> Result<Option<Tensor>> {
-            match &self.sink {
-                Some(sink) if param.is_variable() => sink.push(param, grad).map(|()| None),
-                _ => Ok(Some(grad)),
-            }
-        };
-        Ok((dx, route(ws, dw)?, route(bs, db)?))
+        let sink = self.sink.as_ref();
+        Ok((
+            dx,
+            ParamGrads::route(sink, ws, dw)?,
+            ParamGrads::route(sink, bs, db)?,
+        ))
     }
 }
 

@@ -10,6 +10,7 @@ pub mod activation;
 pub mod affine;
 pub mod cpu;
 pub mod error;
+pub mod fused_norm;
 pub mod init;
 pub mod input_matmul;
 pub mod kernels;

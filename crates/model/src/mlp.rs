@@ -284,6 +284,11 @@ impl Mlp {
                 .into_iter()
                 .map(|l| l.with_kernels(kernels))
                 .collect(),
+            norms: self
+                .norms
+                .into_iter()
+                .map(|n| n.map(|n| n.with_kernels(kernels)))
+                .collect(),
             kernels,
             ..self
         }
@@ -359,7 +364,7 @@ impl Mlp {
             }
             if i + 1 < depth {
                 let (a, stats) = match (&self.norms[i], pass) {
-                    (Some(norm), Pass::Train) => norm.forward_train(&z)?,
+                    (Some(norm), Pass::Train) => norm.forward_train(&z, sink)?,
                     (Some(norm), Pass::Eval) => (norm.forward_eval(&z)?, None),
                     (None, _) => (z.clone(), None),
                 };

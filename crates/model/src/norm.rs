@@ -3,11 +3,16 @@
 //!
 //! Every member has its own scale, shift and (for batch norm) running statistics, and its
 //! statistics are reduced over its own slice only, so a member computes exactly the
-//! numbers it would compute alone.
+//! numbers it would compute alone. With [`Kernels::Fused`], the training pass on the CPU
+//! is one op forward and one backward ([`crate::fused_norm`]), with the same bits.
 
 use candle_core::{Result, Tensor};
 use vgrad_record::Norm;
 use vgrad_record::norm::{BATCH_NORM_MOMENTUM, NORM_EPSILON};
+
+use crate::Kernels;
+use crate::affine::ParamGrads;
+use crate::fused_norm;
 
 /// One layer's normalisation: `z: [K, B, units]` standardised (per unit over the batch,
 /// or per example over the units), then `* scale + shift`, both `[K, 1, units]`.
@@ -19,15 +24,16 @@ pub struct EnsembleNorm {
     /// Batch norm's running mean and (unbiased) variance, `[K, 1, units]`; they start at
     /// 0 and 1 as PyTorch's.
     running: Option<(Tensor, Tensor)>,
+    kernels: Kernels,
 }
 
 /// The batch statistics one training forward pass of batch norm used, `[K, 1, units]`
 /// each, detached from the graph: what [`EnsembleNorm::update_running`] averages in.
 #[derive(Debug, Clone)]
 pub struct BatchStats {
-    mean: Tensor,
+    pub(crate) mean: Tensor,
     /// Biased variance (divided by B), as the normalisation used it.
-    var: Tensor,
+    pub(crate) var: Tensor,
     batch: usize,
 }
 
@@ -43,7 +49,13 @@ impl EnsembleNorm {
             scale,
             shift,
             running,
+            kernels: Kernels::Fused,
         })
+    }
+
+    /// The same normalisation computed with `kernels` (see [`Kernels`]).
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// Which normalisation this is.
@@ -67,8 +79,24 @@ impl EnsembleNorm {
     }
 
     /// The training forward pass: batch norm with the batch's statistics (returned, for
-    /// the running averages), layer norm as always.
-    pub fn forward_train(&self, z: &Tensor) -> Result<(Tensor, Option<BatchStats>)> {
+    /// the running averages), layer norm as always. Where the fused op computes it, its
+    /// backward pass leaves the gradients of the scale and shift in `sink` (see
+    /// [`crate::affine::affine`]).
+    pub fn forward_train(
+        &self,
+        z: &Tensor,
+        sink: Option<&ParamGrads>,
+    ) -> Result<(Tensor, Option<BatchStats>)> {
+        if self.kernels == Kernels::Fused && fused_norm::supported(z, self.kind) {
+            let (out, stats) =
+                fused_norm::norm_train(z, &self.scale, &self.shift, self.kind, sink)?;
+            let stats = stats.map(|(mean, var)| BatchStats {
+                mean,
+                var,
+                batch: z.dims().get(1).copied().unwrap_or(0),
+            });
+            return Ok((out, stats));
+        }
         match self.kind {
             Norm::Batch => {
                 let (normed, mean, var) = standardise(z, 1)?;
@@ -149,7 +177,7 @@ mod tests {
 
     #[test]
     fn batch_norm_standardises_each_unit_over_each_members_batch() -> Result<()> {
-        let (out, stats) = norm(Norm::Batch)?.forward_train(&z()?)?;
+        let (out, stats) = norm(Norm::Batch)?.forward_train(&z()?, None)?;
         let out = out.to_vec3::<f64>()?;
         // Member 0, unit 0: values 1, 3, -1; mean 1, biased variance 8/3.
         let sd = (8.0f64 / 3.0 + 1e-5).sqrt();
@@ -166,7 +194,7 @@ mod tests {
     #[test]
     fn running_statistics_follow_pytorch_and_serve_evaluation() -> Result<()> {
         let mut bn = norm(Norm::Batch)?;
-        let (_, stats) = bn.forward_train(&z()?)?;
+        let (_, stats) = bn.forward_train(&z()?, None)?;
         bn.update_running(&stats.unwrap())?;
         let (mean, var) = bn.running().unwrap();
         // 0.9 * 0 + 0.1 * 1 and 0.9 * 1 + 0.1 * (8/3 * 3/2): unbiased, as PyTorch.
@@ -181,7 +209,7 @@ mod tests {
     #[test]
     fn layer_norm_standardises_each_example_over_the_units() -> Result<()> {
         let ln = norm(Norm::Layer)?;
-        let (train, stats) = ln.forward_train(&z()?)?;
+        let (train, stats) = ln.forward_train(&z()?, None)?;
         assert!(stats.is_none());
         assert_eq!(
             train.to_vec3::<f64>()?,
@@ -206,8 +234,8 @@ mod tests {
             both.scale().narrow(0, 1, 1)?,
             both.shift().narrow(0, 1, 1)?,
         )?;
-        let (out_both, _) = both.forward_train(&z)?;
-        let (out_alone, _) = alone.forward_train(&z.narrow(0, 1, 1)?)?;
+        let (out_both, _) = both.forward_train(&z, None)?;
+        let (out_alone, _) = alone.forward_train(&z.narrow(0, 1, 1)?, None)?;
         assert_eq!(
             out_both.narrow(0, 1, 1)?.to_vec3::<f32>()?,
             out_alone.to_vec3::<f32>()?
