@@ -359,10 +359,32 @@ struct NormOp {
     stats: Arc<Mutex<Option<(CpuStorage, CpuStorage)>>>,
 }
 
-/// `[K, B, units]`, `[K, 1, units]` twice: the dims, or an error naming the op.
-fn dims(kind: Norm, op: &str, l1: &Layout, l2: &Layout, l3: &Layout) -> Result<Dims> {
+/// The two kernels, each run by one op on three operands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// `(z, scale, shift) -> (out, (mean, var))`.
+    Forward,
+    /// `(z, scale, dC/dout) -> (dC/dz, (dC/dscale, dC/dshift))`.
+    Backward,
+}
+
+/// `pass` on operands `[K, B, units]`, `[K, 1, units]` and (forward) `[K, 1, units]` or
+/// (backward) `[K, B, units]` of one float type: the main result and two per-unit or
+/// per-statistic side results. Errors name `op`.
+fn run_pass(
+    pass: Pass,
+    kind: Norm,
+    op: &str,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> Result<(CpuStorage, (CpuStorage, CpuStorage))> {
     let (k, b, u) = l1.shape().dims3()?;
-    if l2.shape().dims() != [k, 1, u] || l3.shape().dims() != [k, 1, u] {
+    let third_ok = match pass {
+        Pass::Forward => l3.shape().dims() == [k, 1, u],
+        Pass::Backward => l3.shape() == l1.shape(),
+    };
+    if l2.shape().dims() != [k, 1, u] || !third_ok {
         bail!(
             "{op}: incompatible shapes {:?}, {:?}, {:?}",
             l1.shape(),
@@ -370,7 +392,42 @@ fn dims(kind: Norm, op: &str, l1: &Layout, l2: &Layout, l3: &Layout) -> Result<D
             l3.shape()
         );
     }
-    Ok(Dims { kind, k, b, u })
+    let d = Dims { kind, k, b, u };
+    fn run<T: Real>(
+        pass: Pass,
+        z: &[T],
+        scale: &[T],
+        third: &[T],
+        d: Dims,
+    ) -> (CpuStorage, (CpuStorage, CpuStorage)) {
+        match pass {
+            Pass::Forward => {
+                let (out, s) = forward(z, scale, third, d);
+                (T::storage(out), (T::storage(s.mean), T::storage(s.var)))
+            }
+            Pass::Backward => {
+                let (dz, dscale, dshift) = backward(z, scale, third, d);
+                (T::storage(dz), (T::storage(dscale), T::storage(dshift)))
+            }
+        }
+    }
+    Ok(match (s1, s2, s3) {
+        (CpuStorage::F32(z), CpuStorage::F32(a), CpuStorage::F32(c)) => run(
+            pass,
+            contiguous(z, l1, op)?,
+            contiguous(a, l2, op)?,
+            contiguous(c, l3, op)?,
+            d,
+        ),
+        (CpuStorage::F64(z), CpuStorage::F64(a), CpuStorage::F64(c)) => run(
+            pass,
+            contiguous(z, l1, op)?,
+            contiguous(a, l2, op)?,
+            contiguous(c, l3, op)?,
+            d,
+        ),
+        _ => bail!("{op}: expects f32 or f64 operands of one type"),
+    })
 }
 
 impl CustomOp3 for NormOp {
@@ -388,31 +445,7 @@ impl CustomOp3 for NormOp {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
-        let d = dims(self.kind, op, l1, l2, l3)?;
-        fn run<T: Real>(
-            z: &[T],
-            scale: &[T],
-            shift: &[T],
-            d: Dims,
-        ) -> (CpuStorage, (CpuStorage, CpuStorage)) {
-            let (out, s) = forward(z, scale, shift, d);
-            (T::storage(out), (T::storage(s.mean), T::storage(s.var)))
-        }
-        let (out, stats) = match (s1, s2, s3) {
-            (CpuStorage::F32(z), CpuStorage::F32(a), CpuStorage::F32(c)) => run(
-                contiguous(z, l1, op)?,
-                contiguous(a, l2, op)?,
-                contiguous(c, l3, op)?,
-                d,
-            ),
-            (CpuStorage::F64(z), CpuStorage::F64(a), CpuStorage::F64(c)) => run(
-                contiguous(z, l1, op)?,
-                contiguous(a, l2, op)?,
-                contiguous(c, l3, op)?,
-                d,
-            ),
-            _ => bail!("{op}: expects f32 or f64 operands of one type"),
-        };
+        let (out, stats) = run_pass(Pass::Forward, self.kind, op, (s1, l1), (s2, l2), (s3, l3))?;
         if self.kind == Norm::Batch {
             *self
                 .stats
@@ -480,45 +513,7 @@ impl CustomOp3 for NormGrad {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
-        let (k, b, u) = l1.shape().dims3()?;
-        if l2.shape().dims() != [k, 1, u] || l3.shape() != l1.shape() {
-            bail!(
-                "{op}: incompatible shapes {:?}, {:?}, {:?}",
-                l1.shape(),
-                l2.shape(),
-                l3.shape()
-            );
-        }
-        let d = Dims {
-            kind: self.kind,
-            k,
-            b,
-            u,
-        };
-        fn run<T: Real>(
-            z: &[T],
-            scale: &[T],
-            g: &[T],
-            d: Dims,
-        ) -> (CpuStorage, (CpuStorage, CpuStorage)) {
-            let (dz, dscale, dshift) = backward(z, scale, g, d);
-            (T::storage(dz), (T::storage(dscale), T::storage(dshift)))
-        }
-        let (dz, params) = match (s1, s2, s3) {
-            (CpuStorage::F32(z), CpuStorage::F32(a), CpuStorage::F32(g)) => run(
-                contiguous(z, l1, op)?,
-                contiguous(a, l2, op)?,
-                contiguous(g, l3, op)?,
-                d,
-            ),
-            (CpuStorage::F64(z), CpuStorage::F64(a), CpuStorage::F64(g)) => run(
-                contiguous(z, l1, op)?,
-                contiguous(a, l2, op)?,
-                contiguous(g, l3, op)?,
-                d,
-            ),
-            _ => bail!("{op}: expects f32 or f64 operands of one type"),
-        };
+        let (dz, params) = run_pass(Pass::Backward, self.kind, op, (s1, l1), (s2, l2), (s3, l3))?;
         *self
             .params
             .lock()
