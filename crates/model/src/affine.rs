@@ -34,12 +34,23 @@ pub fn affine(
     input_grad: bool,
     sink: Option<&ParamGrads>,
 ) -> Result<Tensor> {
-    let (xs, ws, bs) = (xs.contiguous()?, ws.contiguous()?, bs.contiguous()?);
+    let (xs, ws, bs) = (readable_input(xs)?, ws.contiguous()?, bs.contiguous()?);
     let op = Affine {
         input_grad,
         sink: sink.cloned(),
     };
     xs.apply_op3(&ws, &bs, op)
+}
+
+/// `xs` as the op's matmul reads it: contiguous, or left as it is where it is one
+/// contiguous `[B, in]` broadcast over the members (batch stride 0: evaluation, where every
+/// member reads the same images), which candle's matmul reads in place, one member at a
+/// time with the same gemm call as for a copy.
+fn readable_input(xs: &Tensor) -> Result<Tensor> {
+    match (xs.dims(), xs.stride()) {
+        (&[_, _, input], &[0, row, 1]) if row == input => Ok(xs.clone()),
+        _ => xs.contiguous(),
+    }
 }
 
 /// Parameter gradients that affine ops' backward passes computed, waiting to join the
@@ -297,6 +308,36 @@ mod tests {
             };
             assert_eq!(bits(&ours)?, bits(&theirs)?);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn one_input_broadcast_over_the_members_gives_the_bits_of_copies() -> Result<()> {
+        let dev = Device::Cpu;
+        // 3 members, 7 rows, 33 inputs: wide enough for the gemm kernel's vector lanes.
+        let x = Tensor::arange(0f32, 231., &dev)?
+            .reshape((1, 7, 33))?
+            .affine(0.21, -3.0)?
+            .sin()?;
+        let ws = Tensor::arange(0f32, 3. * 33. * 5., &dev)?
+            .reshape((3, 33, 5))?
+            .affine(0.7, 0.0)?
+            .cos()?;
+        let bs = Tensor::arange(0f32, 15., &dev)?
+            .reshape((3, 1, 5))?
+            .affine(0.1, -0.5)?;
+        let broadcast = x.broadcast_as((3, 7, 33))?;
+        assert_eq!(broadcast.stride(), [0, 33, 1], "read in place, not copied");
+        let bits = |t: Tensor| -> Result<Vec<u32>> {
+            Ok(t.flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .map(|v| v.to_bits())
+                .collect())
+        };
+        let ours = bits(affine(&broadcast, &ws, &bs, false, None)?)?;
+        let copies = bits(affine(&x.repeat((3, 1, 1))?, &ws, &bs, false, None)?)?;
+        assert_eq!(ours, copies);
         Ok(())
     }
 }

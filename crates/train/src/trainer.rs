@@ -398,7 +398,15 @@ pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Re
         x.resize(n * pixels, 0f32);
         y.resize(n, 0u32);
         set.gather(chunk, &mut x, &mut y);
-        let xs = Tensor::from_slice(&x, (1, n, pixels), device)?.repeat((k, 1, 1))?;
+        // Every member reads the same images: on the CPU a broadcast, not K copies (the
+        // dense layer's matmul reads a batch stride of 0 in place and computes each member
+        // as it would from a copy). On a GPU the copy is cheap.
+        let xs = Tensor::from_slice(&x, (1, n, pixels), device)?.broadcast_as((k, n, pixels))?;
+        let xs = if device.is_cpu() {
+            xs
+        } else {
+            xs.contiguous()?
+        };
         let predicted = model.forward(&xs)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
         for (c, row) in correct.iter_mut().zip(&predicted) {
             *c += row.iter().zip(&y).filter(|(p, t)| p == t).count();

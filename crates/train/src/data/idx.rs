@@ -87,7 +87,7 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
 }
 
 /// The bytes of the file at `path`, as stored.
-fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
+pub fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
     std::fs::read(path).map_err(|cause| IdxError::Io {
         path: path.to_path_buf(),
         cause,
@@ -97,11 +97,16 @@ fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
 /// `raw` decompressed when it starts with gzip's magic bytes, else `raw` itself; `path`
 /// only names the file in errors. At most [`MAX_DECOMPRESSED_BYTES`] are decompressed.
 pub fn decompress(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IdxError> {
-    if raw.starts_with(&[0x1f, 0x8b]) {
+    if is_gzip(&raw) {
         gunzip(&raw, path, MAX_DECOMPRESSED_BYTES)
     } else {
         Ok(raw)
     }
+}
+
+/// Whether `raw` starts with gzip's magic bytes.
+pub fn is_gzip(raw: &[u8]) -> bool {
+    raw.starts_with(&[0x1f, 0x8b])
 }
 
 /// `gz` decompressed, if that gives at most `cap` bytes.

@@ -201,9 +201,16 @@ impl Mnist {
                 "cannot hold out {validation} validation images from a training set of {n}"
             )));
         }
+        let val = self.train.slice(0, validation);
+        let mut train = self.train;
+        // The training images move down in their own buffer rather than into a new one:
+        // fresh memory for 43 MB, faulted in page by page, cost more than the rest of
+        // loading (about a tenth of a second per process, on every run of a sweep).
+        train.images.drain(..validation * train.pixels());
+        train.labels.drain(..validation);
         Ok(Splits {
-            val: self.train.slice(0, validation),
-            train: self.train.slice(validation, n),
+            val,
+            train,
             test: self.test,
         })
     }
