@@ -80,12 +80,6 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
-/// The raw (decompressed) bytes of `path`: gzip is recognised by its magic bytes, not by
-/// the file name.
-pub fn read_bytes(path: &Path) -> Result<Vec<u8>, IdxError> {
-    decompress(read_raw(path)?, path)
-}
-
 /// The bytes of the file at `path`, as stored.
 pub fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
     std::fs::read(path).map_err(|cause| IdxError::Io {
@@ -94,8 +88,9 @@ pub fn read_raw(path: &Path) -> Result<Vec<u8>, IdxError> {
     })
 }
 
-/// `raw` decompressed when it starts with gzip's magic bytes, else `raw` itself; `path`
-/// only names the file in errors. At most [`MAX_DECOMPRESSED_BYTES`] are decompressed.
+/// `raw` decompressed when it starts with gzip's magic bytes (not by the file name), else
+/// `raw` itself; `path` only names the file in errors. At most [`MAX_DECOMPRESSED_BYTES`]
+/// are decompressed.
 pub fn decompress(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IdxError> {
     if is_gzip(&raw) {
         gunzip(&raw, path, MAX_DECOMPRESSED_BYTES)
