@@ -56,7 +56,7 @@ pub fn norm_train(
     }
     let (k, _, units) = z.dims3()?;
     let (z, scale, shift) = (z.contiguous()?, scale.contiguous()?, shift.contiguous()?);
-    let stats = Arc::new(Mutex::new(None));
+    let stats = SidePair::default();
     let op = NormOp {
         kind,
         sink: sink.cloned(),
@@ -64,35 +64,49 @@ pub fn norm_train(
     };
     let out = z.apply_op3(&scale, &shift, op)?;
     let stats = match kind {
-        Norm::Batch => {
-            let taken = stats
-                .lock()
-                .map_err(|_| candle_core::Error::Msg("vgrad-norm: stats poisoned".into()))?
-                .take();
-            let Some((mean, var)) = taken else {
-                bail!("vgrad-norm: the forward pass left no statistics")
-            };
-            let shape = (k, 1, units);
-            Some((
-                storage_tensor(mean, shape, z.device())?,
-                storage_tensor(var, shape, z.device())?,
-            ))
-        }
+        Norm::Batch => Some(stats.take("vgrad-norm", (k, 1, units), z.device())?),
         _ => None,
     };
     Ok((out, stats))
 }
 
-/// A tensor over a CPU buffer this module computed.
-fn storage_tensor(
-    storage: CpuStorage,
-    shape: (usize, usize, usize),
-    device: &candle_core::Device,
-) -> Result<Tensor> {
-    match storage {
-        CpuStorage::F32(v) => Tensor::from_vec(v, shape, device),
-        CpuStorage::F64(v) => Tensor::from_vec(v, shape, device),
-        _ => bail!("vgrad-norm: expects f32 or f64"),
+/// Two per-statistic or per-unit buffers an op computes beside its result (batch norm's
+/// mean and variance, the gradients of scale and shift), handed to its caller: candle's
+/// custom ops return one tensor. Clones share one slot.
+#[derive(Clone, Default)]
+struct SidePair(Arc<Mutex<Option<(CpuStorage, CpuStorage)>>>);
+
+impl SidePair {
+    /// Leaves `pair` for [`SidePair::take`]; `op` names the op in errors.
+    fn put(&self, pair: (CpuStorage, CpuStorage), op: &str) -> Result<()> {
+        *self
+            .0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))? = Some(pair);
+        Ok(())
+    }
+
+    /// The pair left by the op named `op`, as tensors of `shape` on `device`.
+    fn take(
+        &self,
+        op: &str,
+        shape: (usize, usize, usize),
+        device: &candle_core::Device,
+    ) -> Result<(Tensor, Tensor)> {
+        let taken = self
+            .0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))?
+            .take();
+        let Some((a, b)) = taken else {
+            bail!("{op}: the op left no side results")
+        };
+        let tensor = |storage| match storage {
+            CpuStorage::F32(v) => Tensor::from_vec(v, shape, device),
+            CpuStorage::F64(v) => Tensor::from_vec(v, shape, device),
+            _ => bail!("{op}: expects f32 or f64"),
+        };
+        Ok((tensor(a)?, tensor(b)?))
     }
 }
 
@@ -356,7 +370,7 @@ fn backward<T: Real>(z: &[T], scale: &[T], g: &[T], d: Dims) -> (Vec<T>, Vec<T>,
 struct NormOp {
     kind: Norm,
     sink: Option<ParamGrads>,
-    stats: Arc<Mutex<Option<(CpuStorage, CpuStorage)>>>,
+    stats: SidePair,
 }
 
 /// The two kernels, each run by one op on three operands.
@@ -447,11 +461,7 @@ impl CustomOp3 for NormOp {
         let op = self.name();
         let (out, stats) = run_pass(Pass::Forward, self.kind, op, (s1, l1), (s2, l2), (s3, l3))?;
         if self.kind == Norm::Batch {
-            *self
-                .stats
-                .lock()
-                .map_err(|_| candle_core::Error::Msg(format!("{op}: stats poisoned")))? =
-                Some(stats);
+            self.stats.put(stats, op)?;
         }
         Ok((out, l1.shape().clone()))
     }
@@ -465,25 +475,14 @@ impl CustomOp3 for NormOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let params = Arc::new(Mutex::new(None));
-        let dz = z.apply_op3_no_bwd(
-            scale,
-            &grad,
-            &NormGrad {
-                kind: self.kind,
-                params: params.clone(),
-            },
-        )?;
-        let taken = params
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("vgrad-norm-grad: poisoned".into()))?
-            .take();
-        let Some((dscale, dshift)) = taken else {
-            bail!("vgrad-norm-grad: no parameter gradients")
+        let params = SidePair::default();
+        let op = NormGrad {
+            kind: self.kind,
+            params: params.clone(),
         };
+        let dz = z.apply_op3_no_bwd(scale, &grad, &op)?;
         let (k, _, u) = z.dims3()?;
-        let dscale = storage_tensor(dscale, (k, 1, u), z.device())?;
-        let dshift = storage_tensor(dshift, (k, 1, u), z.device())?;
+        let (dscale, dshift) = params.take(op.name(), (k, 1, u), z.device())?;
         Ok((
             Some(dz),
             ParamGrads::route(self.sink.as_ref(), scale, dscale)?,
@@ -495,7 +494,7 @@ impl CustomOp3 for NormOp {
 /// `(z, scale, dC/dout) -> dC/dz`, leaving dC/dscale and dC/dshift in `params`.
 struct NormGrad {
     kind: Norm,
-    params: Arc<Mutex<Option<(CpuStorage, CpuStorage)>>>,
+    params: SidePair,
 }
 
 impl CustomOp3 for NormGrad {
@@ -514,10 +513,7 @@ impl CustomOp3 for NormGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let op = self.name();
         let (dz, params) = run_pass(Pass::Backward, self.kind, op, (s1, l1), (s2, l2), (s3, l3))?;
-        *self
-            .params
-            .lock()
-            .map_err(|_| candle_core::Error::Msg(format!("{op}: poisoned")))? = Some(params);
+        self.params.put(params, op)?;
         Ok((dz, l1.shape().clone()))
     }
 }
