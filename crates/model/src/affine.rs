@@ -14,11 +14,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, bail};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, TensorId, bail,
+};
 
-use crate::cpu::contiguous;
+use crate::cpu::{INFINITY_BITS, contiguous, largest_magnitude};
+use crate::matmul::{matmul, matmul_storage};
 
 /// `xs.matmul(ws) + bs` for `xs: [K, B, in]`, `ws: [K, in, out]`, `bs: [K, 1, out]` on the
 /// CPU (f32 or f64), differentiable in all three, or only in `ws` and `bs` when
@@ -54,9 +56,17 @@ fn readable_input(xs: &Tensor) -> Result<Tensor> {
 }
 
 /// Parameter gradients that affine ops' backward passes computed, waiting to join the
-/// `GradStore` of that backward pass. Clones share one store.
+/// `GradStore` of that backward pass, and which members' gradients are known to be
+/// finite without reading them. Clones share one store.
 #[derive(Debug, Clone, Default)]
-pub struct ParamGrads(Arc<Mutex<Vec<(Tensor, Tensor)>>>);
+pub struct ParamGrads(Arc<Mutex<Collected>>);
+
+#[derive(Debug, Default)]
+struct Collected {
+    grads: Vec<(Tensor, Tensor)>,
+    /// Per parameter, the members whose gradient is finite for certain.
+    finite: Vec<(TensorId, Vec<bool>)>,
+}
 
 impl ParamGrads {
     /// An empty sink.
@@ -64,14 +74,14 @@ impl ParamGrads {
         Self::default()
     }
 
-    fn collected(&self) -> Result<std::sync::MutexGuard<'_, Vec<(Tensor, Tensor)>>> {
+    fn collected(&self) -> Result<std::sync::MutexGuard<'_, Collected>> {
         self.0
             .lock()
             .map_err(|_| candle_core::Error::Msg("a parameter-gradient sink was poisoned".into()))
     }
 
     fn push(&self, param: &Tensor, grad: Tensor) -> Result<()> {
-        self.collected()?.push((param.clone(), grad));
+        self.collected()?.grads.push((param.clone(), grad));
         Ok(())
     }
 
@@ -86,13 +96,37 @@ impl ParamGrads {
         }
     }
 
+    /// Records that the gradient of `param` given to this sink is finite in the members
+    /// `finite` marks (a proof from its operands, see [`finite_weight_grads`]).
+    fn vouch(&self, param: &Tensor, finite: Vec<bool>) -> Result<()> {
+        self.collected()?.finite.push((param.id(), finite));
+        Ok(())
+    }
+
+    /// Per member, whether the gradient of `param` that [`ParamGrads::drain_into`] gave
+    /// its `GradStore` is known to be finite without reading it; `None` where nothing is
+    /// known.
+    pub fn finite_members(&self, param: &Tensor) -> Result<Option<Vec<bool>>> {
+        let collected = self.collected()?;
+        let known = collected.finite.iter().find(|(id, _)| *id == param.id());
+        Ok(known.map(|(_, members)| members.clone()))
+    }
+
     /// Moves every gradient collected so far into `grads`, summed with what `grads`
-    /// already holds for the same tensor (a parameter used twice).
+    /// already holds for the same tensor (a parameter used twice; a sum may overflow, so
+    /// what was known of the part is forgotten).
     pub fn drain_into(&self, grads: &mut GradStore) -> Result<()> {
-        let collected = std::mem::take(&mut *self.collected()?);
-        for (param, grad) in collected {
+        let mut collected = self.collected()?;
+        let Collected {
+            grads: parts,
+            finite,
+        } = &mut *collected;
+        for (param, grad) in std::mem::take(parts) {
             let total = match grads.remove(&param) {
-                Some(earlier) => (earlier + grad)?,
+                Some(earlier) => {
+                    finite.retain(|(id, _)| *id != param.id());
+                    (earlier + grad)?
+                }
                 None => grad,
             };
             grads.insert(&param, total);
@@ -101,6 +135,56 @@ impl ParamGrads {
     }
 }
 
+/// Per member of `xs: [K, B, in]` and `grad: [K, B, out]`, whether the weight gradient
+/// `xsᵀ grad` is finite for certain, from the operands alone: where every x and g is
+/// finite, each of the B products in a sum is at most X·G in magnitude (the largest |x|
+/// and |g|), and the rounding of B < 2²² additions, in any order, grows a sum by less
+/// than a factor of 2, so B·X·G ≤ f32::MAX / 4 rules out an overflow. Reading x and g
+/// instead of the gradient is cheaper where B (in + out) < in · out (width 1000: an
+/// eighth). `None` where it is not, or where the operands are not contiguous f32 on the
+/// CPU: the optimizer then scans the gradient itself.
+fn finite_weight_grads(xs: &Tensor, grad: &Tensor) -> Result<Option<Vec<bool>>> {
+    let (members, b, input) = xs.dims3()?;
+    let out = grad.dim(2)?;
+    let cheaper = b * (input + out) < input * out;
+    if !cheaper || b >= 1 << 22 || !supported(xs) || xs.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (x_storage, x_layout) = xs.storage_and_layout();
+    let (g_storage, g_layout) = grad.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(xs)), Storage::Cpu(CpuStorage::F32(gs))) =
+        (&*x_storage, &*g_storage)
+    else {
+        return Ok(None);
+    };
+    let (Some((x0, x1)), Some((g0, g1))) =
+        (x_layout.contiguous_offsets(), g_layout.contiguous_offsets())
+    else {
+        return Ok(None);
+    };
+    let per_member = |values: &[f32], width: usize| -> Vec<u32> {
+        values
+            .chunks((b * width).max(1))
+            .map(largest_magnitude)
+            .collect()
+    };
+    let x_max = per_member(&xs[x0..x1], input);
+    let g_max = per_member(&gs[g0..g1], out);
+    if x_max.len() != members || g_max.len() != members {
+        return Ok(None);
+    }
+    Ok(Some(
+        x_max
+            .into_iter()
+            .zip(g_max)
+            .map(|(x, g)| {
+                let finite = x < INFINITY_BITS && g < INFINITY_BITS;
+                let bound = b as f64 * f64::from(f32::from_bits(x)) * f64::from(f32::from_bits(g));
+                finite && bound <= f64::from(f32::MAX) / 4.0
+            })
+            .collect(),
+    ))
+}
 /// Whether [`affine`] runs on tensors of this device and type.
 pub fn supported(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
@@ -152,7 +236,7 @@ impl CustomOp3 for Affine {
                 l3.shape()
             );
         }
-        let mut z = s1.matmul(s2, (k, b, out, input), l1, l2)?;
+        let mut z = matmul_storage(s1, l1, s2, l2, (k, b, out, input))?;
         match (&mut z, s3) {
             (CpuStorage::F32(z), CpuStorage::F32(bias)) => {
                 add_rows(z, contiguous(bias, l3, self.name())?, k)
@@ -174,14 +258,20 @@ impl CustomOp3 for Affine {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let dw = xs.t()?.matmul(&grad)?;
+        let dw = matmul(&xs.t()?, &grad)?;
         let db = grad.apply_op1_no_bwd(&SumRows)?;
         let dx = if self.input_grad {
-            Some(grad.matmul(&ws.t()?)?)
+            Some(matmul(&grad, &ws.t()?)?)
         } else {
             None
         };
         let sink = self.sink.as_ref();
+        if let Some(sink) = sink
+            && ws.is_variable()
+            && let Some(finite) = finite_weight_grads(xs, &grad)?
+        {
+            sink.vouch(ws, finite)?;
+        }
         Ok((
             dx,
             ParamGrads::route(sink, ws, dw)?,
@@ -338,6 +428,88 @@ mod tests {
         let ours = bits(affine(&broadcast, &ws, &bs, false, None)?)?;
         let copies = bits(affine(&x.repeat((3, 1, 1))?, &ws, &bs, false, None)?)?;
         assert_eq!(ours, copies);
+        Ok(())
+    }
+
+    /// `xs: [members, b, input]` and `grad: [members, b, out]` filled with `x` and `g`.
+    fn operands(
+        members: usize,
+        b: usize,
+        input: usize,
+        out: usize,
+        x: f32,
+        g: f32,
+    ) -> Result<(Tensor, Tensor)> {
+        let dev = Device::Cpu;
+        let xs = Tensor::full(x, (members, b, input), &dev)?;
+        let grad = Tensor::full(g, (members, b, out), &dev)?;
+        Ok((xs, grad))
+    }
+
+    #[test]
+    fn weight_gradients_are_vouched_for_only_where_no_sum_can_overflow() -> Result<()> {
+        let (b, input, out) = (4, 40, 30);
+        let member = |x: f32, g: f32| operands(1, b, input, out, x, g);
+        let vouched = |(xs, grad): (Tensor, Tensor)| -> Result<bool> {
+            let finite = finite_weight_grads(&xs, &grad)?.expect("a cheaper check");
+            let product = matmul(&xs.t()?, &grad)?.flatten_all()?.to_vec1::<f32>()?;
+            // Never a false promise: whatever is vouched for is finite.
+            if finite[0] {
+                assert!(product.iter().all(|v| v.is_finite()));
+            }
+            Ok(finite[0])
+        };
+        assert!(vouched(member(-0.5, 3.0)?)?);
+        // Each product 1e19 * 1e19 is finite, four of them overflow: B X G = 4e38.
+        assert!(!vouched(member(1e19, 1e19)?)?);
+        // Within the bound: 4 * 1e18 * 1e19 = 4e37 <= f32::MAX / 4.
+        assert!(vouched(member(1e18, 1e19)?)?);
+        assert!(!vouched(member(1.0, f32::NAN)?)?);
+        assert!(!vouched(member(f32::INFINITY, 0.0)?)?);
+        // Per member: a NaN in the second member's gradient leaves the first vouched for.
+        let (xs, grad) = operands(2, b, input, out, 0.5, 0.25)?;
+        let nan_in_second = Tensor::cat(
+            &[
+                grad.narrow(0, 0, 1)?,
+                Tensor::full(f32::NAN, (1, b, out), &Device::Cpu)?,
+            ],
+            0,
+        )?;
+        assert_eq!(
+            finite_weight_grads(&xs, &nan_in_second)?,
+            Some(vec![true, false])
+        );
+        // Where reading the operands costs more than the gradient (B (in + out) >= in out).
+        let (xs, grad) = operands(1, 30, 10, 10, 0.5, 0.25)?;
+        assert_eq!(finite_weight_grads(&xs, &grad)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn what_is_known_finite_is_forgotten_for_a_parameter_used_twice() -> Result<()> {
+        let dev = Device::Cpu;
+        let ws = Var::zeros((1, 40, 30), DType::F32, &dev)?;
+        let bs = Var::zeros((1, 1, 30), DType::F32, &dev)?;
+        let (xs, _) = operands(1, 4, 40, 30, 0.5, 0.0)?;
+        for uses in [1, 2] {
+            let sink = ParamGrads::new();
+            let mut z = xs.clone();
+            for _ in 0..uses {
+                z = affine(
+                    &z.narrow(2, 0, 40.min(z.dim(2)?))?,
+                    &ws,
+                    &bs,
+                    true,
+                    Some(&sink),
+                )?;
+                z = Tensor::cat(&[&z, &z.narrow(2, 0, 10)?], 2)?;
+            }
+            let mut grads = z.sum_all()?.backward()?;
+            sink.drain_into(&mut grads)?;
+            let known = sink.finite_members(&ws)?;
+            assert_eq!(known, (uses == 1).then(|| vec![true]), "{uses} use(s)");
+            assert!(grads.get(&ws).is_some());
+        }
         Ok(())
     }
 }

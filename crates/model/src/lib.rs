@@ -16,6 +16,7 @@ pub mod input_matmul;
 pub mod kernels;
 pub mod linear;
 pub mod loss;
+pub mod matmul;
 pub mod mlp;
 pub mod norm;
 pub mod rectifier;

@@ -161,6 +161,13 @@ impl ForwardTrace {
         self.param_grads.drain_into(&mut grads)?;
         Ok(grads)
     }
+
+    /// Per member, whether the gradient of `param` that [`ForwardTrace::backward`]
+    /// returned is known to be finite without reading it (the layers prove it from their
+    /// operands where that is cheaper); `None` where nothing is known.
+    pub fn known_finite(&self, param: &Tensor) -> candle_core::Result<Option<Vec<bool>>> {
+        self.param_grads.finite_members(param)
+    }
 }
 
 /// Which forward pass: batch norm reads the batch's statistics while training and its

@@ -24,6 +24,7 @@ use std::cell::RefCell;
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var, bail};
+use vgrad_model::cpu::all_finite;
 use vgrad_record::{Optimizer as OptimizerKind, RunConfig};
 
 /// Adam's hyper-parameters.
@@ -180,14 +181,19 @@ impl EnsembleOptimizer {
     }
 
     /// The members whose gradient in `grads` holds a NaN or an infinity somewhere.
-    pub fn nonfinite_members(&self, grads: &GradStore) -> Result<Vec<bool>> {
+    /// `known_finite` tells, per variable, the members whose gradient is known to be finite
+    /// already (`None`: none is); those are not read.
+    pub fn nonfinite_members(
+        &self,
+        grads: &GradStore,
+        known_finite: impl Fn(&Tensor) -> Result<Option<Vec<bool>>>,
+    ) -> Result<Vec<bool>> {
         let mut bad = vec![false; self.members];
         for slot in &self.slots {
             if let Some(grad) = grads.get(&slot.var) {
-                for (b, nonfinite) in bad
-                    .iter_mut()
-                    .zip(nonfinite_per_member(grad, self.members)?)
-                {
+                let known = known_finite(slot.var.as_tensor())?;
+                let nonfinite = nonfinite_per_member(grad, self.members, known.as_deref())?;
+                for (b, nonfinite) in bad.iter_mut().zip(nonfinite) {
                     *b |= nonfinite;
                 }
             }
@@ -318,9 +324,18 @@ fn set_moving(var: &Var, new: &Tensor, active: Option<&Tensor>) -> Result<()> {
 }
 
 /// For each of the `members` slices of `t` (along its first axis), whether it holds a NaN
-/// or an infinity. On the CPU the values are scanned in place; elsewhere `t - t`, which is
-/// NaN exactly where `t` is not finite, is summed per member.
-pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
+/// or an infinity; a member `known_finite` marks is taken to hold none and not read. On
+/// the CPU the values are scanned in place; elsewhere `t - t`, which is NaN exactly where
+/// `t` is not finite, is summed per member.
+pub fn nonfinite_per_member(
+    t: &Tensor,
+    members: usize,
+    known_finite: Option<&[bool]>,
+) -> Result<Vec<bool>> {
+    let known = |m: usize| known_finite.is_some_and(|k| k.get(m) == Some(&true));
+    if (0..members).all(known) {
+        return Ok(vec![false; members]);
+    }
     if t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous() {
         let (storage, layout) = t.storage_and_layout();
         if let (Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
@@ -329,7 +344,8 @@ pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
             return Ok(values
                 .chunks(per.max(1))
                 .take(members)
-                .map(|c| !all_finite(c))
+                .enumerate()
+                .map(|(m, c)| !known(m) && !all_finite(c))
                 .collect());
         }
     }
@@ -342,28 +358,6 @@ pub fn nonfinite_per_member(t: &Tensor, members: usize) -> Result<Vec<bool>> {
         .to_dtype(DType::F32)?
         .to_vec1::<f32>()?;
     Ok(sums.iter().map(|v| !v.is_finite()).collect())
-}
-
-vgrad_model::with_cpu_feature! {
-    /// Whether every value is finite: the largest magnitude's bits stay below the exponent
-    /// of an infinity. Branch-free over lanes of 16, so it vectorises; `any(!is_finite)`
-    /// stops early but scans one value at a time, which cost a sixth of a step at width 1000.
-    fn all_finite(values: &[f32]) -> bool = all_finite_scan if "avx512f";
-}
-
-#[inline(always)]
-fn all_finite_scan(values: &[f32]) -> bool {
-    const MAGNITUDE: u32 = 0x7fff_ffff;
-    const INFINITY: u32 = 0x7f80_0000;
-    let mut lanes = [0u32; 16];
-    let mut chunks = values.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(v.to_bits() & MAGNITUDE);
-        }
-    }
-    let tail = chunks.remainder().iter().map(|v| v.to_bits() & MAGNITUDE);
-    lanes.into_iter().chain(tail).max().unwrap_or(0) < INFINITY
 }
 
 /// The parameter and gradient slices of a fused op, checked to be f32, contiguous and
@@ -807,38 +801,25 @@ mod tests {
             &[[1.0f32, 2.0], [f32::NAN, 0.0], [3.0, f32::INFINITY]],
             &Device::Cpu,
         )?;
-        assert_eq!(nonfinite_per_member(&t, 3)?, vec![false, true, true]);
+        assert_eq!(nonfinite_per_member(&t, 3, None)?, vec![false, true, true]);
+        // Members known to be finite are not read (here, a false claim shows it); the
+        // others still are.
+        let known = [false, true, false];
+        assert_eq!(
+            nonfinite_per_member(&t, 3, Some(&known))?,
+            vec![false, false, true]
+        );
+        assert_eq!(
+            nonfinite_per_member(&t, 3, Some(&[true; 3]))?,
+            vec![false; 3]
+        );
         // The tensor-ops path (taken off the CPU), here through f64.
         let t64 = t.to_dtype(DType::F64)?;
-        assert_eq!(nonfinite_per_member(&t64, 3)?, vec![false, true, true]);
+        assert_eq!(
+            nonfinite_per_member(&t64, 3, None)?,
+            vec![false, true, true]
+        );
         Ok(())
-    }
-
-    #[test]
-    fn the_lane_scan_agrees_with_is_finite_at_every_position_and_value() {
-        let specials = [
-            f32::NAN,
-            -f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::MAX,
-            -f32::MAX,
-            f32::MIN_POSITIVE,
-            -0.0,
-            1e-45,
-        ];
-        for len in [0, 1, 15, 16, 17, 33, 100] {
-            for at in 0..len {
-                for &special in &specials {
-                    let mut values = vec![0.5f32; len];
-                    values[at] = special;
-                    let expected = values.iter().all(|v| v.is_finite());
-                    assert_eq!(all_finite(&values), expected, "{special} at {at} of {len}");
-                    assert_eq!(all_finite_scan(&values), expected, "portable, {special}");
-                }
-            }
-            assert!(all_finite(&vec![-3.0f32; len]));
-        }
     }
 
     #[test]

@@ -197,7 +197,7 @@ impl<'a> Trainer<'a> {
             .forward_traced(&xs, taps.as_ref().map(DeltaTaps::tensors))?;
         let loss = ensemble_cross_entropy(&trace.logits, &ys)?;
         let grads = trace.backward(&loss.loss)?;
-        let frozen = self.mark_diverged(step, &loss, &grads)?;
+        let frozen = self.mark_diverged(step, &loss, &grads, &trace)?;
         if frozen.iter().all(|&f| f) {
             return Ok(false);
         }
@@ -273,9 +273,12 @@ impl<'a> Trainer<'a> {
         step: usize,
         loss: &EnsembleLoss,
         grads: &GradStore,
+        trace: &ForwardTrace,
     ) -> Result<Vec<bool>, TrainError> {
         let sums = loss.picked.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
-        let bad_grads = self.optimizer.nonfinite_members(grads)?;
+        let bad_grads = self
+            .optimizer
+            .nonfinite_members(grads, |param| trace.known_finite(param))?;
         for (m, outcome) in self.outcomes.iter_mut().enumerate() {
             if outcome.status.is_ok() && (!sums[m].is_finite() || bad_grads[m]) {
                 outcome.status = RunStatus::Diverged { step };
