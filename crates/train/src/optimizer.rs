@@ -20,8 +20,11 @@
 //! other devices, and as the reference that pass is tested against, the same update
 //! runs as candle tensor ops ([`EnsembleOptimizer::with_tensor_ops`]).
 
+mod adam_kernel;
+
 use std::cell::RefCell;
 
+use adam_kernel::adam_member;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var, bail};
 use vgrad_model::cpu::all_finite;
@@ -426,21 +429,9 @@ impl InplaceOp2 for FusedAdam<'_> {
     }
 }
 
-vgrad_model::with_cpu_feature! {
-    /// One member's Adam update: `params` and `grads` side by side, `moments` interleaved as
-    /// `[m, v]` per parameter. On an x86-64 CPU with AVX-512 the same loop runs compiled for
-    /// it: the build targets baseline x86-64, whose 4-wide SSE divisions and square roots
-    /// made Adam a fifth of an ensemble's step at width 100. The operations on each value are
-    /// the same IEEE operations in the same order at any width (Rust never fuses a multiply
-    /// and an add on its own), so the numbers are too.
-    fn adam_member(
-        s: StepScalars,
-        params: &mut [f32],
-        grads: &[f32],
-        moments: &mut [f32],
-    ) = adam_loop if "avx512f";
-}
-
+/// One member's Adam update, the reference every kernel matches bit for bit: `params` and
+/// `grads` side by side, `moments` interleaved as `[m, v]` per parameter, each value's
+/// IEEE operations in this order (Rust never fuses a multiply and an add on its own).
 #[inline(always)]
 fn adam_loop(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
     for ((p, &g), mv) in params
