@@ -72,11 +72,11 @@ impl MemberOutcome {
     }
 }
 
-/// One batch per member, gathered into reused buffers.
+/// Each member's batch sampler, and reused buffers for a batch's indices and the labels
+/// of the step's batches (read again by the logged measurements).
 struct Batches {
     samplers: Vec<BatchSampler>,
     indices: Vec<u32>,
-    x: Vec<f32>,
     y: Vec<u32>,
 }
 
@@ -131,15 +131,14 @@ impl<'a> Trainer<'a> {
             Kernels::Fused => EnsembleOptimizer::new(vars, cfg, seeds.len())?,
             Kernels::Candle => EnsembleOptimizer::with_tensor_ops(vars, cfg, seeds.len())?,
         };
-        let (k, b, pixels) = (seeds.len(), cfg.batch_size, data.train.pixels());
+        let (k, b) = (seeds.len(), cfg.batch_size);
         let batches = Batches {
             samplers: seeds
                 .iter()
                 .map(|&s| BatchSampler::new(data.train.len(), seeding::rng(s, Stream::Data)))
                 .collect(),
             indices: vec![0; b],
-            x: vec![0.0; k * b * pixels],
-            y: vec![0; k * b],
+            y: Vec::with_capacity(k * b),
         };
         let probe_examples = probe_examples(data, cfg, seeds.len(), device)?;
         let outcomes = seeds
@@ -248,19 +247,16 @@ impl<'a> Trainer<'a> {
         let Batches {
             samplers,
             indices,
-            x,
             y,
         } = &mut self.batches;
-        for (m, sampler) in samplers.iter_mut().enumerate() {
-            sampler.fill(indices);
-            self.data.train.gather(
-                indices,
-                &mut x[m * b * pixels..(m + 1) * b * pixels],
-                &mut y[m * b..(m + 1) * b],
-            );
-        }
         let k = samplers.len();
-        let xs = Tensor::from_slice(x, (k, b, pixels), &self.device)?;
+        let mut x = Vec::with_capacity(k * b * pixels);
+        y.clear();
+        for sampler in samplers.iter_mut() {
+            sampler.fill(indices);
+            self.data.train.gather(indices, &mut x, y);
+        }
+        let xs = Tensor::from_vec(x, (k, b, pixels), &self.device)?;
         let ys = Tensor::from_slice(y, (k, b, 1), &self.device)?;
         Ok((xs, ys))
     }
@@ -383,7 +379,7 @@ fn probe_examples(
 ) -> candle_core::Result<Tensor> {
     let n = jacobian_examples(cfg.width).min(data.test.len());
     let indices: Vec<u32> = (0..n as u32).collect();
-    let (mut x, mut y) = (vec![0f32; n * data.test.pixels()], vec![0u32; n]);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
     data.test.gather(&indices, &mut x, &mut y);
     Tensor::from_vec(x, (1, n, data.test.pixels()), device)?.repeat((members, 1, 1))
 }
@@ -398,8 +394,8 @@ pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Re
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for chunk in all.chunks(CHUNK) {
         let n = chunk.len();
-        x.resize(n * pixels, 0f32);
-        y.resize(n, 0u32);
+        x.clear();
+        y.clear();
         set.gather(chunk, &mut x, &mut y);
         // Every member reads the same images: on the CPU a broadcast, not K copies (the
         // dense layer's matmul reads a batch stride of 0 in place and computes each member
