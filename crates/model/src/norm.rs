@@ -6,7 +6,7 @@
 //! numbers it would compute alone. With [`Kernels::Fused`], the training pass on the CPU
 //! is one op forward and one backward ([`crate::fused_norm`]), with the same bits.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use vgrad_record::Norm;
 use vgrad_record::norm::{BATCH_NORM_MOMENTUM, NORM_EPSILON};
 
@@ -131,8 +131,9 @@ impl EnsembleNorm {
         };
         let m = BATCH_NORM_MOMENTUM;
         let unbiased = stats.batch as f64 / (stats.batch as f64 - 1.0);
-        let mean = ((mean * (1.0 - m))? + (&stats.mean * m)?)?;
-        let var = ((var * (1.0 - m))? + (&stats.var * (m * unbiased))?)?;
+        let host = self.kernels == Kernels::Fused;
+        let mean = average_in(mean, &stats.mean, 1.0 - m, m, host)?;
+        let var = average_in(var, &stats.var, 1.0 - m, m * unbiased, host)?;
         self.running = Some((mean, var));
         Ok(())
     }
@@ -142,6 +143,35 @@ impl EnsembleNorm {
             .broadcast_mul(&self.scale)?
             .broadcast_add(&self.shift)
     }
+}
+
+/// `running * keep + batch * take`, as candle's ops compute it (`x * c` is its affine op,
+/// `x * c + 0`). With `host`, an f32 pair on the CPU is computed in one loop over its few
+/// values instead of four candle ops (a tenth of batch norm's cost at width 10).
+fn average_in(
+    running: &Tensor,
+    batch: &Tensor,
+    keep: f64,
+    take: f64,
+    host: bool,
+) -> Result<Tensor> {
+    let on_host = host
+        && running.device().is_cpu()
+        && running.dtype() == DType::F32
+        && batch.dtype() == DType::F32
+        && running.shape() == batch.shape();
+    if !on_host {
+        return (running * keep)? + (batch * take)?;
+    }
+    let (keep, take) = (keep as f32, take as f32);
+    let averaged: Vec<f32> = running
+        .flatten_all()?
+        .to_vec1::<f32>()?
+        .into_iter()
+        .zip(batch.flatten_all()?.to_vec1::<f32>()?)
+        .map(|(r, b)| (r * keep + 0.0) + (b * take + 0.0))
+        .collect();
+    Tensor::from_vec(averaged, running.shape(), running.device())
 }
 
 /// `(z - mean) / sqrt(var + eps)` along `axis`, with the mean and the biased variance.
@@ -240,6 +270,27 @@ mod tests {
             out_both.narrow(0, 1, 1)?.to_vec3::<f32>()?,
             out_alone.to_vec3::<f32>()?
         );
+        Ok(())
+    }
+
+    #[test]
+    fn the_host_average_gives_candles_bits() -> Result<()> {
+        let dev = Device::Cpu;
+        // Signed zeros (x * c + 0 turns -0 into +0), subnormals and ordinary values.
+        let running = Tensor::new(&[[[-0.0f32, 1e-40, 0.3, -7.5, 1.0]]], &dev)?;
+        let batch = Tensor::new(&[[[-0.0f32, -0.0, 2.5e-3, 1e30, -1e-42]]], &dev)?;
+        for (keep, take) in [(0.9, 0.1), (0.9, 0.1 * 30.0 / 29.0), (1.0, 0.0)] {
+            let host = average_in(&running, &batch, keep, take, true)?;
+            let candle = average_in(&running, &batch, keep, take, false)?;
+            let bits = |t: &Tensor| -> Result<Vec<u32>> {
+                Ok(t.flatten_all()?
+                    .to_vec1::<f32>()?
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect())
+            };
+            assert_eq!(bits(&host)?, bits(&candle)?, "{keep} {take}");
+        }
         Ok(())
     }
 }
