@@ -360,7 +360,11 @@ pub fn nonfinite_per_member(
         .sum(1)?
         .to_dtype(DType::F32)?
         .to_vec1::<f32>()?;
-    Ok(sums.iter().map(|v| !v.is_finite()).collect())
+    Ok(sums
+        .iter()
+        .enumerate()
+        .map(|(m, v)| !known(m) && !v.is_finite())
+        .collect())
 }
 
 /// The parameter and gradient slices of a fused op, checked to be f32, contiguous and
@@ -809,6 +813,10 @@ mod tests {
         assert_eq!(
             nonfinite_per_member(&t64, 3, None)?,
             vec![false, true, true]
+        );
+        assert_eq!(
+            nonfinite_per_member(&t64, 3, Some(&known))?,
+            vec![false, false, true]
         );
         Ok(())
     }

@@ -27,6 +27,8 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
+use vgrad_model::cpu::INFINITY_BITS;
+
 use super::{StepScalars, adam_loop};
 
 /// Moments below this (bits without the sign: 2^-100) may be quiet.
@@ -128,7 +130,7 @@ unsafe fn adam_avx512(
     let quiet_moment = _mm512_set1_epi32(QUIET_MOMENT_BITS as i32);
     let grid_moment = _mm512_set1_epi32(GRID_MOMENT_BITS as i32);
     let smallest = _mm512_set1_epi32(smallest_param.to_bits() as i32);
-    let infinity = _mm512_set1_epi32(0x7f80_0000);
+    let infinity = _mm512_set1_epi32(INFINITY_BITS as i32);
     let beta1_f64 = _mm512_set1_pd(f64::from(s.beta1));
     // Even and odd elements of two vectors of [m, v] pairs, and back.
     let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
