@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::backprop::GradStore;
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Storage, Tensor, TensorId, bail,
+    CpuStorage, CustomOp1, CustomOp3, DType, Layout, Result, Shape, Tensor, TensorId, bail,
 };
 
-use crate::cpu::{INFINITY_BITS, contiguous, largest_magnitude};
+use crate::cpu::{INFINITY_BITS, contiguous, largest_magnitude, with_f32_values};
 use crate::matmul::{matmul, matmul_storage};
 
 /// `xs.matmul(ws) + bs` for `xs: [K, B, in]`, `ws: [K, in, out]`, `bs: [K, 1, out]` on the
@@ -150,26 +150,16 @@ fn finite_weight_grads(xs: &Tensor, grad: &Tensor) -> Result<Option<Vec<bool>>> 
     if !cheaper || b >= 1 << 22 {
         return Ok(None);
     }
-    let (x_storage, x_layout) = xs.storage_and_layout();
-    let (g_storage, g_layout) = grad.storage_and_layout();
-    let (Storage::Cpu(CpuStorage::F32(xs)), Storage::Cpu(CpuStorage::F32(gs))) =
-        (&*x_storage, &*g_storage)
-    else {
-        return Ok(None);
-    };
-    let (Some((x0, x1)), Some((g0, g1))) =
-        (x_layout.contiguous_offsets(), g_layout.contiguous_offsets())
-    else {
-        return Ok(None);
-    };
     let per_member = |values: &[f32], width: usize| -> Vec<u32> {
         values
             .chunks((b * width).max(1))
             .map(largest_magnitude)
             .collect()
     };
-    let x_max = per_member(&xs[x0..x1], input);
-    let g_max = per_member(&gs[g0..g1], out);
+    let maxima = with_f32_values(xs, grad, |x, g| (per_member(x, input), per_member(g, out)));
+    let Some((x_max, g_max)) = maxima else {
+        return Ok(None);
+    };
     if x_max.len() != members || g_max.len() != members {
         return Ok(None);
     }

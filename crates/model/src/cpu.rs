@@ -1,6 +1,6 @@
 //! Helpers shared by the custom CPU ops of this crate.
 
-use candle_core::{Layout, Result, bail};
+use candle_core::{CpuStorage, Layout, Result, Storage, Tensor, bail};
 
 /// The part of a CPU buffer that a contiguous `layout` covers; `op` names the op in the
 /// error for a non-contiguous operand.
@@ -9,6 +9,27 @@ pub fn contiguous<'a, T>(data: &'a [T], layout: &Layout, op: &str) -> Result<&'a
         Some((start, end)) => Ok(&data[start..end]),
         None => bail!("{op}: expects contiguous operands"),
     }
+}
+
+/// `f` on the values of two f32 tensors held contiguously on the CPU, read in place;
+/// `None` (without calling `f`) where either is not.
+pub fn with_f32_values<R>(
+    a: &Tensor,
+    b: &Tensor,
+    f: impl FnOnce(&[f32], &[f32]) -> R,
+) -> Option<R> {
+    let (a_storage, a_layout) = a.storage_and_layout();
+    let (b_storage, b_layout) = b.storage_and_layout();
+    let (Storage::Cpu(CpuStorage::F32(a)), Storage::Cpu(CpuStorage::F32(b))) =
+        (&*a_storage, &*b_storage)
+    else {
+        return None;
+    };
+    let ((a0, a1), (b0, b1)) = (
+        a_layout.contiguous_offsets()?,
+        b_layout.contiguous_offsets()?,
+    );
+    Some(f(&a[a0..a1], &b[b0..b1]))
 }
 
 /// The bits of an f32 infinity's magnitude: a magnitude's bits at or above them are an
@@ -79,6 +100,21 @@ macro_rules! with_cpu_feature {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{DType, Device};
+
+    #[test]
+    fn values_are_read_in_place_only_from_contiguous_f32_on_the_cpu() -> Result<()> {
+        let t = Tensor::arange(0f32, 6.0, &Device::Cpu)?.reshape((2, 3))?;
+        let row = t.narrow(0, 1, 1)?;
+        let sums = with_f32_values(&row, &t, |a, b| (a.to_vec(), b.len()));
+        assert_eq!(sums, Some((vec![3.0, 4.0, 5.0], 6)));
+        assert_eq!(with_f32_values(&t.t()?, &t, |_, _| ()), None);
+        assert_eq!(
+            with_f32_values(&t, &t.to_dtype(DType::F64)?, |_, _| ()),
+            None
+        );
+        Ok(())
+    }
 
     #[test]
     fn the_lane_scan_finds_the_largest_magnitude_and_any_non_finite_value() {

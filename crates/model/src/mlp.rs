@@ -370,12 +370,19 @@ impl Mlp {
                 z = z.add(&taps[i])?;
             }
             if i + 1 < depth {
-                let (a, stats) = match (&self.norms[i], pass) {
-                    (Some(norm), Pass::Train) => norm.forward_train(&z, sink)?,
-                    (Some(norm), Pass::Eval) => (norm.forward_eval(&z)?, None),
-                    (None, _) => (z.clone(), None),
+                let (a, out, stats) = match (&self.norms[i], pass) {
+                    (Some(norm), Pass::Train) => {
+                        norm.forward_train_activated(&z, self.activation, sink)?
+                    }
+                    (norm, _) => {
+                        let a = match norm {
+                            Some(norm) => norm.forward_eval(&z)?,
+                            None => z.clone(),
+                        };
+                        let out = activation::forward(self.activation, &a, self.kernels)?;
+                        (a, out, None)
+                    }
                 };
-                let out = activation::forward(self.activation, &a, self.kernels)?;
                 h = self.with_skip(i, &h, out.clone())?;
                 activation_inputs.push(a);
                 activations.push(out);

@@ -6,13 +6,14 @@
 //! numbers it would compute alone. With [`Kernels::Fused`], the training pass on the CPU
 //! is one op forward and one backward ([`crate::fused_norm`]), with the same bits.
 
-use candle_core::{DType, Result, Tensor};
-use vgrad_record::Norm;
+use candle_core::{Result, Tensor};
 use vgrad_record::norm::{BATCH_NORM_MOMENTUM, NORM_EPSILON};
+use vgrad_record::{Activation, Norm};
 
-use crate::Kernels;
 use crate::affine::ParamGrads;
+use crate::cpu::with_f32_values;
 use crate::fused_norm;
+use crate::{Kernels, activation};
 
 /// One layer's normalisation: `z: [K, B, units]` standardised (per unit over the batch,
 /// or per example over the units), then `* scale + shift`, both `[K, 1, units]`.
@@ -87,15 +88,9 @@ impl EnsembleNorm {
         z: &Tensor,
         sink: Option<&ParamGrads>,
     ) -> Result<(Tensor, Option<BatchStats>)> {
-        if self.kernels == Kernels::Fused && fused_norm::supported(z, self.kind) {
-            let (out, stats) =
-                fused_norm::norm_train(z, &self.scale, &self.shift, self.kind, sink)?;
-            let stats = stats.map(|(mean, var)| BatchStats {
-                mean,
-                var,
-                batch: z.dims().get(1).copied().unwrap_or(0),
-            });
-            return Ok((out, stats));
+        if self.fused(z) {
+            let pass = self.fused_pass(z, None, sink)?;
+            return Ok((pass.normalised, pass.stats));
         }
         match self.kind {
             Norm::Batch => {
@@ -109,6 +104,57 @@ impl EnsembleNorm {
             }
             _ => Ok((self.forward_eval(z)?, None)),
         }
+    }
+
+    /// [`EnsembleNorm::forward_train`] followed by `activation` (with `kernels`): what the
+    /// activation read, its output and the batch statistics. Where the fused op runs and
+    /// the activation is ReLU or leaky ReLU, one op computes both, with the same bits (see
+    /// [`fused_norm::norm_train`]); what the activation read is then a copy outside the
+    /// graph.
+    pub fn forward_train_activated(
+        &self,
+        z: &Tensor,
+        activation: Activation,
+        sink: Option<&ParamGrads>,
+    ) -> Result<(Tensor, Tensor, Option<BatchStats>)> {
+        let rectifier = match activation {
+            Activation::Relu => Some(0.0),
+            Activation::LeakyRelu { slope } => Some(slope),
+            _ => None,
+        };
+        if rectifier.is_some() && self.fused(z) {
+            let pass = self.fused_pass(z, rectifier, sink)?;
+            if let Some(out) = pass.rectified {
+                return Ok((pass.normalised, out, pass.stats));
+            }
+        }
+        let (a, stats) = self.forward_train(z, sink)?;
+        let out = activation::forward(activation, &a, self.kernels)?;
+        Ok((a, out, stats))
+    }
+
+    /// Whether the fused op computes the training pass on `z`.
+    fn fused(&self, z: &Tensor) -> bool {
+        self.kernels == Kernels::Fused && fused_norm::supported(z, self.kind)
+    }
+
+    /// The fused op's training pass, then `rectifier` (a slope) where there is one.
+    fn fused_pass(
+        &self,
+        z: &Tensor,
+        rectifier: Option<f64>,
+        sink: Option<&ParamGrads>,
+    ) -> Result<FusedPass> {
+        let pass =
+            fused_norm::norm_train(z, (&self.scale, &self.shift), self.kind, rectifier, sink)?;
+        let batch = z.dims().get(1).copied().unwrap_or(0);
+        Ok(FusedPass {
+            normalised: pass.normalised,
+            rectified: pass.rectified,
+            stats: pass
+                .stats
+                .map(|(mean, var)| BatchStats { mean, var, batch }),
+        })
     }
 
     /// The evaluation forward pass: batch norm with the running statistics.
@@ -145,6 +191,13 @@ impl EnsembleNorm {
     }
 }
 
+/// [`fused_norm::NormTrain`] with batch norm's statistics as [`BatchStats`].
+struct FusedPass {
+    normalised: Tensor,
+    rectified: Option<Tensor>,
+    stats: Option<BatchStats>,
+}
+
 /// `running * keep + batch * take`, as candle's ops compute it (`x * c` is its affine op,
 /// `x * c + 0`). With `host`, an f32 pair on the CPU is computed in one loop over its few
 /// values instead of four candle ops (a tenth of batch norm's cost at width 10).
@@ -155,23 +208,37 @@ fn average_in(
     take: f64,
     host: bool,
 ) -> Result<Tensor> {
-    let on_host = host
-        && running.device().is_cpu()
-        && running.dtype() == DType::F32
-        && batch.dtype() == DType::F32
-        && running.shape() == batch.shape();
-    if !on_host {
-        return (running * keep)? + (batch * take)?;
+    if host && let Some(averaged) = average_on_host(running, batch, keep as f32, take as f32)? {
+        return Ok(averaged);
     }
-    let (keep, take) = (keep as f32, take as f32);
-    let averaged: Vec<f32> = running
-        .flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .zip(batch.flatten_all()?.to_vec1::<f32>()?)
-        .map(|(r, b)| (r * keep + 0.0) + (b * take + 0.0))
-        .collect();
-    Tensor::from_vec(averaged, running.shape(), running.device())
+    (running * keep)? + (batch * take)?
+}
+
+/// [`average_in`] in one loop over the tensors' own buffers, where both are contiguous
+/// f32 of one shape on the CPU (`None` otherwise).
+fn average_on_host(
+    running: &Tensor,
+    batch: &Tensor,
+    keep: f32,
+    take: f32,
+) -> Result<Option<Tensor>> {
+    if running.shape() != batch.shape() {
+        return Ok(None);
+    }
+    let average = |r: &[f32], b: &[f32]| -> Vec<f32> {
+        r.iter()
+            .zip(b)
+            .map(|(&r, &b)| (r * keep + 0.0) + (b * take + 0.0))
+            .collect()
+    };
+    let Some(averaged) = with_f32_values(running, batch, average) else {
+        return Ok(None);
+    };
+    Ok(Some(Tensor::from_vec(
+        averaged,
+        running.shape(),
+        running.device(),
+    )?))
 }
 
 /// `(z - mean) / sqrt(var + eps)` along `axis`, with the mean and the biased variance.

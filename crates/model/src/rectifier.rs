@@ -31,7 +31,7 @@ pub fn relu(xs: &Tensor) -> Result<Tensor> {
 }
 
 /// A float type the rectifier runs on: f32 in training, f64 in the finite-difference tests.
-trait Float: Copy + PartialOrd + std::ops::Mul<Output = Self> {
+pub(crate) trait Float: Copy + PartialOrd + std::ops::Mul<Output = Self> {
     const ZERO: Self;
 }
 
@@ -46,7 +46,7 @@ impl Float for f64 {
 /// `max(slope * x, x)` of every value, `x * 0` never computed: it would give -0 for a
 /// negative x.
 #[inline(always)]
-fn rectify<T: Float>(xs: &[T], slope: T) -> Vec<T> {
+pub(crate) fn rectify<T: Float>(xs: &[T], slope: T) -> Vec<T> {
     // Two loops, so that each compiles to a compare and a blend over whole vectors.
     if slope == T::ZERO {
         xs.iter()
@@ -62,7 +62,7 @@ fn rectify<T: Float>(xs: &[T], slope: T) -> Vec<T> {
 /// `dC/dx` from `x` and `dC/dy`: the gradient where x > 0, the gradient times the slope
 /// elsewhere (for ReLU a product with 0, which keeps a NaN or infinite gradient NaN).
 #[inline(always)]
-fn rectify_grad<T: Float>(xs: &[T], grads: &[T], slope: T) -> Vec<T> {
+pub(crate) fn rectify_grad<T: Float>(xs: &[T], grads: &[T], slope: T) -> Vec<T> {
     xs.iter()
         .zip(grads)
         .map(|(&x, &g)| if x > T::ZERO { g } else { g * slope })
@@ -72,12 +72,12 @@ fn rectify_grad<T: Float>(xs: &[T], grads: &[T], slope: T) -> Vec<T> {
 crate::with_cpu_feature! {
     /// [`rectify`] in f32, 16 values at a time where the CPU has AVX-512: the compare,
     /// product and blend of each value are the same at any width.
-    fn rectify_f32(xs: &[f32], slope: f32) -> Vec<f32> = rectify if "avx512f";
+    pub(crate) fn rectify_f32(xs: &[f32], slope: f32) -> Vec<f32> = rectify if "avx512f";
 }
 
 crate::with_cpu_feature! {
     /// [`rectify_grad`] in f32, 16 values at a time where the CPU has AVX-512.
-    fn rectify_grad_f32(xs: &[f32], grads: &[f32], slope: f32) -> Vec<f32> = rectify_grad if "avx512f";
+    pub(crate) fn rectify_grad_f32(xs: &[f32], grads: &[f32], slope: f32) -> Vec<f32> = rectify_grad if "avx512f";
 }
 
 struct LeakyRelu {
