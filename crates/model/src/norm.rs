@@ -106,11 +106,11 @@ impl EnsembleNorm {
         }
     }
 
-    /// [`EnsembleNorm::forward_train`] followed by `activation` (with `kernels`): what the
-    /// activation read, its output and the batch statistics. Where the fused op runs and
-    /// the activation is ReLU or leaky ReLU, one op computes both, with the same bits (see
-    /// [`fused_norm::norm_train`]); what the activation read is then a copy outside the
-    /// graph.
+    /// [`EnsembleNorm::forward_train`] followed by `activation` (with this norm's
+    /// kernels): what the activation read, its output and the batch statistics. Where the
+    /// fused op runs and the activation is ReLU or leaky ReLU, one op computes both, with
+    /// the same bits (see [`fused_norm::norm_train`]); what the activation read is then a
+    /// copy outside the graph.
     pub fn forward_train_activated(
         &self,
         z: &Tensor,
