@@ -54,7 +54,7 @@ pub fn supported(z: &Tensor, kind: Norm) -> bool {
 #[derive(Debug, Clone)]
 pub struct NormTrain {
     /// What the activation reads: the standardised values `* scale + shift`,
-    /// `[K, B, units]`. Where a rectifier was fused in, a copy outside the graph.
+    /// `[K, B, units]`. Where a rectifier was fused in, a tensor outside the graph.
     pub normalised: Tensor,
     /// The rectifier's output, where one was fused in: the node to differentiate.
     pub rectified: Option<Tensor>,

@@ -110,7 +110,7 @@ impl EnsembleNorm {
     /// kernels): what the activation read, its output and the batch statistics. Where the
     /// fused op runs and the activation is ReLU or leaky ReLU, one op computes both, with
     /// the same bits (see [`fused_norm::norm_train`]); what the activation read is then a
-    /// copy outside the graph.
+    /// tensor outside the graph.
     pub fn forward_train_activated(
         &self,
         z: &Tensor,
