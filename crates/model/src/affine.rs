@@ -20,7 +20,7 @@ use candle_core::{
 };
 
 use crate::cpu::{INFINITY_BITS, contiguous, largest_magnitude, with_f32_values};
-use crate::matmul::{matmul, matmul_storage};
+use crate::matmul::{matmul, matmul_storage, product_dims};
 
 /// `xs.matmul(ws) + bs` for `xs: [K, B, in]`, `ws: [K, in, out]`, `bs: [K, 1, out]` on the
 /// CPU (f32 or f64), differentiable in all three, or only in `ws` and `bs` when
@@ -216,9 +216,9 @@ impl CustomOp3 for Affine {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (k, b, input) = l1.shape().dims3()?;
-        let (k2, input2, out) = l2.shape().dims3()?;
-        if k != k2 || input != input2 || l3.shape().dims() != [k, 1, out] {
+        let (bmnk, shape) = product_dims(self.name(), l1, l2)?;
+        let (k, _, out, _) = bmnk;
+        if l3.shape().dims() != [k, 1, out] {
             bail!(
                 "{}: incompatible shapes {:?}, {:?}, {:?}",
                 self.name(),
@@ -227,7 +227,7 @@ impl CustomOp3 for Affine {
                 l3.shape()
             );
         }
-        let mut z = matmul_storage(s1, l1, s2, l2, (k, b, out, input))?;
+        let mut z = matmul_storage(s1, l1, s2, l2, bmnk)?;
         match (&mut z, s3) {
             (CpuStorage::F32(z), CpuStorage::F32(bias)) => {
                 add_rows(z, contiguous(bias, l3, self.name())?, k)
@@ -237,7 +237,7 @@ impl CustomOp3 for Affine {
             }
             _ => bail!("{}: expects f32 or f64 operands of one type", self.name()),
         }
-        Ok((z, Shape::from((k, b, out))))
+        Ok((z, shape))
     }
 
     fn bwd(

@@ -6,7 +6,9 @@
 //! training step of the reference network.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CudaStorage, CustomOp2, Layout, Result, Shape, Tensor, bail};
+use candle_core::{CpuStorage, CudaStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+use crate::matmul::product_dims;
 
 /// `xs.matmul(ws)` for `xs: [K, B, in]` and `ws: [K, in, out]`, differentiable in `ws`
 /// only: use it where `xs` is data, never for a tensor that needs a gradient.
@@ -17,22 +19,6 @@ pub fn input_matmul(xs: &Tensor, ws: &Tensor) -> Result<Tensor> {
 }
 
 struct InputMatmul;
-
-impl InputMatmul {
-    /// (batch, m, n, k) and the output shape, as candle's `BackendStorage::matmul` takes it.
-    fn dims(l1: &Layout, l2: &Layout) -> Result<((usize, usize, usize, usize), Shape)> {
-        let (k1, b, input) = l1.shape().dims3()?;
-        let (k2, input2, out) = l2.shape().dims3()?;
-        if k1 != k2 || input != input2 {
-            bail!(
-                "input_matmul: incompatible shapes {:?} and {:?}",
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        Ok(((k1, b, out, input), Shape::from((k1, b, out))))
-    }
-}
 
 impl CustomOp2 for InputMatmul {
     fn name(&self) -> &'static str {
@@ -46,7 +32,7 @@ impl CustomOp2 for InputMatmul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (bmnk, shape) = Self::dims(l1, l2)?;
+        let (bmnk, shape) = product_dims(self.name(), l1, l2)?;
         Ok((s1.matmul(s2, bmnk, l1, l2)?, shape))
     }
 
@@ -57,7 +43,7 @@ impl CustomOp2 for InputMatmul {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let (bmnk, shape) = Self::dims(l1, l2)?;
+        let (bmnk, shape) = product_dims(self.name(), l1, l2)?;
         Ok((s1.matmul(s2, bmnk, l1, l2)?, shape))
     }
 

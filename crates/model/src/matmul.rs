@@ -199,19 +199,28 @@ impl CustomOp2 for MatMul {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (batch, m, k) = l1.shape().dims3()?;
-        let (batch2, k2, n) = l2.shape().dims3()?;
-        if batch != batch2 || k != k2 {
-            bail!(
-                "{}: incompatible shapes {:?} and {:?}",
-                self.name(),
-                l1.shape(),
-                l2.shape()
-            );
-        }
-        let product = matmul_storage(s1, l1, s2, l2, (batch, m, n, k))?;
-        Ok((product, Shape::from((batch, m, n))))
+        let (bmnk, shape) = product_dims(self.name(), l1, l2)?;
+        Ok((matmul_storage(s1, l1, s2, l2, bmnk)?, shape))
     }
+}
+
+/// For `[batch, m, k] x [batch, k, n]`: `(batch, m, n, k)` as candle's
+/// `BackendStorage::matmul` takes it, and the product's shape; errors name `op`.
+pub(crate) fn product_dims(
+    op: &str,
+    l1: &Layout,
+    l2: &Layout,
+) -> Result<((usize, usize, usize, usize), Shape)> {
+    let (batch, m, k) = l1.shape().dims3()?;
+    let (batch2, k2, n) = l2.shape().dims3()?;
+    if batch != batch2 || k != k2 {
+        bail!(
+            "{op}: incompatible shapes {:?} and {:?}",
+            l1.shape(),
+            l2.shape()
+        );
+    }
+    Ok(((batch, m, n, k), Shape::from((batch, m, n))))
 }
 
 #[cfg(test)]
