@@ -250,19 +250,21 @@ impl CustomOp3 for Affine {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
         let dw = matmul(&xs.t()?, &grad)?;
-        let db = grad.apply_op1_no_bwd(&SumRows)?;
-        let dx = if self.input_grad {
-            Some(matmul(&grad, &ws.t()?)?)
-        } else {
-            None
-        };
         let sink = self.sink.as_ref();
+        // Right after the product that read them, while `xs` and `grad` are still in the
+        // cache (the input gradient reads the whole weight matrix).
         if let Some(sink) = sink
             && ws.is_variable()
             && let Some(finite) = finite_weight_grads(xs, &grad)?
         {
             sink.vouch(ws, finite)?;
         }
+        let db = grad.apply_op1_no_bwd(&SumRows)?;
+        let dx = if self.input_grad {
+            Some(matmul(&grad, &ws.t()?)?)
+        } else {
+            None
+        };
         Ok((
             dx,
             ParamGrads::route(sink, ws, dw)?,

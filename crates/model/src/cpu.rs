@@ -39,24 +39,19 @@ pub const INFINITY_BITS: u32 = 0x7f80_0000;
 crate::with_cpu_feature! {
     /// The largest `|v|` of `values` as the bits of an f32 magnitude (0 when empty): below
     /// [`INFINITY_BITS`] exactly when every value is finite, and then `f32::from_bits` of it
-    /// is the largest magnitude. Branch-free over lanes of 16, so it vectorises;
-    /// `any(!is_finite)` stops early but scans one value at a time, which cost a sixth of a
-    /// step at width 1000.
+    /// is the largest magnitude. A branch-free integer max over the values' bits, which
+    /// LLVM vectorises with plain loads (a max over an array of 16 lanes became gathers,
+    /// 3% of a step at width 1000); `any(!is_finite)` stops early but scans one value at a
+    /// time, which cost a sixth of a step at width 1000.
     pub fn largest_magnitude(values: &[f32]) -> u32 = largest_magnitude_scan if "avx512f";
 }
 
 #[inline(always)]
 fn largest_magnitude_scan(values: &[f32]) -> u32 {
     const MAGNITUDE: u32 = 0x7fff_ffff;
-    let mut lanes = [0u32; 16];
-    let mut chunks = values.chunks_exact(16);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).max(v.to_bits() & MAGNITUDE);
-        }
-    }
-    let tail = chunks.remainder().iter().map(|v| v.to_bits() & MAGNITUDE);
-    lanes.into_iter().chain(tail).max().unwrap_or(0)
+    values
+        .iter()
+        .fold(0, |largest, v| largest.max(v.to_bits() & MAGNITUDE))
 }
 
 /// Whether every value is finite (see [`largest_magnitude`]).
@@ -117,7 +112,7 @@ mod tests {
     }
 
     #[test]
-    fn the_lane_scan_finds_the_largest_magnitude_and_any_non_finite_value() {
+    fn the_scan_finds_the_largest_magnitude_and_any_non_finite_value() {
         let specials = [
             f32::NAN,
             -f32::NAN,
