@@ -5,6 +5,7 @@
 //! variation of it) and writes, per run, `config.json`, `metrics.jsonl` (one line per
 //! logged step, with every layer's gradient statistics) and `summary.json`.
 
+pub mod allocator;
 pub mod args;
 pub mod device;
 pub mod peak;

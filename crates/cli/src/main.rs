@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     // SAFETY: nothing has started a thread yet (argument parsing starts none), and
     // candle runs only after this.
     unsafe { vgrad_cli::threads::configure(threads) };
+    vgrad_cli::allocator::keep_freed_pages();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
