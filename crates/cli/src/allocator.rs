@@ -19,12 +19,14 @@ unsafe extern "C" {
 /// purging it (giving it back to the system) a second after it was freed.
 ///
 /// A training step frees and allocates the same large buffers again and again. Purged,
-/// they were faulted in and zeroed by the kernel again every second or so, which at width
-/// 1000 and batch 128 took about 6% of the step time (`perf`: 5-10x more system time).
-/// Purging with a reset instead (`MIMALLOC_PURGE_DECOMMITS=0`) avoided the faults but
-/// split the huge pages gemm reads, and the steps were no faster. A process keeps at
-/// most its peak, which a run reaches in its first steps and its evaluation anyway. A
-/// `MIMALLOC_PURGE_DELAY` already set by the user wins.
+/// they were faulted in and zeroed by the kernel again every second or so: at width 1000
+/// and batch 128 a 200-step run took 7,000-13,000 page faults instead of about 500, and
+/// some runs 5-10x the system time (their steps up to a fifth slower); the median step
+/// moved within the machine's noise. Purging with a reset instead
+/// (`MIMALLOC_PURGE_DECOMMITS=0`) avoided the faults but split the huge pages gemm reads,
+/// and its steps were slower. A process keeps at most its peak, which a run reaches in
+/// its first steps and its evaluation anyway. A `MIMALLOC_PURGE_DELAY` already set by the
+/// user wins.
 pub fn keep_freed_pages() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: `mi_option_set` stores one value into mimalloc's option table, which
