@@ -155,14 +155,15 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
             _ => Parallelism::None,
         };
         let (m, n) = (self.m, self.n);
-        let mut columns = Vec::with_capacity(if self.by_columns() { m * n } else { 0 });
+        let by_columns = self.by_columns();
+        let mut columns = Vec::with_capacity(if by_columns { m * n } else { 0 });
         for step in 0..self.batch {
             let block = dst.wrapping_add(step * m * n);
             // SAFETY: the operands were checked to lie inside their buffers (`new`); each
             // product's block lies inside `dst` (the caller's promise), and `columns` has
             // room for one product, which the gemm call writes every value of.
             unsafe {
-                if self.by_columns() {
+                if by_columns {
                     self.gemm(step, columns.as_mut_ptr(), (m as isize, 1), parallelism);
                     columns.set_len(m * n);
                     transpose_into(&columns, m, n, block);
@@ -367,23 +368,42 @@ mod tests {
         Ok(())
     }
 
+    /// f32 operands `[batch, m, k]` and `[batch, k, n]`, the right one a transposed view of
+    /// a `[batch, n, k]` tensor (an input gradient's `ws^T`) where `transposed`.
+    fn operands(
+        (batch, m, k, n): (usize, usize, usize, usize),
+        transposed: bool,
+    ) -> Result<(Tensor, Tensor)> {
+        let a = random(&[batch, m, k], 1, DType::F32)?;
+        let b = if transposed {
+            random(&[batch, n, k], 2, DType::F32)?.t()?
+        } else {
+            random(&[batch, k, n], 2, DType::F32)?
+        };
+        Ok((a, b))
+    }
+
+    /// `f` on the gemm calls of `a x b`, two f32 CPU tensors.
+    fn with_calls<R>(
+        a: &Tensor,
+        b: &Tensor,
+        bmnk: (usize, usize, usize, usize),
+        f: impl FnOnce(&GemmCalls<'_, f32>) -> R,
+    ) -> Result<R> {
+        let (sa, la) = a.storage_and_layout();
+        let (sb, lb) = b.storage_and_layout();
+        let (candle_core::Storage::Cpu(sa), candle_core::Storage::Cpu(sb)) = (&*sa, &*sb) else {
+            unreachable!("CPU tensors");
+        };
+        let (l, r) = (sa.as_slice::<f32>()?, sb.as_slice::<f32>()?);
+        Ok(f(&GemmCalls::new(l, la, r, lb, bmnk)?))
+    }
+
     #[test]
     fn only_large_input_gradients_are_written_column_major() -> Result<()> {
         let takes = |(m, k, n): (usize, usize, usize), transposed: bool| -> Result<bool> {
-            let a = random(&[1, m, k], 1, DType::F32)?;
-            let b = if transposed {
-                random(&[1, n, k], 2, DType::F32)?.t()?
-            } else {
-                random(&[1, k, n], 2, DType::F32)?
-            };
-            let (sa, la) = a.storage_and_layout();
-            let (sb, lb) = b.storage_and_layout();
-            let (candle_core::Storage::Cpu(sa), candle_core::Storage::Cpu(sb)) = (&*sa, &*sb)
-            else {
-                unreachable!("CPU tensors");
-            };
-            let (l, r) = (sa.as_slice::<f32>()?, sb.as_slice::<f32>()?);
-            Ok(GemmCalls::new(l, la, r, lb, (1, m, n, k))?.by_columns())
+            let (a, b) = operands((1, m, k, n), transposed)?;
+            with_calls(&a, &b, (1, m, n, k), |calls| calls.by_columns())
         };
         // The shapes of the bit-for-bit test above that go column-major.
         assert!(takes((10, 1000, 1000), true)?);
@@ -408,25 +428,15 @@ mod tests {
             (2, 20, 300, 400),
         ];
         for (i, &(batch, m, k, n)) in sizes.iter().enumerate() {
-            let a = random(&[batch, m, k], 1, DType::F32)?;
             // The last one an input gradient, written column-major and then transposed.
-            let b = if i == sizes.len() - 1 {
-                random(&[batch, n, k], 2, DType::F32)?.t()?
-            } else {
-                random(&[batch, k, n], 2, DType::F32)?
-            };
-            let (sa, la) = a.storage_and_layout();
-            let (sb, lb) = b.storage_and_layout();
-            let (candle_core::Storage::Cpu(sa), candle_core::Storage::Cpu(sb)) = (&*sa, &*sb)
-            else {
-                unreachable!("CPU tensors");
-            };
-            let (l, r) = (sa.as_slice::<f32>()?, sb.as_slice::<f32>()?);
-            let calls = GemmCalls::new(l, la, r, lb, (batch, m, n, k))?;
-            // A destination of NaNs: one read of an old value would leave a NaN behind.
-            let mut dst = vec![f32::NAN; calls.dst_len()];
-            // SAFETY: `dst` holds `dst_len` values.
-            unsafe { calls.run(dst.as_mut_ptr()) };
+            let (a, b) = operands((batch, m, k, n), i == sizes.len() - 1)?;
+            let dst = with_calls(&a, &b, (batch, m, n, k), |calls| {
+                // A destination of NaNs: one read of an old value would leave a NaN behind.
+                let mut dst = vec![f32::NAN; calls.dst_len()];
+                // SAFETY: `dst` holds `dst_len` values.
+                unsafe { calls.run(dst.as_mut_ptr()) };
+                dst
+            })?;
             let theirs = a.matmul(&b)?.flatten_all()?.to_vec1::<f32>()?;
             assert_eq!(
                 dst.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
