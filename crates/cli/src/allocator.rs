@@ -1,4 +1,4 @@
-//! Whether mimalloc gives freed memory back to the system during training.
+//! How vgrad's memory is held: mimalloc keeps what a run frees, in small pages.
 
 use std::ffi::{c_int, c_long};
 
@@ -8,6 +8,9 @@ use mimalloc as _;
 /// mimalloc's `mi_option_purge_delay`: its place in `mi_option_e` (mimalloc.h of
 /// mimalloc 3.3, which libmimalloc-sys 0.1.49 builds).
 const PURGE_DELAY: c_int = 15;
+
+/// mimalloc's `mi_option_allow_thp`, from the same enum.
+const ALLOW_THP: c_int = 43;
 
 unsafe extern "C" {
     // From the mimalloc library that the `mimalloc` crate links (`mimalloc.h`).
@@ -23,16 +26,49 @@ unsafe extern "C" {
 /// and batch 128 a 200-step run took 7,000-13,000 page faults instead of about 500, and
 /// some runs 5-10x the system time (their steps up to a fifth slower); the median step
 /// moved within the machine's noise. Purging with a reset instead
-/// (`MIMALLOC_PURGE_DECOMMITS=0`) avoided the faults but split the huge pages gemm reads,
-/// and its steps were slower. A process keeps at most its peak, which a run reaches in
-/// its first steps and its evaluation anyway. A `MIMALLOC_PURGE_DELAY` already set by the
-/// user wins.
+/// (`MIMALLOC_PURGE_DECOMMITS=0`) avoided the faults but its steps were slower. A process
+/// keeps at most its peak, which a run reaches in its first steps and its evaluation
+/// anyway. A `MIMALLOC_PURGE_DELAY` already set by the user wins.
 pub fn keep_freed_pages() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: `mi_option_set` stores one value into mimalloc's option table, which
         // mimalloc reads on each purge; it may be called at any time, from any thread.
         unsafe { mi_option_set(PURGE_DELAY, -1) };
     }
+}
+
+/// Has the kernel back vgrad's memory with 4 KiB pages, not transparent huge pages.
+///
+/// mimalloc asks for huge pages (`madvise(MADV_HUGEPAGE)`) on its arenas. On the 2-core
+/// VM each fresh 2 MiB page cost about 30 ms of system time when the run started (the
+/// kernel's `clear_page` on memory the hypervisor had taken back), 0.5-0.9 s of a
+/// 1.3 s reference ensemble run and about 0.9 s of the first 100 steps at width 1000;
+/// in 4 KiB pages the same memory faults in for under 0.1 s. Steps after the first did
+/// not get slower (width 1000 at batch 128: 22.2 ms a step against 22.9 ms; the
+/// reference step: 70.8 against 70.3 us). `MIMALLOC_ALLOW_THP` set by the user wins.
+pub fn small_pages_only() {
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+        return;
+    }
+    // SAFETY: as in `keep_freed_pages`. mimalloc stops advising huge pages on the memory
+    // it maps from now on.
+    unsafe { mi_option_set(ALLOW_THP, 0) };
+    // The memory mimalloc mapped before main (its first arena) is advised already; this
+    // process-wide flag overrides that advice. A kernel older than 3.15 refuses it, and
+    // the run merely keeps huge pages.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE with arguments (1, 0, 0, 0) sets one flag of this
+    // process's memory map and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0)
+    };
+}
+
+/// Whether the kernel may back this process's memory with transparent huge pages.
+#[cfg(target_os = "linux")]
+pub fn huge_pages_allowed() -> bool {
+    // SAFETY: PR_GET_THP_DISABLE only reads the flag `small_pages_only` sets.
+    unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0 }
 }
 
 /// mimalloc's delay before it purges freed memory, in milliseconds; negative for never.
@@ -54,5 +90,22 @@ mod tests {
         assert_eq!(purge_delay_ms(), 1000);
         keep_freed_pages();
         assert_eq!(purge_delay_ms(), -1);
+    }
+
+    #[test]
+    fn huge_pages_are_turned_off() {
+        if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
+            return;
+        }
+        // SAFETY: reads mimalloc's option table.
+        let allow = || unsafe { mi_option_get(ALLOW_THP) };
+        // mimalloc 3's default on Linux, read from the place this module names.
+        assert_eq!(allow(), 1);
+        #[cfg(target_os = "linux")]
+        assert!(huge_pages_allowed());
+        small_pages_only();
+        assert_eq!(allow(), 0);
+        #[cfg(target_os = "linux")]
+        assert!(!huge_pages_allowed());
     }
 }

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     // candle runs only after this.
     unsafe { vgrad_cli::threads::configure(threads) };
     vgrad_cli::allocator::keep_freed_pages();
+    vgrad_cli::allocator::small_pages_only();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -72,8 +72,8 @@ impl MemberOutcome {
     }
 }
 
-/// Each member's batch sampler, and reused buffers for a batch's indices and the labels
-/// of the step's batches (read again by the logged measurements).
+/// Each member's batch sampler, and reused buffers for the indices and the labels of the
+/// step's batches (the labels read again by the logged measurements).
 struct Batches {
     samplers: Vec<BatchSampler>,
     indices: Vec<u32>,
@@ -137,7 +137,7 @@ impl<'a> Trainer<'a> {
                 .iter()
                 .map(|&s| BatchSampler::new(data.train.len(), seeding::rng(s, Stream::Data)))
                 .collect(),
-            indices: vec![0; b],
+            indices: vec![0; k * b],
             y: Vec::with_capacity(k * b),
         };
         let probe_examples = probe_examples(data, cfg, seeds.len(), device)?;
@@ -252,10 +252,12 @@ impl<'a> Trainer<'a> {
         let k = samplers.len();
         let mut x = Vec::with_capacity(k * b * pixels);
         y.clear();
-        for sampler in samplers.iter_mut() {
-            sampler.fill(indices);
-            self.data.train.gather(indices, &mut x, y);
+        for (sampler, batch) in samplers.iter_mut().zip(indices.chunks_mut(b)) {
+            sampler.fill(batch);
         }
+        // One gather over every member's images, so that its prefetching runs ahead
+        // across members' batches too.
+        self.data.train.gather(indices, &mut x, y);
         let xs = Tensor::from_vec(x, (k, b, pixels), &self.device)?;
         let ys = Tensor::from_slice(y, (k, b, 1), &self.device)?;
         Ok((xs, ys))
