@@ -21,6 +21,7 @@ pub mod mlp;
 pub mod norm;
 pub mod rectifier;
 pub mod seeding;
+pub mod transpose;
 
 pub use error::{ModelError, Result};
 pub use kernels::Kernels;

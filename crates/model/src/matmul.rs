@@ -11,6 +11,8 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType, bail};
 use gemm::Parallelism;
 
+use crate::transpose::transpose_into;
+
 /// `a.matmul(b)` for `a: [batch, m, k]` and `b: [batch, k, n]`, any strides, without a
 /// gradient: for use inside backward passes. On the CPU in f32 and f64 it skips candle's
 /// zeroing of the result; elsewhere it is candle's `matmul`.
@@ -238,28 +240,6 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
                 false,
                 parallelism,
             );
-        }
-    }
-}
-
-/// Writes the `rows x cols` matrix stored column-major in `src` row-major into `dst`,
-/// sixteen columns at a time, so that each write of a row segment fills a cache line
-/// while the sixteen columns are read in order.
-///
-/// # Safety
-///
-/// `dst` must be valid for writes of `rows * cols` values; `src` holds that many.
-unsafe fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: *mut T) {
-    const COLUMNS: usize = 16;
-    debug_assert_eq!(src.len(), rows * cols);
-    for first in (0..cols).step_by(COLUMNS) {
-        let width = COLUMNS.min(cols - first);
-        let block = &src[first * rows..(first + width) * rows];
-        for r in 0..rows {
-            for c in 0..width {
-                // SAFETY: r * cols + first + c < rows * cols, inside `dst`.
-                unsafe { dst.add(r * cols + first + c).write(block[c * rows + r]) };
-            }
         }
     }
 }
