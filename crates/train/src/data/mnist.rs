@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::cache::Cache;
 use super::idx::{self, IdxArray};
 use super::{DataError, ImageSet, Mnist};
 
@@ -71,12 +72,33 @@ pub fn find(dir: &Path, file: &MnistFile) -> Result<PathBuf, DataError> {
         })
 }
 
-/// Reads one file, checking its checksum when `verify` is set.
-fn read_file(dir: &Path, file: &MnistFile, verify: bool) -> Result<IdxArray, DataError> {
+/// Reads one file, checking its checksum when `verify` is set. The vendored gzip file
+/// (which `verify` recognises by its checksum) is read from `cache` where a copy is kept,
+/// and decompressed into it where none is.
+fn read_file(
+    dir: &Path,
+    file: &MnistFile,
+    verify: bool,
+    cache: Option<&Cache>,
+) -> Result<IdxArray, DataError> {
     let path = find(dir, file)?;
     let raw = idx::read_raw(&path)?;
     let vendored = verify && idx::is_gzip(&raw) && hex_sha256(&raw) == file.vendored_gz_sha256;
+    let cache = cache.filter(|_| vendored);
+    if let Some(cache) = cache {
+        // The vendored file's gzip trailer states its decompressed size (every MNIST
+        // file is under 4 GiB).
+        let len = raw
+            .last_chunk::<4>()
+            .map_or(0, |size| u64::from(u32::from_le_bytes(*size)));
+        if let Some(bytes) = cache.read(file.sha256, len) {
+            return Ok(idx::parse(bytes, &path)?);
+        }
+    }
     let bytes = idx::decompress(raw, &path)?;
+    if let Some(cache) = cache {
+        cache.write(file.sha256, &bytes);
+    }
     if verify && !vendored {
         let found = hex_sha256(&bytes);
         if found != file.sha256 {
@@ -131,10 +153,21 @@ fn image_set(images: IdxArray, labels: IdxArray, what: &str) -> Result<ImageSet,
     })
 }
 
-/// Loads MNIST from `dir`; with `verify`, every file must be the genuine MNIST file.
+/// Loads MNIST from `dir`; with `verify`, every file must be the genuine MNIST file, and
+/// the vendored files are read from the [`Cache`] of the environment
+/// ([`Cache::from_env`]).
 pub fn load_dir(dir: &Path, verify: bool) -> Result<Mnist, DataError> {
+    load_dir_cached(dir, verify, Cache::from_env().as_ref())
+}
+
+/// [`load_dir`] with decompressed copies of the vendored files kept in `cache`.
+pub fn load_dir_cached(
+    dir: &Path,
+    verify: bool,
+    cache: Option<&Cache>,
+) -> Result<Mnist, DataError> {
     let [train_x, train_y, test_x, test_y] = MNIST_FILES;
-    let read = |f: &MnistFile| read_file(dir, f, verify);
+    let read = |f: &MnistFile| read_file(dir, f, verify, cache);
     let train = image_set(read(&train_x)?, read(&train_y)?, "training")?;
     let test = image_set(read(&test_x)?, read(&test_y)?, "test")?;
     Ok(Mnist { train, test })
@@ -201,10 +234,46 @@ mod tests {
     }
 
     #[test]
+    fn vendored_files_are_read_back_from_the_cache_as_decompressed() {
+        let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        let fresh = load_dir_cached(&vendored, true, None).unwrap();
+        let first = load_dir_cached(&vendored, true, Some(&cache)).unwrap();
+        for file in &MNIST_FILES {
+            let kept = std::fs::read(dir.path().join(format!("{}.idx", file.sha256))).unwrap();
+            assert_eq!(
+                hex_sha256(&kept),
+                file.sha256,
+                "{} kept as decompressed",
+                file.stem
+            );
+        }
+        // Read back from the copies: a changed copy of the same length shows that they
+        // are what the second load reads.
+        let images = dir.path().join(format!("{}.idx", MNIST_FILES[2].sha256));
+        let mut kept = std::fs::read(&images).unwrap();
+        kept[16] ^= 1;
+        std::fs::write(&images, &kept).unwrap();
+        let second = load_dir_cached(&vendored, true, Some(&cache)).unwrap();
+        assert_eq!((&first.train, &second.train), (&fresh.train, &fresh.train));
+        assert_eq!(second.test.images[0], fresh.test.images[0] ^ 1);
+        // A copy of another length is not the file: decompressed and kept again.
+        std::fs::write(&images, &kept[..100]).unwrap();
+        let third = load_dir_cached(&vendored, true, Some(&cache)).unwrap();
+        assert_eq!(third.test, fresh.test);
+        assert_eq!(std::fs::read(&images).unwrap().len(), kept.len());
+        // Without `verify` (a folder the user named) the cache is not used.
+        let other = tempfile::tempdir().unwrap();
+        load_dir_cached(&vendored, false, Some(&Cache::at(other.path()))).unwrap();
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn the_vendored_file_or_any_compression_of_the_genuine_data_passes() {
         let labels = &MNIST_FILES[1];
         let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-        let read = read_file(&vendored, labels, true).unwrap();
+        let read = read_file(&vendored, labels, true, None).unwrap();
         assert_eq!(read.dims, vec![60_000]);
         // The same data compressed anew: other gzip bytes, so the decompressed data's
         // checksum decides.
@@ -215,12 +284,14 @@ mod tests {
         let recompressed = gz.finish().unwrap();
         assert_ne!(hex_sha256(&recompressed), labels.vendored_gz_sha256);
         std::fs::write(&path, &recompressed).unwrap();
-        assert_eq!(read_file(dir.path(), labels, true).unwrap(), read);
+        assert_eq!(read_file(dir.path(), labels, true, None).unwrap(), read);
         // One label changed: caught.
         let mut changed = read.data.clone();
         changed[7] = (changed[7] + 1) % 10;
         std::fs::write(&path, idx::encode(&[60_000], &changed)).unwrap();
-        let err = read_file(dir.path(), labels, true).unwrap_err().to_string();
+        let err = read_file(dir.path(), labels, true, None)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("SHA-256") && err.contains(labels.sha256),
             "{err}"

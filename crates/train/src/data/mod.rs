@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 pub mod batches;
+pub mod cache;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod idx;
