@@ -335,3 +335,43 @@ fn the_fused_cpu_ops_train_like_candles_plain_ops() {
         }
     }
 }
+
+#[test]
+fn runs_share_the_decompressed_data_in_the_cache_folder_vgrad_cache_names() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // Where the cache would be without VGRAD_CACHE: never written here.
+    let xdg = cache.path().join("xdg");
+    let train = |name: &str, cache: &str| {
+        let dir = out.path().join(name);
+        let status = std::process::Command::new(vgrad_tests::vgrad_bin())
+            .args(["train", "--steps", "2", "--no-tensorboard", "--out"])
+            .arg(&dir)
+            .env("VGRAD_CACHE", cache)
+            .env("XDG_CACHE_HOME", &xdg)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // What the data decides: accuracies on the held-out and test images, the loss
+        // and the gradients of the batches drawn.
+        let summary = summary_json(&dir).unwrap();
+        let numbers =
+            ["val_acc", "test_acc", "final_loss", "grad_mean_abs"].map(|key| summary[key].clone());
+        assert!(numbers.iter().all(|v| !v.is_null()), "{summary}");
+        numbers
+    };
+    let folder = cache.path().join("mnist");
+    let first = train("first", folder.to_str().unwrap());
+    // The four files, decompressed: 60,000 + 10,000 images and their labels.
+    let mut sizes: Vec<u64> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    sizes.sort();
+    assert_eq!(sizes, [10_008, 60_008, 7_840_016, 47_040_016]);
+    // Read back from there, the same numbers.
+    assert_eq!(train("second", folder.to_str().unwrap()), first);
+    // Set but empty: no cache at all, not even the default one.
+    assert_eq!(train("off", ""), first);
+    assert!(!xdg.exists());
+}
