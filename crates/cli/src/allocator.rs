@@ -64,13 +64,6 @@ pub fn small_pages_only() {
     };
 }
 
-/// Whether the kernel may back this process's memory with transparent huge pages.
-#[cfg(target_os = "linux")]
-pub fn huge_pages_allowed() -> bool {
-    // SAFETY: PR_GET_THP_DISABLE only reads the flag `small_pages_only` sets.
-    unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0 }
-}
-
 /// mimalloc's delay before it purges freed memory, in milliseconds; negative for never.
 pub fn purge_delay_ms() -> c_long {
     // SAFETY: `mi_option_get` reads mimalloc's option table (initialising it on first use).
@@ -99,6 +92,11 @@ mod tests {
         }
         // SAFETY: reads mimalloc's option table.
         let allow = || unsafe { mi_option_get(ALLOW_THP) };
+        // Whether the kernel may back this process's memory with transparent huge pages.
+        #[cfg(target_os = "linux")]
+        // SAFETY: PR_GET_THP_DISABLE only reads the flag `small_pages_only` sets.
+        let huge_pages_allowed =
+            || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0 };
         // mimalloc 3's default on Linux, read from the place this module names.
         assert_eq!(allow(), 1);
         #[cfg(target_os = "linux")]

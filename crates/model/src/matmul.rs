@@ -184,11 +184,11 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
     /// left operand stored by rows, which gemm repacks into columns for every product: at
     /// width 1000 that is the whole weight matrix, for a result of only batch x 1000.
     /// Written column-major, the product reads the weight matrix in place and packs only
-    /// the batch-sized left operand, and the result's transpose is the smaller copy. Both ways run the same kernel over the same
-    /// depth blocks (gemm's block depth depends only on `k`), one fused multiply-add per
-    /// term in the same order, so the bits are the same (tested); the shapes where gemm
-    /// would take another path (a row or column of one, `k` of 1 or 2, at most 256
-    /// values) are left as they are. The bounds are where the column-major way was faster
+    /// the batch-sized left operand, and the result's transpose is the smaller copy. Both
+    /// ways run the same kernel over the same depth blocks (gemm's block depth depends
+    /// only on `k`), one fused multiply-add per term in the same order, so the bits are
+    /// the same (tested); the shapes where gemm would take another path (a row or column
+    /// of one, `k` of 1 or 2, at most 256 values) are left as they are. The bounds are where the column-major way was faster
     /// on a 2-core AMD EPYC (`perf`, widths 10 to 1000, batches 10 to 256).
     ///
     /// A result narrower than one register of 16 lanes (the reference network's 10 units

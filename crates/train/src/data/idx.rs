@@ -104,18 +104,23 @@ pub fn is_gzip(raw: &[u8]) -> bool {
     raw.starts_with(&[0x1f, 0x8b])
 }
 
+/// The decompressed size a gzip file states in its trailer's last four bytes (RFC 1952,
+/// ISIZE): the size mod 2^32, 0 for a file shorter than that.
+pub fn gzip_stated_size(gz: &[u8]) -> u64 {
+    gz.last_chunk::<4>()
+        .map_or(0, |size| u64::from(u32::from_le_bytes(*size)))
+}
+
 /// `gz` decompressed, if that gives at most `cap` bytes.
 fn gunzip(gz: &[u8], path: &Path, cap: u64) -> Result<Vec<u8>, IdxError> {
     let gzip = |cause| IdxError::Gzip {
         path: path.to_path_buf(),
         cause,
     };
-    // The gzip trailer's last four bytes give the size mod 2^32 (RFC 1952, ISIZE): room
-    // for it at once spares growing the buffer by doubling, which copied and faulted in
-    // the 47 MB of training images about twice over. Only a hint: a wrong one costs growth.
-    let hint = gz
-        .last_chunk::<4>()
-        .map_or(0, |size| u64::from(u32::from_le_bytes(*size)));
+    // Room for the stated size at once spares growing the buffer by doubling, which
+    // copied and faulted in the 47 MB of training images about twice over. Only a hint: a
+    // wrong one costs growth.
+    let hint = gzip_stated_size(gz);
     let mut out = Vec::with_capacity(usize::try_from(hint.min(cap)).unwrap_or(0));
     // Reading stops at the cap exactly (a power of two, where `Vec`'s doubling lands), so
     // the buffer never outgrows it; one more byte then tells a file at the cap from a

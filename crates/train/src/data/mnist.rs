@@ -86,12 +86,8 @@ fn read_file(
     let vendored = verify && idx::is_gzip(&raw) && hex_sha256(&raw) == file.vendored_gz_sha256;
     let cache = cache.filter(|_| vendored);
     if let Some(cache) = cache {
-        // The vendored file's gzip trailer states its decompressed size (every MNIST
-        // file is under 4 GiB).
-        let len = raw
-            .last_chunk::<4>()
-            .map_or(0, |size| u64::from(u32::from_le_bytes(*size)));
-        if let Some(bytes) = cache.read(file.sha256, len) {
+        // Exactly the vendored file's size: every MNIST file is under 4 GiB.
+        if let Some(bytes) = cache.read(file.sha256, idx::gzip_stated_size(&raw)) {
             return Ok(idx::parse(bytes, &path)?);
         }
     }
