@@ -34,7 +34,13 @@ fn numbers(dir: &Path) -> serde_json::Value {
     let s: RunSummary =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let mut v = serde_json::to_value(s).unwrap();
-    for key in ["wall_s", "steps_per_s", "ensemble_size"] {
+    for key in [
+        "wall_s",
+        "steps_per_s",
+        "step_us",
+        "logged_step_us",
+        "ensemble_size",
+    ] {
         v.as_object_mut().unwrap().remove(key);
     }
     v

@@ -83,6 +83,15 @@ fn a_short_run_learns_and_writes_its_three_files() {
     ] {
         assert!(s[key].as_f64().unwrap() > 0.0, "{key}");
     }
+    // A logged step also runs the probe and writes the records.
+    let (plain, logged) = (
+        s["step_us"].as_f64().unwrap(),
+        s["logged_step_us"].as_f64().unwrap(),
+    );
+    assert!(
+        plain > 0.0 && logged > plain,
+        "steps {plain} us, logged {logged} us"
+    );
     assert_eq!(s["grad_mean_abs"].as_array().unwrap().len(), 6);
     assert_eq!(s["delta_mean_abs"].as_array().unwrap().len(), 6);
     let ratio = s["grad_mean_abs"][5].as_f64().unwrap() / s["grad_mean_abs"][0].as_f64().unwrap();

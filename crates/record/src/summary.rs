@@ -112,6 +112,16 @@ pub struct RunSummary {
     /// Training steps per second of the training loop (of the whole ensemble this run
     /// trained in; data loading and evaluation excluded).
     pub steps_per_s: f64,
+    /// The median microseconds of a training step that was not logged (of the whole
+    /// ensemble; null if every step after step 0 was logged). Absent from the files of
+    /// runs before it was measured.
+    #[serde(default = "crate::nan::missing", deserialize_with = "crate::nan::f64")]
+    pub step_us: f64,
+    /// The median microseconds of a logged step after step 0 (of the whole ensemble; null
+    /// if none was): the probe's measurements and the writing of the records cost the
+    /// difference to `step_us` once every `log_every` steps.
+    #[serde(default = "crate::nan::missing", deserialize_with = "crate::nan::f64")]
+    pub logged_step_us: f64,
     /// Number of seeds trained together with this one (1 for a single run).
     pub ensemble_size: usize,
 }
@@ -135,6 +145,10 @@ pub struct Outcome<'a> {
     pub wall_s: f64,
     /// Seconds the training loop took.
     pub train_s: f64,
+    /// The median microseconds of a training step that was not logged (NaN for none).
+    pub step_us: f64,
+    /// The median microseconds of a logged step after step 0 (NaN for none).
+    pub logged_step_us: f64,
     /// Members of the ensemble it trained in.
     pub ensemble_size: usize,
 }
@@ -170,6 +184,8 @@ impl RunSummary {
             steps: o.steps,
             wall_s: o.wall_s,
             steps_per_s: o.steps as f64 / o.train_s,
+            step_us: o.step_us,
+            logged_step_us: o.logged_step_us,
             ensemble_size: o.ensemble_size,
         }
     }
@@ -190,6 +206,8 @@ mod tests {
             steps: 10,
             wall_s: 1.0,
             train_s: 0.5,
+            step_us: 61.5,
+            logged_step_us: f64::NAN,
             ensemble_size: 1,
         });
         let json = serde_json::to_string(&summary).unwrap();
@@ -204,5 +222,32 @@ mod tests {
             serde_json::from_str("{\"status\":\"ok\",\"diverged_at_step\":null}").unwrap();
         assert!(ok.is_ok());
         assert!(serde_json::from_str::<RunStatus>("{\"status\":\"fine\"}").is_err());
+    }
+
+    #[test]
+    fn step_times_are_null_where_unmeasured_and_absent_from_older_files() {
+        let summary = RunSummary::new(&Outcome {
+            seed: 1,
+            status: RunStatus::Ok,
+            records: &[],
+            test_acc: 0.9,
+            val_acc: 0.9,
+            steps: 10,
+            wall_s: 1.0,
+            train_s: 0.5,
+            step_us: 61.5,
+            logged_step_us: f64::NAN,
+            ensemble_size: 1,
+        });
+        let mut json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["step_us"], 61.5);
+        assert!(json["logged_step_us"].is_null());
+        let back: RunSummary = serde_json::from_value(json.clone()).unwrap();
+        assert!(back.step_us == 61.5 && back.logged_step_us.is_nan());
+        let fields = json.as_object_mut().unwrap();
+        fields.remove("step_us");
+        fields.remove("logged_step_us");
+        let older: RunSummary = serde_json::from_value(json).unwrap();
+        assert!(older.step_us.is_nan() && older.logged_step_us.is_nan());
     }
 }

@@ -65,6 +65,8 @@ pub fn scenario(point: &GridPoint, runs: Vec<Vec<StepRecord>>) -> Scenario {
                 steps: point.config.steps,
                 wall_s: 1.0,
                 train_s: 1.0,
+                step_us: f64::NAN,
+                logged_step_us: f64::NAN,
                 ensemble_size: 1,
             });
             RunRecord {

@@ -8,6 +8,7 @@ pub mod events;
 pub mod memory;
 pub mod optimizer;
 pub mod run_dir;
+pub mod step_times;
 pub mod trainer;
 pub mod updates;
 

@@ -15,6 +15,7 @@ use vgrad_record::{Outcome, RunConfig, RunStatus, RunSummary, StepRecord};
 use crate::TrainError;
 use crate::data::{BatchSampler, ImageSet, Splits};
 use crate::optimizer::EnsembleOptimizer;
+use crate::step_times::StepTimes;
 use crate::updates::Snapshot;
 
 /// Receives what training produces while it runs.
@@ -52,6 +53,11 @@ pub struct MemberOutcome {
     pub status: RunStatus,
     /// Seconds the training loop took (for the whole ensemble; evaluation excluded).
     pub train_s: f64,
+    /// The median microseconds of a step that was not logged, and of a logged step after
+    /// step 0 (for the whole ensemble; NaN for none).
+    pub step_us: f64,
+    /// See `step_us`.
+    pub logged_step_us: f64,
 }
 
 impl MemberOutcome {
@@ -67,6 +73,8 @@ impl MemberOutcome {
             steps,
             wall_s,
             train_s: self.train_s,
+            step_us: self.step_us,
+            logged_step_us: self.logged_step_us,
             ensemble_size,
         })
     }
@@ -150,6 +158,8 @@ impl<'a> Trainer<'a> {
                 test_acc: f64::NAN,
                 status: RunStatus::Ok,
                 train_s: f64::NAN,
+                step_us: f64::NAN,
+                logged_step_us: f64::NAN,
             })
             .collect();
         Ok(Self {
@@ -168,14 +178,18 @@ impl<'a> Trainer<'a> {
     /// record to `sink`, then evaluates every member.
     pub fn run(mut self, sink: &mut dyn StepSink) -> Result<Vec<MemberOutcome>, TrainError> {
         let started = Instant::now();
+        let mut times = StepTimes::with_capacity(self.cfg.steps);
         for step in 0..self.cfg.steps {
+            let step_started = Instant::now();
             if !self.step(step, sink)? {
                 break;
             }
+            let logged = step.is_multiple_of(self.cfg.log_every);
+            times.add(step, logged, step_started.elapsed().as_secs_f64() * 1e6);
             sink.progress(step + 1);
         }
         let train_s = started.elapsed().as_secs_f64();
-        self.evaluate(train_s)
+        self.evaluate(train_s, &times)
     }
 
     /// One optimizer step of every member that has not diverged, probed and logged when
@@ -356,12 +370,18 @@ impl<'a> Trainer<'a> {
         Ok(records)
     }
 
-    /// Every member's validation and test accuracy after training.
-    fn evaluate(mut self, train_s: f64) -> Result<Vec<MemberOutcome>, TrainError> {
+    /// Every member's validation and test accuracy after training, and the loop's times.
+    fn evaluate(
+        mut self,
+        train_s: f64,
+        times: &StepTimes,
+    ) -> Result<Vec<MemberOutcome>, TrainError> {
         let val = accuracy(&self.model, &self.data.val, &self.device)?;
         let test = accuracy(&self.model, &self.data.test, &self.device)?;
         for ((outcome, val), test) in self.outcomes.iter_mut().zip(val).zip(test) {
             outcome.train_s = train_s;
+            outcome.step_us = times.step_us();
+            outcome.logged_step_us = times.logged_step_us();
             if outcome.status.is_ok() {
                 outcome.val_acc = val;
                 outcome.test_acc = test;
