@@ -195,9 +195,10 @@ impl RunSummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_status_keeps_the_file_format_of_the_first_runs() {
-        let summary = RunSummary::new(&Outcome {
+    /// The summary of a run of seed 4 that diverged at step 7, with a median step of 61.5
+    /// us and no logged step after step 0.
+    fn diverged_run() -> RunSummary {
+        RunSummary::new(&Outcome {
             seed: 4,
             status: RunStatus::Diverged { step: 7 },
             records: &[],
@@ -209,7 +210,12 @@ mod tests {
             step_us: 61.5,
             logged_step_us: f64::NAN,
             ensemble_size: 1,
-        });
+        })
+    }
+
+    #[test]
+    fn the_status_keeps_the_file_format_of_the_first_runs() {
+        let summary = diverged_run();
         let json = serde_json::to_string(&summary).unwrap();
         assert!(
             json.starts_with("{\"status\":\"diverged\",\"diverged_at_step\":7,\"seed\":4,"),
@@ -226,20 +232,7 @@ mod tests {
 
     #[test]
     fn step_times_are_null_where_unmeasured_and_absent_from_older_files() {
-        let summary = RunSummary::new(&Outcome {
-            seed: 1,
-            status: RunStatus::Ok,
-            records: &[],
-            test_acc: 0.9,
-            val_acc: 0.9,
-            steps: 10,
-            wall_s: 1.0,
-            train_s: 0.5,
-            step_us: 61.5,
-            logged_step_us: f64::NAN,
-            ensemble_size: 1,
-        });
-        let mut json = serde_json::to_value(&summary).unwrap();
+        let mut json = serde_json::to_value(diverged_run()).unwrap();
         assert_eq!(json["step_us"], 61.5);
         assert!(json["logged_step_us"].is_null());
         let back: RunSummary = serde_json::from_value(json.clone()).unwrap();

@@ -378,10 +378,11 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<MemberOutcome>, TrainError> {
         let val = accuracy(&self.model, &self.data.val, &self.device)?;
         let test = accuracy(&self.model, &self.data.test, &self.device)?;
+        let (step_us, logged_step_us) = (times.step_us(), times.logged_step_us());
         for ((outcome, val), test) in self.outcomes.iter_mut().zip(val).zip(test) {
             outcome.train_s = train_s;
-            outcome.step_us = times.step_us();
-            outcome.logged_step_us = times.logged_step_us();
+            outcome.step_us = step_us;
+            outcome.logged_step_us = logged_step_us;
             if outcome.status.is_ok() {
                 outcome.val_acc = val;
                 outcome.test_acc = test;
