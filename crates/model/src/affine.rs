@@ -44,13 +44,14 @@ pub fn affine(
     xs.apply_op3(&ws, &bs, op)
 }
 
-/// `xs` as the op's matmul reads it: contiguous, or left as it is where it is one
-/// contiguous `[B, in]` broadcast over the members (batch stride 0: evaluation, where every
-/// member reads the same images), which candle's matmul reads in place, one member at a
-/// time with the same gemm call as for a copy.
+/// `xs` as the op's matmul reads it: contiguous, or left as it is where it is one `[B, in]`
+/// matrix broadcast over the members (batch stride 0: evaluation, where every member reads
+/// the same images), stored by rows or by columns, which the matmul reads in place, one
+/// member at a time with the same gemm call as for a copy.
 fn readable_input(xs: &Tensor) -> Result<Tensor> {
     match (xs.dims(), xs.stride()) {
         (&[_, _, input], &[0, row, 1]) if row == input => Ok(xs.clone()),
+        (&[_, batch, _], &[0, 1, column]) if column == batch => Ok(xs.clone()),
         _ => xs.contiguous(),
     }
 }
