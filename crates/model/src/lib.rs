@@ -18,6 +18,7 @@ pub mod linear;
 pub mod loss;
 pub mod matmul;
 pub mod mlp;
+pub mod narrow_product;
 pub mod norm;
 pub mod rectifier;
 pub mod seeding;

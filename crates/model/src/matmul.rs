@@ -5,12 +5,17 @@
 //! weight gradients (4 MB each) and the activations was a twentieth of a training step
 //! (`perf`). [`matmul`] and [`matmul_storage`] make candle 0.11.1's gemm calls (the same
 //! operands, strides, fold of a batch into rows, and parallelism) into memory that gemm
-//! writes without reading, so the products are candle's bit for bit (tested).
+//! writes without reading, so the products are candle's bit for bit (tested). Results of
+//! at most 16 columns whose summation gemm fixes without reference to the caches are
+//! computed by [`crate::narrow_product`] instead, to the same bits.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType, bail};
 use gemm::Parallelism;
 
+use std::any::TypeId;
+
+use crate::narrow_product::{self, Strides};
 use crate::transpose::transpose_into;
 
 /// `a.matmul(b)` for `a: [batch, m, k]` and `b: [batch, k, n]`, any strides, without a
@@ -157,6 +162,10 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
             _ => Parallelism::None,
         };
         let (m, n) = (self.m, self.n);
+        // SAFETY: the caller's promise, passed on.
+        if unsafe { self.narrow_products(dst) } {
+            return;
+        }
         let by_columns = self.by_columns();
         let mut columns = Vec::with_capacity(if by_columns { m * n } else { 0 });
         for step in 0..self.batch {
@@ -177,6 +186,54 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
         }
     }
 
+    /// Computes every product with [`narrow_product`] where it applies (f32 results of at
+    /// most 16 columns, on a CPU with AVX-512), returning false, having written nothing,
+    /// where it does not.
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::run`].
+    unsafe fn narrow_products(&self, dst: *mut T) -> bool {
+        let f32_operands = TypeId::of::<T>() == TypeId::of::<f32>();
+        let applies = narrow_product::applies(self.m, self.n, self.k, self.lhs_cs, self.rhs_rs);
+        if !f32_operands || !applies {
+            return false;
+        }
+        let (lhs, rhs) = (
+            self.lhs.as_ptr().cast::<f32>(),
+            self.rhs.as_ptr().cast::<f32>(),
+        );
+        let lhs_strides = Strides {
+            rows: self.lhs_rs,
+            columns: self.lhs_cs,
+        };
+        let rhs_strides = Strides {
+            rows: self.rhs_rs,
+            columns: self.rhs_cs,
+        };
+        let (m, n, k) = (self.m, self.n, self.k);
+        for step in 0..self.batch {
+            // SAFETY: T is f32 (checked above), so the casts keep the type; the operands
+            // were checked to lie inside their buffers (`new`), and each product's block
+            // lies inside `dst` (the caller's promise).
+            let done = unsafe {
+                narrow_product::product_f32(
+                    (m, n, k),
+                    lhs.wrapping_add(step * self.a_skip),
+                    lhs_strides,
+                    rhs.wrapping_add(step * self.b_skip),
+                    rhs_strides,
+                    dst.cast::<f32>().wrapping_add(step * m * n),
+                )
+            };
+            if !done {
+                // The first product's answer is every product's: the same shape and CPU.
+                return false;
+            }
+        }
+        true
+    }
+
     /// Whether the products are better written column-major and then transposed.
     ///
     /// gemm computes a row-major result as its transpose, `rhs^T lhs^T`, so a right operand
@@ -195,7 +252,11 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
     /// and 10 classes) goes column-major too: gemm's registers run along the result's
     /// columns, so row-major a 10-wide result fills 10 of 16 lanes, and column-major its
     /// rows (the batch, or a weight gradient's inputs) fill them. The reference ensemble
-    /// of 10 took 4-8% less per step, one run 2%; width 1000 moved within noise.
+    /// of 10 took 4-8% less per step, one run 2%; width 1000 moved within noise. Where the
+    /// CPU has AVX-512, [`crate::narrow_product`] now computes most such results (every
+    /// product of the reference network's training step); this remains for the others (a
+    /// depth above 512 with more than 64 rows: an evaluation chunk's first layer) and for
+    /// other CPUs.
     fn by_columns(&self) -> bool {
         let (m, n, k) = (self.m, self.n, self.k);
         let gemm_kernel = m > 1 && k > 2 && m * n > 256;
@@ -339,6 +400,15 @@ mod tests {
             (1, 784, 30, 10),
             (10, 30, 10, 10),
             (3, 45, 17, 7),
+            // Computed in `narrow_product` (at most 16 columns): hidden weight gradients
+            // (or, with both operands along the depth, gemm's dot products), depths over
+            // one block of 512 and at its edge, a batch over 64 rows, 16 columns.
+            (10, 10, 30, 10),
+            (2, 12, 600, 9),
+            (1, 64, 1025, 16),
+            (2, 40, 512, 3),
+            (1, 100, 300, 16),
+            (3, 17, 3, 16),
         ];
         for dtype in [DType::F32, DType::F64] {
             for (i, &(batch, m, k, n)) in sizes.iter().enumerate() {
