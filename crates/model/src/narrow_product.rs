@@ -64,27 +64,29 @@ pub unsafe fn product_f32(
     dst: *mut f32,
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
-    let applies = applies(m, n, k, lhs_strides.columns, rhs_strides.rows);
-    if applies && std::arch::is_x86_feature_detected!("avx512f") {
-        // The right operand's rows are loaded as vectors: copied first where its columns
-        // are not adjacent (an input gradient's transposed weights, at most 16 x k).
-        let copy;
-        let (rhs, rhs_rows) = if rhs_strides.columns == 1 {
-            (rhs, rhs_strides.rows)
-        } else {
-            copy = (0..k * n)
-                .map(|at| {
-                    let (row, column) = (at / n, at % n);
-                    // SAFETY: (row, column) lies inside the k x n right operand.
-                    unsafe { *rhs.add(row * rhs_strides.rows + column * rhs_strides.columns) }
-                })
-                .collect::<Vec<f32>>();
-            (copy.as_ptr(), n)
-        };
-        // SAFETY: the CPU has AVX-512F (checked above); the operands are the caller's
-        // promise, the right one possibly replaced by its row-major copy.
-        unsafe { avx512::product(m, n, k, lhs, lhs_strides, rhs, rhs_rows, dst) };
-        return true;
+    {
+        let applies = applies(m, n, k, lhs_strides.columns, rhs_strides.rows);
+        if applies && std::arch::is_x86_feature_detected!("avx512f") {
+            // The right operand's rows are loaded as vectors: copied first where its columns
+            // are not adjacent (an input gradient's transposed weights, at most 16 x k).
+            let copy;
+            let (rhs, rhs_rows) = if rhs_strides.columns == 1 {
+                (rhs, rhs_strides.rows)
+            } else {
+                copy = (0..k * n)
+                    .map(|at| {
+                        let (row, column) = (at / n, at % n);
+                        // SAFETY: (row, column) lies inside the k x n right operand.
+                        unsafe { *rhs.add(row * rhs_strides.rows + column * rhs_strides.columns) }
+                    })
+                    .collect::<Vec<f32>>();
+                (copy.as_ptr(), n)
+            };
+            // SAFETY: the CPU has AVX-512F (checked above); the operands are the caller's
+            // promise, the right one possibly replaced by its row-major copy.
+            unsafe { avx512::product(m, n, k, lhs, lhs_strides, rhs, rhs_rows, dst) };
+            return true;
+        }
     }
     false
 }
