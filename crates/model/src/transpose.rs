@@ -29,6 +29,19 @@ pub unsafe fn transpose_into<T: Copy + 'static>(src: &[T], rows: usize, cols: us
     unsafe { transpose_scalar(src, rows, cols, dst) }
 }
 
+/// The `rows x cols` matrix stored column-major in `src`, as a new row-major vector
+/// ([`transpose_into`] into memory it owns).
+pub fn transposed<T: Copy + 'static>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut dst = Vec::with_capacity(src.len());
+    // SAFETY: transpose_into checks that `src` holds rows * cols values before it writes,
+    // `dst` has room for that many, and every one of them is written.
+    unsafe {
+        transpose_into(src, rows, cols, dst.as_mut_ptr());
+        dst.set_len(src.len());
+    }
+    dst
+}
+
 /// [`transpose_into`] one value at a time, sixteen columns at a time, so that each write
 /// of a row segment fills a cache line while the sixteen columns are read in order.
 ///
@@ -213,5 +226,6 @@ mod tests {
         // SAFETY: `dst` holds 6 values.
         unsafe { transpose_into(&src, 2, 3, dst.as_mut_ptr()) };
         assert_eq!(dst, [0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
+        assert_eq!(transposed(&src, 2, 3), dst);
     }
 }

@@ -6,7 +6,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{D, Device, Module, Tensor};
 use candle_nn::VarMap;
 use vgrad_model::seeding::{self, Stream};
-use vgrad_model::transpose::transpose_into;
+use vgrad_model::transpose::transposed;
 use vgrad_model::{EnsembleLoss, ForwardTrace, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::jacobian::jacobian_spectra;
 use vgrad_probe::{DeltaTaps, probe_step};
@@ -449,14 +449,7 @@ pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Re
 /// The `n` images of `x` (row-major `[n, pixels]`) as a `[1, n, pixels]` CPU tensor stored
 /// column-major: strides `(_, 1, n)`.
 fn images_by_pixel(x: &[f32], n: usize, pixels: usize) -> candle_core::Result<Tensor> {
-    let mut by_pixel = Vec::with_capacity(x.len());
-    // SAFETY: `by_pixel` has room for the `n * pixels` values of `x`, and transpose_into
-    // writes every one of them.
-    unsafe {
-        transpose_into(x, pixels, n, by_pixel.as_mut_ptr());
-        by_pixel.set_len(x.len());
-    }
-    Tensor::from_vec(by_pixel, (1, pixels, n), &Device::Cpu)?.transpose(1, 2)
+    Tensor::from_vec(transposed(x, pixels, n), (1, pixels, n), &Device::Cpu)?.transpose(1, 2)
 }
 
 #[cfg(test)]
