@@ -2,16 +2,17 @@
 //! `scripts/local-slurm.sh` for this test and torn down after it (also when it fails). The
 //! seed sweep submitted as 4 shards and a report job must give the report, byte for byte,
 //! that `cargo xtask sweep` writes on this machine; so must a submission with one array
-//! task cancelled mid-run and then submitted again.
+//! task cancelled while it runs and then submitted again.
 
 #![cfg_attr(not(slurm), allow(dead_code, unused_imports))]
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use vgrad_tests::{workspace, xtask_bin};
+use vgrad_tests::{vgrad_bin, workspace, xtask_bin};
 
 /// A running local cluster; dropping it stops its daemons by their recorded pids.
 struct Cluster {
@@ -60,8 +61,14 @@ impl Cluster {
     }
 
     fn xtask(&self, args: &[&str]) -> Output {
+        self.xtask_with(args, &[])
+    }
+
+    /// [`Cluster::xtask`] with more environment, which sbatch passes on to the jobs.
+    fn xtask_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         self.command(xtask_bin())
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(workspace())
             .output()
             .unwrap()
@@ -121,6 +128,55 @@ impl Drop for Cluster {
             .arg("down")
             .arg(self.state.path())
             .status();
+    }
+}
+
+/// A stand-in `vgrad` under a target folder of its own: array task `task`'s first call
+/// waits (as `sleep`, which a cancel kills) instead of training; every other call, and any
+/// call once that one has come, runs the real `vgrad`.
+struct HeldTask {
+    target: PathBuf,
+    hold: PathBuf,
+}
+
+impl HeldTask {
+    fn new(dir: &Path, task: u32) -> HeldTask {
+        let target = dir.join("held-target");
+        let release = target.join("release");
+        std::fs::create_dir_all(&release).unwrap();
+        let hold = dir.join("hold");
+        std::fs::write(&hold, "").unwrap();
+        // `mv` claims the hold atomically, so only one call waits.
+        let wrapper = format!(
+            "#!/bin/sh\n\
+             if [ \"$SLURM_ARRAY_TASK_ID\" = {task} ] && mv '{hold}' '{hold}.taken' 2>/dev/null; then\n\
+             \x20   exec sleep 600\n\
+             fi\n\
+             exec '{vgrad}' \"$@\"\n",
+            hold = hold.display(),
+            vgrad = vgrad_bin().display(),
+        );
+        let bin = release.join("vgrad");
+        std::fs::write(&bin, wrapper).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        HeldTask { target, hold }
+    }
+
+    fn target_dir(&self) -> &Path {
+        &self.target
+    }
+
+    /// Waits up to a minute for the held task to reach its `vgrad`.
+    fn wait(&self) {
+        let taken = self.hold.with_extension("taken");
+        let start = Instant::now();
+        while !taken.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "waited a minute for the held task to start its vgrad"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -236,19 +292,35 @@ fn a_sweep_on_slurm_writes_the_same_report_as_one_here() {
     assert!(submitted.status.success(), "{}", text(&submitted));
     assert_same_reports(Path::new(&local), Path::new(&whole));
 
-    // One array task cancelled while it trains; the report job then fails and names what
-    // is missing; the same command again trains it, and the report is the same.
-    let first = cluster.xtask(&[
-        "sweep", "seed", "--out", &cancelled, "--slurm", "--array", "4",
-    ]);
+    // One array task cancelled while it runs; the report job then fails and names what
+    // is missing; the same command again trains it, and the report is the same. A shard
+    // trains in well under a second, so a cancel sent when squeue says RUNNING can come
+    // too late: task 1's `vgrad` is held until the cancel instead.
+    let held = HeldTask::new(dir.path(), 1);
+    let first = cluster.xtask_with(
+        &[
+            "sweep",
+            "seed",
+            "--out",
+            &cancelled,
+            "--slurm",
+            "--array",
+            "4",
+            "--no-build",
+        ],
+        &[("CARGO_TARGET_DIR", held.target_dir())],
+    );
     let first_text = text(&first);
     assert!(first.status.success(), "{first_text}");
     let array = job_id(&first_text, "as job array");
     let report = job_id(&first_text, "the report as job");
     let task = format!("{array}_1");
-    cluster.wait_for(&[&array], "task 1 to run", |q| {
-        q.get(&task).is_some_and(|s| s == "RUNNING")
-    });
+    held.wait();
+    assert_eq!(
+        cluster.queue(&[&array]).get(&task).map(String::as_str),
+        Some("RUNNING"),
+        "task 1 holds its vgrad"
+    );
     let cancel = cluster.command("scancel").arg(&task).output().unwrap();
     assert!(cancel.status.success(), "{}", text(&cancel));
     cluster.wait_for(&[&array, &report], "the jobs to end", |q| q.is_empty());
