@@ -107,18 +107,7 @@ impl Cluster {
         what: &str,
         until: impl Fn(&BTreeMap<String, String>) -> bool,
     ) {
-        let start = Instant::now();
-        loop {
-            let queue = self.queue(ids);
-            if until(&queue) {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "waited a minute for {what}; the queue: {queue:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_a_minute_for(what, || self.queue(ids), until);
     }
 }
 
@@ -131,12 +120,35 @@ impl Drop for Cluster {
     }
 }
 
+/// Polls `state` every 50 ms until `until` holds of it; fails after a minute, naming `what`
+/// and the state last seen.
+fn wait_a_minute_for<S: std::fmt::Debug>(
+    what: &str,
+    state: impl Fn() -> S,
+    until: impl Fn(&S) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let seen = state();
+        if until(&seen) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited a minute for {what}; last seen: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A stand-in `vgrad` under a target folder of its own: array task `task`'s first call
 /// waits (as `sleep`, which a cancel kills) instead of training; every other call, and any
 /// call once that one has come, runs the real `vgrad`.
 struct HeldTask {
+    /// The target folder whose `release/vgrad` is the stand-in (for CARGO_TARGET_DIR).
     target: PathBuf,
-    hold: PathBuf,
+    /// Where the held call moves the hold file once it has claimed it.
+    taken: PathBuf,
 }
 
 impl HeldTask {
@@ -144,39 +156,32 @@ impl HeldTask {
         let target = dir.join("held-target");
         let release = target.join("release");
         std::fs::create_dir_all(&release).unwrap();
-        let hold = dir.join("hold");
+        let (hold, taken) = (dir.join("hold"), dir.join("hold.taken"));
         std::fs::write(&hold, "").unwrap();
         // `mv` claims the hold atomically, so only one call waits.
         let wrapper = format!(
             "#!/bin/sh\n\
-             if [ \"$SLURM_ARRAY_TASK_ID\" = {task} ] && mv '{hold}' '{hold}.taken' 2>/dev/null; then\n\
+             if [ \"$SLURM_ARRAY_TASK_ID\" = {task} ] && mv '{hold}' '{taken}' 2>/dev/null; then\n\
              \x20   exec sleep 600\n\
              fi\n\
              exec '{vgrad}' \"$@\"\n",
             hold = hold.display(),
+            taken = taken.display(),
             vgrad = vgrad_bin().display(),
         );
         let bin = release.join("vgrad");
         std::fs::write(&bin, wrapper).unwrap();
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        HeldTask { target, hold }
-    }
-
-    fn target_dir(&self) -> &Path {
-        &self.target
+        HeldTask { target, taken }
     }
 
     /// Waits up to a minute for the held task to reach its `vgrad`.
     fn wait(&self) {
-        let taken = self.hold.with_extension("taken");
-        let start = Instant::now();
-        while !taken.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "waited a minute for the held task to start its vgrad"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_a_minute_for(
+            "the held task to start its vgrad",
+            || self.taken.exists(),
+            |&taken| taken,
+        );
     }
 }
 
@@ -308,7 +313,7 @@ fn a_sweep_on_slurm_writes_the_same_report_as_one_here() {
             "4",
             "--no-build",
         ],
-        &[("CARGO_TARGET_DIR", held.target_dir())],
+        &[("CARGO_TARGET_DIR", &held.target)],
     );
     let first_text = text(&first);
     assert!(first.status.success(), "{first_text}");
