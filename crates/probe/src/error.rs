@@ -17,9 +17,6 @@ pub enum ProbeError {
     /// An error raised by the model, for example by its forward pass.
     #[error(transparent)]
     Model(#[from] vgrad_model::ModelError),
-    /// A singular value decomposition that did not converge.
-    #[error("the SVD of {0} did not converge")]
-    NoConvergence(String),
     /// An error raised by candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

@@ -97,14 +97,21 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
                     slots.extend(std::iter::repeat_n(slot, group));
                 }
             }
-            if !batch.solve() {
-                return Err(ProbeError::NoConvergence(format!(
-                    "a Jacobian of member {m}"
-                )));
-            }
             let mut sums = vec![Sum::default(); per_example];
-            for (&slot, spectrum) in slots.iter().zip(batch.spectra()) {
-                sums[slot].add(spectrum);
+            if batch.solve() {
+                for (&slot, spectrum) in slots.iter().zip(batch.spectra()) {
+                    sums[slot].add(spectrum);
+                }
+            } else {
+                // The fast iteration gave up on some matrix (extreme weights far into
+                // training, say): this member's matrices again, by nalgebra's SVD.
+                for e in 0..host.examples {
+                    host.fill(m, e, &weights, &mut ws[0]);
+                    for (slot, sum) in sums.iter_mut().enumerate() {
+                        let j = ws[0].layers.get(slot).unwrap_or(&ws[0].network);
+                        sum.add(spectrum_by_nalgebra(j));
+                    }
+                }
             }
             let mut spectra = sums.iter().map(|s| s.mean(examples));
             Ok(MemberSpectra {
@@ -113,6 +120,33 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
             })
         })
         .collect()
+}
+
+/// The mean, smallest and largest singular value of `j` by nalgebra's SVD, the slower
+/// path for a matrix [`SvdBatch`] did not converge on; NaNs where nalgebra does not
+/// converge either (a probe that cannot measure one step's spectrum does not stop the
+/// run: its record says NaN, which readers skip).
+fn spectrum_by_nalgebra(j: &DMatrix<f64>) -> Spectrum {
+    let n = j.nrows().min(j.ncols());
+    let unmeasured = Spectrum {
+        mean: f64::NAN,
+        min: f64::NAN,
+        max: f64::NAN,
+    };
+    if n == 0 || !j.iter().all(|v| v.is_finite()) {
+        return unmeasured;
+    }
+    match SVD::try_new_unordered(j.clone(), false, false, 5.0 * f64::EPSILON, 1000 * n) {
+        Some(svd) => {
+            let s = &svd.singular_values;
+            Spectrum {
+                mean: s.mean(),
+                min: s.min(),
+                max: s.max(),
+            }
+        }
+        None => unmeasured,
+    }
 }
 
 /// Every member's Jacobians at every example of `xs` `[K, E, input]`, indexed
@@ -1215,6 +1249,23 @@ mod tests {
                 assert_eq!(run(true), run(false), "{m} x {n}");
             }
         }
+    }
+
+    #[test]
+    fn the_slower_path_gives_the_closed_form_and_nans_for_what_it_cannot_measure() {
+        // A rotation times diag(3, 1, 0.5): singular values 3, 1 and 0.5.
+        let (c, s) = (0.6, 0.8);
+        let rotation = DMatrix::from_row_slice(3, 3, &[c, -s, 0.0, s, c, 0.0, 0.0, 0.0, 1.0]);
+        let j =
+            rotation * DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![3.0, 1.0, 0.5]));
+        let got = spectrum_by_nalgebra(&j);
+        assert!((got.mean - 1.5).abs() < 1e-12 && (got.min - 0.5).abs() < 1e-12);
+        assert!((got.max - 3.0).abs() < 1e-12, "{got:?}");
+        let mut broken = j.clone();
+        broken[(1, 2)] = f64::NAN;
+        let none = spectrum_by_nalgebra(&broken);
+        assert!(none.mean.is_nan() && none.min.is_nan() && none.max.is_nan());
+        assert!(spectrum_by_nalgebra(&DMatrix::zeros(0, 3)).mean.is_nan());
     }
 
     #[test]
