@@ -68,6 +68,43 @@ impl Activation {
         }
     }
 
+    /// The value f(z), in f64, for work outside a tensor library (mean-field theory
+    /// integrates it against a Gaussian). GELU uses the same erf approximation (absolute
+    /// error below 1.5e-7) as [`Activation::derivative`], so the two stay consistent.
+    pub fn value(&self, z: f64) -> f64 {
+        match *self {
+            Self::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+            Self::Tanh => z.tanh(),
+            Self::Relu => z.max(0.0),
+            Self::LeakyRelu { slope } => {
+                if z > 0.0 {
+                    z
+                } else {
+                    slope * z
+                }
+            }
+            // exp_m1 keeps the digits that e^z - 1 loses near 0.
+            Self::Elu => {
+                if z > 0.0 {
+                    z
+                } else {
+                    z.exp_m1()
+                }
+            }
+            Self::Gelu => 0.5 * z * (1.0 + erf(z / std::f64::consts::SQRT_2)),
+            Self::Silu => z / (1.0 + (-z).exp()),
+            Self::Softsign => z / (1.0 + z.abs()),
+            Self::Selu => {
+                if z > 0.0 {
+                    SELU_LAMBDA * z
+                } else {
+                    SELU_LAMBDA * SELU_ALPHA * z.exp_m1()
+                }
+            }
+            Self::Linear => z,
+        }
+    }
+
     /// The derivative f'(z), in f64; at the kink of the ReLU family the derivative of the
     /// negative side (0, or the slope), as TensorFlow and PyTorch take it.
     pub fn derivative(&self, z: f64) -> f64 {
@@ -289,10 +326,12 @@ mod tests {
         assert!("leaky-relu:1.5".parse::<Activation>().is_err());
     }
 
-    #[test]
-    fn derivatives_match_central_differences_of_the_formulas() {
-        type Formula = fn(f64) -> f64;
-        let cases: [(Activation, Formula); 10] = [
+    /// An activation's formula, written out independently of the code under test.
+    type Formula = fn(f64) -> f64;
+
+    /// Every activation with its formula, written out independently of the code.
+    fn formulas() -> [(Activation, Formula); 10] {
+        [
             (Activation::Linear, |x| x),
             (Activation::Softsign, |x| x / (1.0 + x.abs())),
             (Activation::Selu, |x| {
@@ -310,7 +349,12 @@ mod tests {
             (Activation::Elu, |x| if x > 0.0 { x } else { x.exp() - 1.0 }),
             (Activation::Gelu, |x| 0.5 * x * (1.0 + erf(x / 2f64.sqrt()))),
             (Activation::Silu, |x| x / (1.0 + (-x).exp())),
-        ];
+        ]
+    }
+
+    #[test]
+    fn derivatives_match_central_differences_of_the_formulas() {
+        let cases = formulas();
         let h = 1e-5;
         for (activation, f) in cases {
             let mut largest = 0f64;
@@ -334,6 +378,32 @@ mod tests {
         }
         assert_eq!(Activation::Relu.derivative(0.0), 0.0);
         assert_eq!(Activation::LeakyRelu { slope: 0.2 }.derivative(0.0), 0.2);
+    }
+
+    #[test]
+    fn values_match_the_formulas_and_their_differences_the_derivatives() {
+        let cases = formulas();
+        let h = 1e-5;
+        for (activation, f) in cases {
+            for i in -400..=400 {
+                let z = f64::from(i) * 0.01;
+                let (v, expected) = (activation.value(z), f(z));
+                assert!(
+                    (v - expected).abs() <= 1e-14 * (1.0 + expected.abs()),
+                    "{activation} at {z}: {v} vs {expected}"
+                );
+                // Away from the kink at 0, where a central difference sees half a slope.
+                let z = z + 0.005;
+                let numeric = (activation.value(z + h) - activation.value(z - h)) / (2.0 * h);
+                let d = activation.derivative(z);
+                assert!(
+                    (d - numeric).abs() < 1e-5,
+                    "{activation} at {z}: {d} vs {numeric}"
+                );
+            }
+        }
+        assert_eq!(Activation::Relu.value(-3.0), 0.0);
+        assert_eq!(Activation::LeakyRelu { slope: 0.2 }.value(-3.0), 0.2 * -3.0);
     }
 
     #[test]
