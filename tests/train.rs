@@ -72,6 +72,13 @@ fn a_short_run_learns_and_writes_its_three_files() {
     let s = summary_json(&dir).unwrap();
     assert_eq!(s["status"], "ok");
     assert!(summary.test_acc > 0.6, "test accuracy {}", summary.test_acc);
+    // The classes every reader uses are recorded with the numbers they come from.
+    assert_eq!(s["outcome"], "trained");
+    let factor = s["error_factor_start"].as_f64().unwrap();
+    let regime = vgrad_record::Regime::of(factor).unwrap();
+    assert_eq!(s["regime_start"], regime.name());
+    let first: vgrad_record::StepRecord = serde_json::from_value(lines[0].clone()).unwrap();
+    assert_eq!(vgrad_record::class::error_factor(&first), Some(factor));
     assert_eq!(s["test_acc"].as_f64().unwrap(), summary.test_acc);
     for key in [
         "val_acc",

@@ -185,7 +185,13 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
         tb["histograms"]["weight_hist/layer1"]
     );
     let summary = summary_json(&run).unwrap();
-    for tag in ["test_acc", "decay_ratio", "delta_decay_ratio"] {
+    for tag in [
+        "test_acc",
+        "decay_ratio",
+        "delta_decay_ratio",
+        "error_factor_start",
+        "error_factor_training",
+    ] {
         let got = scalar(tag);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, 400, "{tag} is logged at the last step");

@@ -56,6 +56,7 @@ struct Hidden<'a> {
 struct HiddenStats {
     dead_frac: f64,
     deriv_mean: f64,
+    deriv_mean_sq: f64,
     inactive_frac: f64,
     preact: Distribution,
     act: Distribution,
@@ -82,6 +83,7 @@ impl HiddenStats {
         Self {
             dead_frac: off_fraction(&off, h.units),
             deriv_mean: mean_f64(&derivs, |&d| d),
+            deriv_mean_sq: deriv_sq,
             inactive_frac: mean_f64(&off, |&o| f64::from(u8::from(o))),
             preact: Distribution::of(h.input),
             act: Distribution::of(h.output),
@@ -169,6 +171,7 @@ pub fn probe_step(
                 weight_l2: w.l2,
                 dead_frac: hidden.as_ref().map(|h| h.dead_frac),
                 deriv_mean: hidden.as_ref().map(|h| h.deriv_mean),
+                deriv_mean_sq: hidden.as_ref().map(|h| h.deriv_mean_sq),
                 inactive_frac: hidden.as_ref().map(|h| h.inactive_frac),
                 preact: hidden.as_ref().map(|h| h.preact),
                 act: hidden.as_ref().map(|h| h.act),

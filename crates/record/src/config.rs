@@ -183,8 +183,27 @@ impl RunConfig {
         self.validate_architecture()
     }
 
+    /// Whether the probe measures the Jacobian spectra at logged step `step`: as `--probe`
+    /// says, but never under batch norm. The probe's Jacobians are those of the
+    /// evaluation pass, where batch norm reads its running statistics; the errors it
+    /// measures come from the training pass, which normalises by the batch's own: the two
+    /// would describe different networks (at step 0, the evaluation-mode Jacobian is the
+    /// plain network's).
+    pub fn probes_jacobian_at(&self, step: usize) -> bool {
+        self.norm != Norm::Batch && self.probe.jacobian_at(step, self.width)
+    }
+
     /// Checks that the normalisation and the skips have something to work on.
     fn validate_architecture(&self) -> Result<(), ConfigError> {
+        if self.norm == Norm::Batch && self.probe == Probe::Jacobian {
+            return Err(ConfigError(
+                "--probe jacobian is not available with --norm batch: the probe's Jacobians \
+                 are taken at evaluation, where batch norm reads its running statistics, \
+                 not the batch's own that training (and the errors measured) use; use \
+                 --probe auto or basic"
+                    .into(),
+            ));
+        }
         if self.norm == Norm::Batch && self.batch_size < 2 {
             return Err(ConfigError(format!(
                 "--norm batch needs --batch-size of at least 2 (one example has no batch \
@@ -469,5 +488,30 @@ mod tests {
             "tpu".parse::<DeviceChoice>().unwrap_err().to_string(),
             "invalid device `tpu`: expected one of cpu, cuda, auto"
         );
+        assert_eq!(
+            bad(RunConfig {
+                norm: Norm::Batch,
+                probe: Probe::Jacobian,
+                ..d()
+            }),
+            "--probe jacobian is not available with --norm batch: the probe's Jacobians are \
+             taken at evaluation, where batch norm reads its running statistics, not the \
+             batch's own that training (and the errors measured) use; use --probe auto or basic"
+        );
+    }
+
+    #[test]
+    fn batch_norm_networks_are_never_probed_for_jacobians() {
+        let bn = RunConfig {
+            norm: Norm::Batch,
+            ..REFERENCE
+        };
+        assert!(REFERENCE.probes_jacobian_at(0) && REFERENCE.probes_jacobian_at(200));
+        assert!(!bn.probes_jacobian_at(0) && !bn.probes_jacobian_at(200));
+        let layer = RunConfig {
+            norm: Norm::Layer,
+            ..REFERENCE
+        };
+        assert!(layer.probes_jacobian_at(0));
     }
 }

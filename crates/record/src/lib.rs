@@ -5,6 +5,7 @@
 //! these; the sweep, the report and xtask read them.
 
 pub mod activation;
+pub mod class;
 pub mod config;
 pub mod error;
 pub mod histogram;
@@ -20,6 +21,7 @@ pub mod step;
 pub mod summary;
 
 pub use activation::{Activation, OffKind};
+pub use class::{Regime, RunClass};
 pub use config::{
     CLASSES, DataSource, DeviceChoice, INPUT, REFERENCE, RunConfig, VALIDATION_EXAMPLES,
 };

@@ -88,33 +88,13 @@ impl DecayProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Histogram, LayerRecord};
+    use crate::LayerRecord;
 
     fn layer(l: usize, grad: f64, delta: f64) -> LayerRecord {
         LayerRecord {
-            layer: l,
             grad_mean_abs: grad,
-            grad_l2: 0.0,
-            grad_std: 0.0,
-            grad_max_abs: 0.0,
-            weight_mean_abs: 0.0,
-            weight_l2: 0.0,
-            dead_frac: None,
-            deriv_mean: None,
-            inactive_frac: None,
-            preact: None,
-            act: None,
-            preact_hist: None,
-            act_hist: None,
-            chi1: None,
-            jacobian: None,
-            update_ratio: None,
-            bias_update_ratio: None,
-            delta_mean_sq: None,
-            delta_hist: None,
             delta_mean_abs: delta,
-            grad_hist: Histogram::of(&[]),
-            weight_hist: Histogram::of(&[]),
+            ..LayerRecord::empty(l)
         }
     }
 

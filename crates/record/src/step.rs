@@ -28,6 +28,12 @@ pub struct LayerRecord {
     /// average (at most 1/4 for sigmoid); `None` for the output layer.
     #[serde(default)]
     pub deriv_mean: Option<f64>,
+    /// Mean of the derivative's square f'(z_l)^2 over the same units and examples: its
+    /// root is the derivative's typical size in the error's chain, where products of
+    /// squares, not of means, set the error's mean square (chi_1); `None` for the output
+    /// layer and in records from before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deriv_mean_sq: Option<f64>,
     /// Fraction of the (unit, example) pairs of the batch that are off, by the same test
     /// as `dead_frac` but counted per example: how much of the layer passes no error on
     /// for a typical example; `None` for the output layer.
@@ -83,6 +89,39 @@ pub struct LayerRecord {
     pub grad_hist: Histogram,
     /// Histogram of the entries of W_l.
     pub weight_hist: Histogram,
+}
+
+impl LayerRecord {
+    /// Layer `layer` with every magnitude 0, empty histograms and none of the optional
+    /// measurements: a start for records built by hand (tests, tools).
+    pub fn empty(layer: usize) -> Self {
+        Self {
+            layer,
+            grad_mean_abs: 0.0,
+            grad_l2: 0.0,
+            grad_std: 0.0,
+            grad_max_abs: 0.0,
+            weight_mean_abs: 0.0,
+            weight_l2: 0.0,
+            dead_frac: None,
+            deriv_mean: None,
+            deriv_mean_sq: None,
+            inactive_frac: None,
+            preact: None,
+            act: None,
+            preact_hist: None,
+            act_hist: None,
+            chi1: None,
+            jacobian: None,
+            update_ratio: None,
+            bias_update_ratio: None,
+            delta_mean_sq: None,
+            delta_hist: None,
+            delta_mean_abs: 0.0,
+            grad_hist: Histogram::of(&[]),
+            weight_hist: Histogram::of(&[]),
+        }
+    }
 }
 
 /// Bucket edges of the activation and pre-activation histograms: -5 to 5 in steps of 0.1

@@ -1,6 +1,7 @@
 //! `summary.json`: the outcome of a finished run.
 
-use crate::{DecayProfile, StepRecord};
+use crate::class::{error_factor, error_factor_over_training};
+use crate::{DecayProfile, Regime, RunClass, StepRecord};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -124,6 +125,24 @@ pub struct RunSummary {
     pub logged_step_us: f64,
     /// Number of seeds trained together with this one (1 for a single run).
     pub ensemble_size: usize,
+    /// How the run ended: trained, collapsed or diverged ([`RunClass`]). Absent from the
+    /// files of runs before it was recorded; [`RunSummary::class`] derives it for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<RunClass>,
+    /// The per-layer error factor of the initial network (step 0; see
+    /// [`crate::class::error_factor`]); null where it is not defined.
+    #[serde(default = "crate::nan::missing", deserialize_with = "crate::nan::f64")]
+    pub error_factor_start: f64,
+    /// Its regime; null where the factor is not defined.
+    #[serde(default)]
+    pub regime_start: Option<Regime>,
+    /// The per-layer error factor over training (the geometric mean over the logged
+    /// steps after step 0); null where it is not defined.
+    #[serde(default = "crate::nan::missing", deserialize_with = "crate::nan::f64")]
+    pub error_factor_training: f64,
+    /// Its regime; null where the factor is not defined.
+    #[serde(default)]
+    pub regime_training: Option<Regime>,
 }
 
 /// What a finished run measured, from which its summary is derived.
@@ -160,6 +179,8 @@ impl RunSummary {
         let profile = DecayProfile::from_steps(o.records).unwrap_or_else(DecayProfile::empty);
         let depth = profile.grad_mean_abs.len();
         let n = o.records.len() as f64;
+        let factor_start = o.records.first().and_then(error_factor);
+        let factor_training = error_factor_over_training(o.records);
         // Per layer, the mean over logged steps of a per-layer statistic that only hidden
         // layers have.
         let hidden_mean = |pick: fn(&crate::LayerRecord) -> Option<f64>| -> Vec<Option<f64>> {
@@ -187,7 +208,18 @@ impl RunSummary {
             step_us: o.step_us,
             logged_step_us: o.logged_step_us,
             ensemble_size: o.ensemble_size,
+            outcome: Some(RunClass::of(o.status, o.test_acc)),
+            error_factor_start: factor_start.unwrap_or(f64::NAN),
+            regime_start: factor_start.and_then(Regime::of),
+            error_factor_training: factor_training.unwrap_or(f64::NAN),
+            regime_training: factor_training.and_then(Regime::of),
         }
+    }
+
+    /// How the run ended, from its status and test accuracy (the same as `outcome`
+    /// where the file has it).
+    pub fn class(&self) -> RunClass {
+        RunClass::of(self.status, self.test_acc)
     }
 }
 

@@ -1,6 +1,9 @@
 //! A run's records as TensorBoard summaries.
 
-use vgrad_record::{Distribution, Histogram, LayerRecord, RunSummary, Spectrum, StepRecord};
+use vgrad_record::class::error_factor;
+use vgrad_record::{
+    Distribution, Histogram, LayerRecord, Regime, RunClass, RunSummary, Spectrum, StepRecord,
+};
 use vgrad_tensorboard::HistogramProto;
 
 /// Tagged scalar values of one TensorBoard summary.
@@ -99,6 +102,9 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
     if let Some(j) = &record.jacobian {
         scalars.extend(spectrum_scalars("jacobian_net", j, ""));
     }
+    if let Some(factor) = error_factor(record) {
+        scalars.push(("error_factor".to_string(), factor as f32));
+    }
     let mut histograms = Vec::new();
     for layer in &record.layers {
         scalars.extend(layer_scalars(layer));
@@ -124,18 +130,33 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
     (scalars, histograms)
 }
 
-/// Scalars of a finished run, logged at its last step.
+/// Scalars of a finished run, logged at its last step: its accuracies, ratios, error
+/// factors, and its classes as numbers (`regime_start` and `regime_training`: -1
+/// vanishing, 0 stable, 1 exploding; `trained`: 1 for a run that trained, 0 for one that
+/// collapsed or diverged).
 pub fn final_scalars(summary: &RunSummary) -> Scalars {
-    [
+    let regime = |r: Option<Regime>| r.map_or(f64::NAN, Regime::code);
+    let trained = f64::from(u8::from(summary.class() == RunClass::Trained));
+    let measured = [
         ("test_acc", summary.test_acc),
         ("val_acc", summary.val_acc),
         ("decay_ratio", summary.profile.decay_ratio),
         ("layer_factor", summary.profile.layer_factor),
         ("delta_decay_ratio", summary.profile.delta_decay_ratio),
-    ]
-    .into_iter()
-    .map(|(tag, v)| (tag.to_string(), v as f32))
-    .collect()
+    ];
+    // The factors and regimes are left out where undefined (one hidden layer, say).
+    let classes = [
+        ("error_factor_start", summary.error_factor_start),
+        ("error_factor_training", summary.error_factor_training),
+        ("regime_start", regime(summary.regime_start)),
+        ("regime_training", regime(summary.regime_training)),
+        ("trained", trained),
+    ];
+    measured
+        .into_iter()
+        .chain(classes.into_iter().filter(|(_, v)| !v.is_nan()))
+        .map(|(tag, v)| (tag.to_string(), v as f32))
+        .collect()
 }
 
 #[cfg(test)]

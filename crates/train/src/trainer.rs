@@ -326,7 +326,7 @@ impl<'a> Trainer<'a> {
         } else {
             None
         };
-        let spectra = if self.cfg.probe.jacobian_at(step, self.cfg.width) {
+        let spectra = if self.cfg.probes_jacobian_at(step) {
             Some(jacobian_spectra(&self.model, &self.probe_examples)?)
         } else {
             None
