@@ -67,5 +67,6 @@ fn a_report_without_runs_is_refused_and_a_quick_look_goes_to_its_own_folder() {
     // Only this test's quick look of `seed` is removed; quick/ is not committed.
     let _ = std::fs::remove_dir_all(quick.join("runs/seed"));
     let _ = std::fs::remove_file(quick.join("reports/seed.md"));
+    let _ = std::fs::remove_file(quick.join("reports/seed.json"));
     let _ = std::fs::remove_dir_all(quick.join("reports/seed"));
 }

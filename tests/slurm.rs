@@ -330,7 +330,10 @@ fn a_sweep_on_slurm_writes_the_same_report_as_one_here() {
     assert!(cancel.status.success(), "{}", text(&cancel));
     cluster.wait_for(&[&array, &report], "the jobs to end", |q| q.is_empty());
     let half = std::fs::read_to_string(Path::new(&cancelled).join("reports/seed.md")).unwrap();
-    assert!(half.contains("Runs without a result:"), "{half}");
+    assert!(
+        half.contains("Runs that diverged or have no result:"),
+        "{half}"
+    );
 
     let again = cluster.xtask(&[
         "sweep", "seed", "--out", &cancelled, "--slurm", "--array", "4", "--wait",

@@ -27,11 +27,12 @@ fn summaries(runs: &Path, prefix: &str) -> Vec<RunSummary> {
         .collect()
 }
 
-/// The cells of the decay table's row for `scenario`.
+/// The cells of the results table's row for `scenario`.
 fn row(report: &str, scenario: &str) -> Vec<String> {
-    let line = report
+    let results = &report[report.find("## Results").expect("a results table")..];
+    let line = results
         .lines()
-        .find(|l| l.starts_with(&format!("| {scenario} | ")) && l.contains('['))
+        .find(|l| l.starts_with(&format!("| {scenario} | ")))
         .unwrap_or_else(|| panic!("no row for {scenario} in:\n{report}"));
     line.trim_matches('|')
         .split('|')
@@ -48,13 +49,28 @@ fn expected_ci(a: f64, b: f64) -> String {
     with_ci(mean.exp(), (mean - half).exp(), (mean + half).exp())
 }
 
+/// The mean of two accuracies with the 95% interval of their logits, by hand.
+fn expected_accuracy(a: f64, b: f64) -> String {
+    let logit = |p: f64| (p / (1.0 - p)).ln();
+    let expit = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let (la, lb) = (logit(a), logit(b));
+    let half = 12.706204736 * (la - lb).abs() / 2.0;
+    let centre = (la + lb) / 2.0;
+    format!(
+        "{} [{}, {}]",
+        percent((a + b) / 2.0),
+        percent(expit(centre - half)),
+        percent(expit(centre + half))
+    )
+}
+
 #[test]
 fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
     let dir = tempfile::tempdir().unwrap();
     let experiment = dir.path().join("tiny.toml");
     std::fs::write(
         &experiment,
-        "seeds = 2\n[base]\nsteps = 60\nlog_every = 20\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n",
+        "seeds = 2\n[base]\nsteps = 300\nlog_every = 100\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n",
     )
     .unwrap();
     let out = dir.path().join("out");
@@ -70,30 +86,40 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
         let s = summaries(&runs, &format!("{scenario}_seed-"));
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().map(|s| s.seed).collect::<Vec<_>>(), vec![0, 1]);
-        assert!(s.iter().all(|s| s.steps == 60 && s.status == RunStatus::Ok));
+        assert!(
+            s.iter()
+                .all(|s| s.steps == 300 && s.status == RunStatus::Ok)
+        );
         let cells = row(&report, scenario);
-        assert_eq!(cells[1], "2/2");
-        assert_eq!(
-            cells[2],
-            expected_ci(s[0].profile.decay_ratio, s[1].profile.decay_ratio)
-        );
-        assert_eq!(
-            cells[5],
-            expected_ci(
-                s[0].profile.delta_decay_ratio,
-                s[1].profile.delta_decay_ratio
-            )
-        );
-        let acc = (s[0].test_acc + s[1].test_acc) / 2.0;
-        let sd = (s[0].test_acc - s[1].test_acc).abs() / 2f64.sqrt();
-        assert_eq!(cells[8], format!("{} ± {}", percent(acc), percent(sd)));
+        // The classes by hand: trained above chance plus 5 points, collapsed at or below.
+        let trained: Vec<&RunSummary> = s.iter().filter(|s| s.test_acc > 0.15).collect();
+        let collapsed = 2 - trained.len();
+        let runs_cell = match collapsed {
+            0 => "2 trained".to_string(),
+            n => format!("{} trained, {n} collapsed", 2 - n),
+        };
+        assert_eq!(cells[1], runs_cell, "{report}");
+        // The error factor at step 0 is every run's; the others the trained runs'.
+        let start = expected_ci(s[0].error_factor_start, s[1].error_factor_start);
+        assert!(cells[3].starts_with(&start), "{} vs {start}", cells[3]);
+        if let [a, b] = trained.as_slice() {
+            assert_eq!(cells[2], expected_accuracy(a.test_acc, b.test_acc));
+            assert_eq!(
+                cells[5],
+                expected_ci(a.profile.decay_ratio, b.profile.decay_ratio)
+            );
+        }
+        if trained.is_empty() {
+            assert_eq!((cells[2].as_str(), cells[5].as_str()), ("n/a", "n/a"));
+        }
     }
-    for figure in [
-        "accuracy.svg",
-        "gradients.svg",
-        "decay_over_training.svg",
-        "profile.svg",
-    ] {
+    assert!(report.contains("## Answer") && report.find("## Answer") < report.find("## Results"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("reports/tiny.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["scenarios"].as_array().unwrap().len(), 2);
+    assert!(out.join("reports/tiny/details.md").is_file());
+    for figure in ["error_factor.svg", "error_profile.svg", "gradients.svg"] {
         let svg = std::fs::read_to_string(out.join("reports/tiny").join(figure)).unwrap();
         assert!(svg.contains("<svg") && svg.contains("sigmoid"), "{figure}");
     }
@@ -150,9 +176,11 @@ fn failed_runs_are_recorded_reported_and_retried() {
     let opts = options(&out);
     assert_eq!(sweep(&experiment, &opts).unwrap().failed, 2);
     let report = std::fs::read_to_string(out.join("reports/broken.md")).unwrap();
-    assert_eq!(row(&report, "data auto")[1], "2/2");
+    // 20 steps are too few to train: the runs finished, and collapsed or trained.
+    let finished = row(&report, "data auto")[1].clone();
+    assert!(!finished.contains("failed"), "{report}");
     assert!(
-        report.contains("| data /no/such/mnist | 0/2 (2 failed or diverged) |"),
+        report.contains("| data /no/such/mnist | 0 trained, 2 failed |"),
         "{report}"
     );
     assert!(
@@ -190,9 +218,17 @@ fn a_diverged_run_is_listed_and_the_sweep_goes_on() {
     let outcome = sweep(&experiment, &options(&out)).unwrap();
     assert_eq!((outcome.ran, outcome.failed), (4, 0));
     let report = std::fs::read_to_string(out.join("reports/wild.md")).unwrap();
-    assert_eq!(row(&report, "lr 0.001")[1], "2/2");
+    let calm = row(&report, "lr 0.001");
     assert!(
-        report.contains("| lr 400000 | 1/2 (1 failed or diverged) |"),
+        !calm[1].contains("diverged") && !calm[1].contains("failed"),
+        "{report}"
+    );
+    assert!(
+        row(&report, "lr 400000")[1].ends_with(", 1 diverged"),
+        "{report}"
+    );
+    assert!(
+        report.contains("1 run diverged: 1 of 2 of **lr 400000**"),
         "{report}"
     );
     assert!(

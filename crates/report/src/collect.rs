@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use vgrad_record::layout::read_metrics;
-use vgrad_record::{RunState, RunSummary, StepRecord, run_state};
+use vgrad_record::{RunClass, RunState, RunSummary, StepRecord, run_state};
 use vgrad_sweep::{GridPoint, Sweep};
 
 use crate::Result;
@@ -41,23 +41,31 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Runs that finished with status `ok`.
-    pub fn ok_runs(&self) -> impl Iterator<Item = (&RunRecord, &RunSummary)> {
-        self.runs
-            .iter()
-            .filter_map(|r| r.summary().map(|s| (r, s)))
-            .filter(|(_, s)| s.status.is_ok())
+    /// Runs that finished, with their summaries: trained, collapsed or diverged.
+    pub fn finished(&self) -> impl Iterator<Item = (&RunRecord, &RunSummary)> {
+        self.runs.iter().filter_map(|r| r.summary().map(|s| (r, s)))
     }
 
-    /// Runs that failed or diverged.
+    /// Finished runs of `class`.
+    pub fn of_class(&self, class: RunClass) -> impl Iterator<Item = (&RunRecord, &RunSummary)> {
+        self.finished().filter(move |(_, s)| s.class() == class)
+    }
+
+    /// Runs that trained: what measures over training and accuracies read.
+    pub fn trained(&self) -> impl Iterator<Item = (&RunRecord, &RunSummary)> {
+        self.of_class(RunClass::Trained)
+    }
+
+    /// Finished runs per class, in the order of [`RunClass::ALL`].
+    pub fn class_counts(&self) -> [usize; 3] {
+        RunClass::ALL.map(|c| self.of_class(c).count())
+    }
+
+    /// Runs whose process failed before a summary (an error, not a diverged loss).
     pub fn failed(&self) -> usize {
         self.runs
             .iter()
-            .filter(|r| match &r.state {
-                RunState::Failed(_) => true,
-                RunState::Done(s) => !s.status.is_ok(),
-                _ => false,
-            })
+            .filter(|r| matches!(r.state, RunState::Failed(_)))
             .count()
     }
 
@@ -67,6 +75,17 @@ impl Scenario {
             .iter()
             .filter(|r| matches!(r.state, RunState::Missing | RunState::Incomplete))
             .count()
+    }
+
+    /// The logged steps of every finished run: what measures of the initial network
+    /// read (a network that never trains is the vanishing case itself).
+    pub fn all_steps(&self) -> Vec<&[StepRecord]> {
+        self.finished().map(|(r, _)| r.steps.as_slice()).collect()
+    }
+
+    /// The logged steps of every trained run.
+    pub fn trained_steps(&self) -> Vec<&[StepRecord]> {
+        self.trained().map(|(r, _)| r.steps.as_slice()).collect()
     }
 }
 
@@ -100,18 +119,4 @@ pub fn collect(sweep: &Sweep, runs_dir: &Path) -> Result<Vec<Scenario>> {
             })
         })
         .collect()
-}
-
-/// The scenarios grouped by the values of every axis but `axis`: each group's label (see
-/// `GridPoint::label_without`) and its members' indices, in grid order.
-pub fn group_without(scenarios: &[Scenario], axis: &str) -> Vec<(String, Vec<usize>)> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let key = s.point.label_without(axis);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(i),
-            None => groups.push((key, vec![i])),
-        }
-    }
-    groups
 }

@@ -1,4 +1,6 @@
-//! Numbers with sensible significant figures, for reports that read well as plain text.
+//! Numbers and lists as a report writes them.
+
+use crate::stats::{AccuracySummary, GeometricSummary};
 
 /// `x` with `sig` significant figures: fixed notation from 0.001 to 99,999, scientific
 /// (`4.63e-4`) outside; `n/a` for NaN.
@@ -22,13 +24,18 @@ pub fn sig(x: f64, sig: usize) -> String {
     }
 }
 
-/// A value with its 95% interval: `47.6 [41.2, 55.0]`.
+/// A value with its 95% interval: `47.6 [41.2, 55.0]`; the value alone without one.
 pub fn with_ci(value: f64, low: f64, high: f64) -> String {
     if low.is_nan() || high.is_nan() {
         sig(value, 3)
     } else {
         format!("{} [{}, {}]", sig(value, 3), sig(low, 3), sig(high, 3))
     }
+}
+
+/// A geometric summary with its interval, `n/a` for none.
+pub fn geometric(g: Option<GeometricSummary>) -> String {
+    g.map_or("n/a".into(), |g| with_ci(g.geo_mean, g.ci_low, g.ci_high))
 }
 
 /// A fraction as a percentage with one decimal: `89.5%`.
@@ -38,6 +45,39 @@ pub fn percent(x: f64) -> String {
     } else {
         format!("{:.1}%", 100.0 * x)
     }
+}
+
+/// An accuracy with its 95% interval: `89.2% [88.8%, 89.6%]`; `n/a` for none.
+pub fn accuracy(a: Option<AccuracySummary>) -> String {
+    match a {
+        None => "n/a".into(),
+        Some(a) if a.ci_low.is_nan() => percent(a.mean),
+        Some(a) => format!(
+            "{} [{}, {}]",
+            percent(a.mean),
+            percent(a.ci_low),
+            percent(a.ci_high)
+        ),
+    }
+}
+
+/// `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// `1 run` or `3 runs`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A scenario's label as a sentence shows it.
+pub fn bold(label: &str) -> String {
+    format!("**{label}**")
 }
 
 #[cfg(test)]
@@ -56,5 +96,13 @@ mod tests {
         assert_eq!(sig(f64::NAN, 3), "n/a");
         assert_eq!(with_ci(10.0, 8.0, 12.5), "10.0 [8.00, 12.5]");
         assert_eq!(percent(0.8945), "89.5%");
+        assert_eq!(
+            and_list(&["a".into(), "b".into(), "c".into()]),
+            "a, b and c"
+        );
+        assert_eq!(count(1, "run", "runs"), "1 run");
+        let a = AccuracySummary::of(&[0.8, 0.9]);
+        assert!(accuracy(a).starts_with("85.0% ["), "{}", accuracy(a));
+        assert_eq!(accuracy(AccuracySummary::of(&[0.5])), "50.0%");
     }
 }

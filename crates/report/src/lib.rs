@@ -1,14 +1,20 @@
-//! The report of a sweep, rebuilt from the run folders on disk: `reports/<experiment>.md`
-//! with its figures as SVG in `reports/<experiment>/`.
+//! The report of a sweep, rebuilt from the run folders on disk: `reports/<sweep>.md`, which
+//! opens with its answer, its appendix `reports/<sweep>/details.md` with the figures beside
+//! it, and `reports/<sweep>.json` with the results table's numbers.
+//!
+//! Every sentence is generated from typed classes (`vgrad_record::class`: how a run ended,
+//! what the error does) and the measures in [`measures`], one module per measure.
 
 pub mod collect;
-pub mod compare;
-pub mod diagnostics;
+pub mod configuration;
+pub mod document;
 pub mod figures;
-pub mod findings;
 pub mod format;
-pub mod markdown;
-pub mod seeds;
+pub mod json;
+pub mod measures;
+pub mod plot;
+pub mod report;
+pub mod setting;
 pub mod stats;
 #[cfg(test)]
 mod synthetic;
@@ -16,7 +22,7 @@ mod synthetic;
 use std::path::{Path, PathBuf};
 
 pub use collect::{RunRecord, Scenario, collect};
-pub use stats::ScenarioStats;
+pub use measures::{Analysis, ScenarioStats};
 
 /// What can go wrong while building a report.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +98,10 @@ pub fn write_collected(
     write(sweep, scenarios, &out.join("reports"), shown_runs_dir)
 }
 
-/// Writes `reports_dir/<experiment>.md` and its figures from `scenarios`; `runs_dir` is
-/// where its runs are, as the report shows it. Returns the path of the markdown file.
+/// Writes `reports_dir/<experiment>.md`, its appendix and figures in
+/// `reports_dir/<experiment>/` and `reports_dir/<experiment>.json` from `scenarios`;
+/// `runs_dir` is where its runs are, as the report shows it. Returns the path of the
+/// markdown file.
 pub fn write(
     sweep: &vgrad_sweep::Sweep,
     scenarios: &[Scenario],
@@ -102,23 +110,54 @@ pub fn write(
 ) -> Result<PathBuf> {
     let name = sweep.name();
     let figure_dir = reports_dir.join(name);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |cause| ReportError::Io { path, cause }
-    };
     std::fs::create_dir_all(&figure_dir).map_err(io(&figure_dir))?;
-    let stats: Vec<ScenarioStats> = scenarios.iter().map(ScenarioStats::of).collect();
-    let figures = figures::draw_all(sweep, scenarios, &stats, &figure_dir)?;
-    let text = markdown::render(&markdown::Inputs {
-        sweep,
-        scenarios,
-        stats: &stats,
-        figures: &figures,
-        runs_dir,
-    });
+    let analysis = Analysis::new(sweep, scenarios);
+    let figures = figures::draw_all(&analysis, &figure_dir)?;
+    remove_stale_figures(&figure_dir, &figures)?;
+    let json = serde_json::to_string_pretty(&json::companion(&analysis))
+        .expect("numbers and strings serialise");
+    write_file(&reports_dir.join(format!("{name}.json")), &(json + "\n"))?;
+    write_file(
+        &figure_dir.join("details.md"),
+        &report::details(&analysis, &figures),
+    )?;
     let path = reports_dir.join(format!("{name}.md"));
-    let tmp = reports_dir.join(format!(".{name}.md.tmp"));
-    std::fs::write(&tmp, text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    write_file(&path, &report::main(&analysis, &figures, runs_dir))?;
     Ok(path)
+}
+
+/// Removes the SVG files of `dir` that `figures` does not hold: figures an earlier report
+/// drew and this one does not (the folder is the report's own).
+fn remove_stale_figures(dir: &Path, figures: &figures::Figures) -> Result<()> {
+    let drawn: Vec<&str> = figures
+        .main
+        .iter()
+        .chain(&figures.details)
+        .map(|f| f.file.as_str())
+        .collect();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".svg") && !drawn.contains(&name) {
+            std::fs::remove_file(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
+}
+
+/// The error of an I/O operation on `path`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + use<> {
+    let path = path.to_path_buf();
+    move |cause| ReportError::Io { path, cause }
+}
+
+/// Writes `text` to `path` whole: into a hidden file beside it, then renamed over it.
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
 }

@@ -1,8 +1,12 @@
-//! Synthetic records for the tests: runs that were never trained.
+//! Synthetic runs for the tests: records of networks that were never trained, built so
+//! that each measure lands where a test wants it (on either side of a class's threshold).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use vgrad_record::{Histogram, LayerRecord, Outcome, RunState, RunStatus, RunSummary, StepRecord};
+use vgrad_record::{
+    Distribution, Histogram, LayerRecord, Outcome, RunState, RunStatus, RunSummary, Spectrum,
+    StepRecord,
+};
 use vgrad_sweep::{GridPoint, Overrides, Sweep, SweepDefinition};
 
 use crate::{RunRecord, Scenario};
@@ -10,29 +14,14 @@ use crate::{RunRecord, Scenario};
 /// Layer `layer` with the fields every record has, and none of the optional ones.
 pub fn layer(layer: usize) -> LayerRecord {
     LayerRecord {
-        layer,
         grad_mean_abs: 1e-3,
         grad_l2: 1.0,
         grad_std: 1e-3,
         grad_max_abs: 1e-2,
         weight_mean_abs: 0.1,
         weight_l2: 3.0,
-        dead_frac: None,
-        deriv_mean: None,
-        inactive_frac: None,
-        preact: None,
-        act: None,
-        preact_hist: None,
-        act_hist: None,
-        chi1: None,
-        jacobian: None,
-        update_ratio: None,
-        bias_update_ratio: None,
-        delta_mean_sq: None,
-        delta_hist: None,
         delta_mean_abs: 1e-3,
-        grad_hist: Histogram::of(&[]),
-        weight_hist: Histogram::of(&[]),
+        ..LayerRecord::empty(layer)
     }
 }
 
@@ -48,61 +37,68 @@ pub fn step(step: usize, layers: Vec<LayerRecord>) -> StepRecord {
     }
 }
 
-/// The scenario of `point` whose runs, one per element of `runs`, finished with those
-/// logged steps.
-pub fn scenario(point: &GridPoint, runs: Vec<Vec<StepRecord>>) -> Scenario {
-    let label = point.slug();
-    let runs = runs
-        .into_iter()
-        .enumerate()
-        .map(|(seed, steps)| {
-            let summary = RunSummary::new(&Outcome {
-                seed: seed as u64,
-                status: RunStatus::Ok,
-                records: &steps,
-                test_acc: 0.9,
-                val_acc: 0.9,
-                steps: point.config.steps,
-                wall_s: 1.0,
-                train_s: 1.0,
-                step_us: f64::NAN,
-                logged_step_us: f64::NAN,
-                ensemble_size: 1,
-            });
-            RunRecord {
-                seed: seed as u64,
-                dir: PathBuf::from(format!("runs/{label}_seed-{seed}")),
-                state: RunState::Done(Box::new(summary)),
-                steps,
-            }
-        })
-        .collect();
-    Scenario {
-        point: point.clone(),
-        runs,
+/// What a synthetic run measures.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Dense layers.
+    pub layers: usize,
+    /// The per-layer error factor of the initial network (step 0): the error's rms is
+    /// multiplied by it at every hidden layer on its way to the input.
+    pub factor_start: f64,
+    /// The same at every logged step after step 0.
+    pub factor_training: f64,
+    /// Final test accuracy.
+    pub test_acc: f64,
+    /// How it ended.
+    pub status: RunStatus,
+    /// A number that makes its values differ from another seed's (a few percent).
+    pub seed: usize,
+}
+
+impl Spec {
+    /// A 6-layer run that trains to 90% with a stable error.
+    pub fn new(seed: usize) -> Self {
+        Self {
+            layers: 6,
+            factor_start: 1.0,
+            factor_training: 1.0,
+            test_acc: 0.9,
+            status: RunStatus::Ok,
+            seed,
+        }
     }
 }
 
-/// Logged steps 0, 100 and 200 of a network of `layers` dense layers, with numbers that
-/// differ by `seed`, `scale` and step; with the probe's diagnostics when `diagnostics`.
-pub fn run(layers: usize, seed: usize, scale: f64, diagnostics: bool) -> Vec<StepRecord> {
-    use vgrad_record::{Distribution, Spectrum};
+/// Logged steps 0, 100 and 200 of a run as `spec` says, with every diagnostic the probe
+/// records (on layers whose numbers follow simple rules the tests can recompute).
+pub fn run(spec: &Spec) -> Vec<StepRecord> {
+    let jitter = 1.0 + 0.02 * spec.seed as f64;
     (0..3)
         .map(|k| {
-            let f = scale * (1.0 + 0.1 * seed as f64) * (1.0 + 0.5 * k as f64);
-            let layer_records = (1..=layers)
+            let factor = if k == 0 {
+                spec.factor_start
+            } else {
+                spec.factor_training
+            };
+            let hidden = spec.layers - 1;
+            let layers = (1..=spec.layers)
                 .map(|l| {
                     let mut x = layer(l);
-                    x.grad_mean_abs = 1e-3 * f * l as f64;
-                    x.delta_mean_abs = 2e-3 * f * l as f64;
+                    // rms at hidden layer l: factor^(l - 1) relative to layer 1, times the
+                    // last hidden layer's 1e-3 scale; the output's own 1e-2.
+                    let rms = if l <= hidden {
+                        1e-3 * jitter * factor.powi(-(l as i32 - hidden as i32))
+                    } else {
+                        1e-2 * jitter
+                    };
+                    x.delta_mean_sq = Some(rms * rms);
+                    x.delta_mean_abs = 0.8 * rms;
+                    x.grad_mean_abs = 0.5 * rms * (1.0 + 0.1 * k as f64);
+                    x.grad_l2 = 10.0 * rms;
                     x.weight_l2 = 3.0 + 0.1 * l as f64;
-                    let hidden = l < layers;
-                    if hidden {
-                        x.dead_frac = Some(0.1);
-                        x.deriv_mean = Some(0.2);
-                        x.inactive_frac = Some(0.3);
-                    }
-                    if diagnostics {
+                    x.update_ratio = Some(1e-3 * jitter / l as f64);
+                    x.delta_hist = Some(Histogram::of(&[-1e-3, 2e-4, 5e-3, 0.0]));
+                    if l <= hidden {
                         let dist = |mean: f64, std: f64| Distribution {
                             mean,
                             std,
@@ -110,68 +106,120 @@ pub fn run(layers: usize, seed: usize, scale: f64, diagnostics: bool) -> Vec<Ste
                             p50: mean,
                             p85: mean + std,
                         };
-                        x.update_ratio = Some(1e-3 * f / l as f64);
-                        x.bias_update_ratio = (k > 0).then_some(2e-3);
-                        x.delta_mean_sq = Some(1e-6 * (f * l as f64).powi(2));
-                        let d = [-1e-3 * f, 2e-4, 5e-3 * l as f64, 0.0];
-                        x.delta_hist = Some(Histogram::of(&d.map(|v| v as f32)));
-                        if hidden {
-                            x.preact = Some(dist(0.1 * l as f64, f));
-                            x.act = Some(dist(0.5 - 0.01 * l as f64, 0.2));
-                            let a = [0.5, 0.25 * l as f32, -0.3];
-                            let edges = vgrad_record::step::activation_edges();
-                            x.act_hist = Some(Histogram::over(&a, edges.clone()));
-                            x.preact_hist = Some(Histogram::over(&a, edges));
-                            x.chi1 = Some(0.5 * f);
-                            x.jacobian = (k != 1).then_some(Spectrum {
-                                mean: 0.8 * f,
-                                min: 0.1,
-                                max: 2.0 * f,
-                            });
-                        }
+                        x.dead_frac = Some(0.0);
+                        x.inactive_frac = Some(0.1);
+                        x.deriv_mean = Some(0.2);
+                        x.deriv_mean_sq = Some(0.05);
+                        x.preact = Some(dist(0.1 * l as f64, 1.0 + k as f64));
+                        x.act = Some(dist(0.5, 0.2));
+                        let a = [0.5, 0.25 * l as f32, -0.3];
+                        let edges = vgrad_record::step::activation_edges();
+                        x.act_hist = Some(Histogram::over(&a, edges.clone()));
+                        x.preact_hist = Some(Histogram::over(&a, edges));
+                        x.chi1 = Some(factor * factor);
+                        x.jacobian = Some(Spectrum {
+                            mean: factor,
+                            min: 0.5 * factor,
+                            max: 2.0 * factor,
+                        });
                     }
                     x
                 })
                 .collect();
-            let mut s = step(100 * k, layer_records);
-            if diagnostics && k != 1 {
-                s.jacobian = Some(Spectrum {
-                    mean: 0.5 * f,
-                    min: 0.01 * f,
-                    max: 3.0 * f,
-                });
-            }
+            let mut s = step(100 * k, layers);
+            s.train_acc = 0.3 + 0.2 * k as f64;
+            s.jacobian = Some(Spectrum {
+                mean: 0.5,
+                min: 0.01,
+                max: 3.0,
+            });
             s
         })
         .collect()
 }
 
-/// A synthetic sweep of `activations` networks of 3 dense layers, two seeds each, with its
-/// scenarios (the i-th with numbers `1 + i` times the first's); with the probe's
-/// diagnostics when `diagnostics`.
-pub fn sweep(activations: &[&str], diagnostics: bool) -> (Sweep, Vec<Scenario>) {
+/// The finished run of `point` with seed `seed`, its logged steps `steps`, as `spec` says.
+fn finished(point: &GridPoint, seed: u64, spec: &Spec, steps: Vec<StepRecord>) -> RunRecord {
+    let summary = RunSummary::new(&Outcome {
+        seed,
+        status: spec.status,
+        records: &steps,
+        test_acc: spec.test_acc,
+        val_acc: spec.test_acc,
+        steps: point.config.steps,
+        wall_s: 1.0,
+        train_s: 1.0,
+        step_us: f64::NAN,
+        logged_step_us: f64::NAN,
+        ensemble_size: 1,
+    });
+    RunRecord {
+        seed,
+        dir: PathBuf::from(format!("runs/{}_seed-{seed}", point.slug())),
+        state: RunState::Done(Box::new(summary)),
+        steps,
+    }
+}
+
+/// The scenario of `point` whose runs, one per spec, finished as the specs say.
+pub fn scenario(point: &GridPoint, specs: &[Spec]) -> Scenario {
+    Scenario {
+        point: point.clone(),
+        runs: specs
+            .iter()
+            .enumerate()
+            .map(|(seed, spec)| finished(point, seed as u64, spec, run(spec)))
+            .collect(),
+    }
+}
+
+/// The sweep of the sweep file `text` (read as `experiments/syn.toml`).
+pub fn sweep(text: &str) -> Sweep {
+    let definition = SweepDefinition::parse(text, Path::new("experiments/syn.toml"))
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+    Sweep::new(definition, &Overrides::default()).unwrap()
+}
+
+/// A sweep of 6-layer networks over `activations` (two seeds), each scenario's runs made
+/// by `spec` from the scenario's index and the seed.
+pub fn over(activations: &[&str], spec: impl Fn(usize, usize) -> Spec) -> (Sweep, Vec<Scenario>) {
     let list: Vec<String> = activations.iter().map(|a| format!("\"{a}\"")).collect();
-    let text = format!(
-        "seeds = 2\n[base]\nlayers = 3\nsteps = 300\nlog_every = 100\n\
+    let sweep = sweep(&format!(
+        "seeds = 2\n[base]\nlayers = 6\nsteps = 300\nlog_every = 100\n\
          [axes]\nactivation = [{}]\n",
         list.join(", ")
-    );
-    let definition =
-        SweepDefinition::parse(&text, std::path::Path::new("experiments/syn.toml")).unwrap();
-    let sweep = Sweep::new(definition, &Overrides::default()).unwrap();
+    ));
     let scenarios = sweep
         .points
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            let scale = 1.0 + i as f64;
-            scenario(
-                p,
-                (0..2)
-                    .map(|seed| run(3, seed, scale, diagnostics))
-                    .collect(),
-            )
-        })
+        .map(|(i, p)| scenario(p, &[spec(i, 0), spec(i, 1)]))
+        .collect();
+    (sweep, scenarios)
+}
+
+/// A sweep of the named scenarios `named` (name, fields), two seeds of stable 6-layer
+/// networks each.
+pub fn named(named: &[(&str, &str)]) -> (Sweep, Vec<Scenario>) {
+    named_with(named, |_, seed| Spec::new(seed))
+}
+
+/// A sweep of the named scenarios `named` (name, fields), two seeds each, whose runs
+/// `spec` makes from the scenario's index and the seed.
+pub fn named_with(
+    named: &[(&str, &str)],
+    spec: impl Fn(usize, usize) -> Spec,
+) -> (Sweep, Vec<Scenario>) {
+    let mut text = String::from("seeds = 2\n[base]\nlayers = 6\nsteps = 300\nlog_every = 100\n");
+    for (name, fields) in named {
+        text.push_str(&format!("[[scenarios]]\nname = \"{name}\"\n{fields}\n"));
+    }
+    let sweep = sweep(&text);
+    let scenarios = sweep
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| scenario(p, &[spec(i, 0), spec(i, 1)]))
         .collect();
     (sweep, scenarios)
 }

@@ -15,7 +15,7 @@ use vgrad_record::seeds::SEEDS_GRAMMAR;
 use vgrad_record::{RunConfig, Seeds};
 
 /// Top-level keys of a sweep file.
-const TOP_LEVEL: [&str; 5] = ["description", "seeds", "base", "axes", "scenarios"];
+const TOP_LEVEL: [&str; 6] = ["description", "setup", "seeds", "base", "axes", "scenarios"];
 
 /// A sweep that cannot be used or run; the message names the file, the key and what is
 /// allowed, or the run folder and what failed.
@@ -66,6 +66,9 @@ pub struct SweepDefinition {
     pub path: PathBuf,
     /// What the sweep is for.
     pub description: String,
+    /// For a sweep that reproduces a paper: the paper's setup beside the sweep's, and
+    /// which numbers are comparable (markdown, shown where the report compares with it).
+    pub setup: String,
     /// The seeds every grid point is trained with.
     pub seeds: Vec<u64>,
     /// The fields `[base]` sets (the reference defaults hold for the others).
@@ -144,16 +147,13 @@ impl SweepDefinition {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "sweep".into());
-        let description = match table.get("description") {
-            None => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => {
-                return Err(key_error(
-                    "description",
-                    format!("expected a string, found {other}"),
-                ));
-            }
+        let text = |key: &str| match table.get(key) {
+            None => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(key_error(key, format!("expected a string, found {other}"))),
         };
+        let description = text("description")?;
+        let setup = text("setup")?;
         let seeds = match table.get("seeds") {
             None => return Err(key_error(
                 "seeds",
@@ -201,6 +201,7 @@ impl SweepDefinition {
             name,
             path: path.to_path_buf(),
             description,
+            setup,
             seeds,
             base,
             axes,
@@ -365,7 +366,7 @@ mod tests {
         let cases = [
             (
                 "seeds = 2\nsteps = 5",
-                "`steps`: unknown key; allowed: description, seeds, base, axes, scenarios",
+                "`steps`: unknown key; allowed: description, setup, seeds, base, axes, scenarios",
             ),
             (
                 "seeds = 2\n[base]\nsteps = \"many\"",

@@ -1,0 +1,693 @@
+//! The report's figures, each built from one measure's statistics and drawn by [`plot`]:
+//! legends beside the data, labelled axes, log scales where values span orders, at most
+//! [`plot::MAX_SERIES`] series a panel (more are faceted), and coinciding series named in
+//! the caption.
+
+use std::path::Path;
+
+use vgrad_record::class::STABLE_BAND;
+
+use crate::document::Figure;
+use crate::measures::Analysis;
+use crate::measures::learning_rate::searches;
+use crate::plot::{self, Axis, Guide, Kind, Panel, Scale, Series};
+use crate::setting::{groups, varies};
+use crate::{ReportError, Result};
+
+/// The figures of a report: those of the report itself and those of its appendix.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// Beside the answer.
+    pub main: Vec<Figure>,
+    /// In `details.md`.
+    pub details: Vec<Figure>,
+}
+
+fn axis(label: &str, scale: Scale, integer: bool) -> Axis {
+    Axis {
+        label: label.into(),
+        scale,
+        range: None,
+        integer,
+    }
+}
+
+fn steps() -> Axis {
+    axis("training step", Scale::Linear, true)
+}
+
+fn lines(title: String, x: Axis, y: Axis, series: Vec<Series>) -> Panel {
+    Panel {
+        title,
+        x,
+        y,
+        kind: Kind::Lines,
+        series,
+        guides: Vec::new(),
+    }
+}
+
+fn series(label: String, points: Vec<(f64, f64)>) -> Series {
+    Series {
+        label,
+        points,
+        bars: Vec::new(),
+    }
+}
+
+/// The guides of the error factor's stable band.
+fn band() -> Vec<Guide> {
+    vec![
+        Guide::Horizontal {
+            y: STABLE_BAND,
+            label: Some("edges of the stable band".into()),
+        },
+        Guide::Horizontal {
+            y: 1.0 / STABLE_BAND,
+            label: None,
+        },
+    ]
+}
+
+/// `members` split into panels of at most [`plot::MAX_SERIES`]: all in one while they fit,
+/// else one per activation, then per depth, then in runs of the most a panel holds. Each
+/// facet's title suffix and members.
+fn facets(a: &Analysis, members: &[usize]) -> Vec<(String, Vec<usize>)> {
+    if members.len() <= plot::MAX_SERIES {
+        return vec![(String::new(), members.to_vec())];
+    }
+    let activation = |i: usize| a.scenarios[i].point.config.activation;
+    let mut out = Vec::new();
+    for (act, of) in groups_of(members, activation) {
+        if of.len() <= plot::MAX_SERIES {
+            out.push((act.to_string(), of));
+            continue;
+        }
+        for (layers, of) in groups_of(&of, |i| a.scenarios[i].point.config.layers) {
+            for (k, chunk) in of.chunks(plot::MAX_SERIES).enumerate() {
+                let part = if of.len() > plot::MAX_SERIES {
+                    format!(", part {}", k + 1)
+                } else {
+                    String::new()
+                };
+                out.push((format!("{act}, {layers} layers{part}"), chunk.to_vec()));
+            }
+        }
+    }
+    out
+}
+
+/// `members` grouped by `key`, in order of first appearance.
+fn groups_of<K: PartialEq + Copy>(
+    members: &[usize],
+    key: impl Fn(usize) -> K,
+) -> Vec<(K, Vec<usize>)> {
+    let mut out: Vec<(K, Vec<usize>)> = Vec::new();
+    for &i in members {
+        let k = key(i);
+        match out.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, of)) => of.push(i),
+            None => out.push((k, vec![i])),
+        }
+    }
+    out
+}
+
+/// `base`, or `base: suffix`.
+fn titled(base: &str, suffix: &str) -> String {
+    if suffix.is_empty() {
+        base.into()
+    } else {
+        format!("{base}: {suffix}")
+    }
+}
+
+/// A panel's labels for its members: the scenario labels, or without the facet's own
+/// part where the facet names it.
+fn label(a: &Analysis, i: usize, facet: &str) -> String {
+    let full = a.label(i);
+    if facet.is_empty() {
+        return full;
+    }
+    let act = a.scenarios[i].point.config.activation.to_string();
+    let short = full
+        .split(", ")
+        .filter(|part| *part != act && !facet.contains(part))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if short.is_empty() { full } else { short }
+}
+
+/// One panel per facet of `members`: each scenario's `curve` over the logged steps, with
+/// `title` and the y axis `y`.
+fn curve_panels(
+    a: &Analysis,
+    members: &[usize],
+    title: &str,
+    y: &Axis,
+    curve: impl Fn(&crate::ScenarioStats) -> &[(usize, f64)],
+) -> Vec<Panel> {
+    facets(a, members)
+        .into_iter()
+        .map(|(facet, of)| {
+            let s = of
+                .iter()
+                .map(|&i| {
+                    let points = curve(&a.stats[i])
+                        .iter()
+                        .map(|&(x, v)| (x as f64, v))
+                        .collect();
+                    series(label(a, i, &facet), points)
+                })
+                .collect();
+            lines(titled(title, &facet), steps(), y.clone(), s)
+        })
+        .collect()
+}
+
+/// Draws `panels` into `dir/file` and the figure with `caption` and the plot's notes.
+fn draw(dir: &Path, file: &str, caption: &str, panels: &[Panel]) -> Result<Option<Figure>> {
+    let panels: Vec<Panel> = panels
+        .iter()
+        .filter(|p| p.series.iter().any(|s| !s.points.is_empty()))
+        .cloned()
+        .collect();
+    if panels.is_empty() {
+        return Ok(None);
+    }
+    let path = dir.join(file);
+    let notes =
+        plot::draw(&path, &panels).map_err(|message| ReportError::Figure { path, message })?;
+    let mut caption = caption.to_string();
+    for note in notes {
+        caption.push(' ');
+        caption.push_str(&note);
+    }
+    Ok(Some(Figure {
+        file: file.into(),
+        caption,
+    }))
+}
+
+/// Draws every figure of the report into `dir`.
+pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
+    let mut f = Figures::default();
+    let main = [
+        accuracy(a, dir)?,
+        error_factor(a, dir)?,
+        versus_depth(a, dir)?,
+        error_profile(a, dir)?,
+        theory_vs_measurement(a, dir)?,
+        learning_rates(a, dir)?,
+        learning_curves(a, dir)?,
+        activation_inputs(a, dir)?,
+    ];
+    f.main.extend(main.into_iter().flatten());
+    let details = [
+        gradients(a, dir)?,
+        update_ratio(a, dir)?,
+        activation_hist(a, dir)?,
+        delta_hist(a, dir)?,
+    ];
+    f.details.extend(details.into_iter().flatten());
+    Ok(f)
+}
+
+/// Training accuracy on the logged batches, trained runs.
+fn accuracy(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let mut y = axis("accuracy on the logged batch", Scale::Linear, false);
+    y.range = Some((0.0, 1.0));
+    let panels = curve_panels(a, &a.with_trained(), "Training accuracy", &y, |st| {
+        &st.outcome.train_curve
+    });
+    draw(
+        dir,
+        "accuracy.svg",
+        "Accuracy on the logged training batches, mean over the trained runs.",
+        &panels,
+    )
+}
+
+/// The error factor at every logged step, trained runs.
+fn error_factor(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let y = axis(
+        "rms dC/dz, layer l over layer l + 1 (log)",
+        Scale::Log,
+        false,
+    );
+    let mut panels = curve_panels(a, &a.with_trained(), "Per-layer error factor", &y, |st| {
+        &st.regime.curve
+    });
+    for p in &mut panels {
+        p.guides = band();
+    }
+    draw(
+        dir,
+        "error_factor.svg",
+        "The per-layer factor of the back-propagated error's rms over the hidden layers, toward the input, at every logged step (geometric mean over the trained runs; step 0 is the initial network). Below the band the error vanishes, above it it explodes.",
+        &panels,
+    )
+}
+
+/// The error factor at step 0 and over training against depth.
+fn versus_depth(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    if !varies(a.scenarios, |c| c.layers) {
+        return Ok(None);
+    }
+    let key = |s: &crate::Scenario| {
+        (
+            vgrad_record::RunConfig {
+                layers: 0,
+                ..s.point.config.clone()
+            },
+            s.point.value(vgrad_sweep::SCENARIO).map(str::to_string),
+        )
+    };
+    let lines_of: Vec<(String, Vec<usize>)> = groups(a.scenarios, key)
+        .into_iter()
+        .map(|(_, of)| (a.scenarios[of[0]].point.label_without("layers"), of))
+        .collect();
+    let pick = |start: bool| {
+        move |i: usize| {
+            let r = &a.stats[i].regime;
+            if start { r.start } else { r.training }
+        }
+    };
+    let mut panels = Vec::new();
+    for chunk in lines_of.chunks(plot::MAX_SERIES) {
+        for (start, title) in [
+            (true, "Error factor at initialisation"),
+            (false, "Error factor over training"),
+        ] {
+            let s = chunk
+                .iter()
+                .map(|(name, of)| {
+                    let with: Vec<(f64, crate::stats::GeometricSummary)> = of
+                        .iter()
+                        .filter_map(|&i| {
+                            Some((
+                                a.scenarios[i].point.config.layers as f64,
+                                pick(start)(i).split.positive?,
+                            ))
+                        })
+                        .collect();
+                    Series {
+                        label: name.clone(),
+                        points: with.iter().map(|(x, g)| (*x, g.geo_mean)).collect(),
+                        bars: with
+                            .iter()
+                            .filter(|(_, g)| g.ci_low.is_finite())
+                            .map(|(x, g)| (*x, g.ci_low, g.ci_high))
+                            .collect(),
+                    }
+                })
+                .collect();
+            let mut p = lines(
+                title.into(),
+                axis("dense layers", Scale::Linear, true),
+                axis("per-layer error factor (log)", Scale::Log, false),
+                s,
+            );
+            p.guides = band();
+            panels.push(p);
+        }
+    }
+    draw(
+        dir,
+        "factor_vs_depth.svg",
+        "The per-layer error factor against depth, at step 0 (every run) and over training (trained runs): geometric mean over seeds with its 95% interval.",
+        &panels,
+    )
+}
+
+/// The error's rms per layer, at step 0 and over training.
+fn error_profile(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let with = a.with_finished();
+    let deepest = with
+        .iter()
+        .map(|&i| a.scenarios[i].point.config.layers)
+        .max()
+        .unwrap_or(0);
+    // Over depth sweeps the deepest networks show the profile; the table gives the rest.
+    let of: Vec<usize> = with
+        .into_iter()
+        .filter(|&i| a.scenarios[i].point.config.layers == deepest)
+        .collect();
+    let mut panels = Vec::new();
+    for (facet, members) in facets(a, &of) {
+        for (start, title) in [
+            (true, "Error per layer at step 0"),
+            (false, "Error per layer over training"),
+        ] {
+            let s = members
+                .iter()
+                .map(|&i| {
+                    let p = &a.stats[i].profile.error_rms;
+                    let values = if start { &p.start } else { &p.training };
+                    series(
+                        label(a, i, &facet),
+                        values
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(l, v)| Some(((l + 1) as f64, (*v)?)))
+                            .collect(),
+                    )
+                })
+                .collect();
+            panels.push(lines(
+                titled(title, &facet),
+                axis("layer (1 = first hidden, L = output)", Scale::Linear, true),
+                axis("rms dC/dz (log)", Scale::Log, false),
+                s,
+            ));
+        }
+    }
+    let which = if varies(a.scenarios, |c| c.layers) {
+        format!(" Networks of {deepest} layers.")
+    } else {
+        String::new()
+    };
+    draw(
+        dir,
+        "error_profile.svg",
+        &format!(
+            "The root mean square of the back-propagated error dC/dz at each layer, at step 0 (every run) and over training (trained runs), geometric mean over seeds.{which}"
+        ),
+        &panels,
+    )
+}
+
+/// The measured error factor at step 0 against the theory's prediction.
+fn theory_vs_measurement(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let with: Vec<(usize, f64, f64)> = a
+        .with_finished()
+        .into_iter()
+        .filter_map(|i| {
+            let c = a.stats[i].mean_field.chain?;
+            Some((
+                i,
+                c.predicted_factor()?,
+                a.stats[i].regime.start.split.positive?.geo_mean,
+            ))
+        })
+        .collect();
+    if with.is_empty() {
+        return Ok(None);
+    }
+    let by_activation = groups_of(&with.iter().map(|w| w.0).collect::<Vec<_>>(), |i| {
+        a.scenarios[i].point.config.activation
+    });
+    let mut panels = Vec::new();
+    for chunk in by_activation.chunks(plot::MAX_SERIES) {
+        let s = chunk
+            .iter()
+            .map(|(act, of)| {
+                series(
+                    act.to_string(),
+                    with.iter()
+                        .filter(|w| of.contains(&w.0))
+                        .map(|w| (w.1, w.2))
+                        .collect(),
+                )
+            })
+            .collect();
+        panels.push(Panel {
+            title: "Measured against predicted, step 0".into(),
+            x: axis("sqrt(chi_1) from first principles (log)", Scale::Log, false),
+            y: axis("measured per-layer error factor (log)", Scale::Log, false),
+            kind: Kind::Points,
+            series: s,
+            guides: vec![Guide::Diagonal {
+                factor: 1.0,
+                label: Some("theory exact".into()),
+            }],
+        });
+    }
+    draw(
+        dir,
+        "theory_vs_measurement.svg",
+        "Each plain network's per-layer error factor at step 0 (geometric mean over its runs) against the factor sqrt(chi_1) that mean-field theory predicts from the activation and the weight variance alone; one marker per scenario, one series per activation.",
+        &panels,
+    )
+}
+
+/// Validation accuracy against the learning rate, per setting.
+fn learning_rates(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let all = searches(a);
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let panels: Vec<Panel> = all
+        .chunks(plot::MAX_SERIES)
+        .map(|chunk| {
+            let s = chunk
+                .iter()
+                .map(|search| {
+                    let points = search.rates.iter().map(|r| (r.0, r.1)).collect();
+                    series(
+                        a.scenarios[search.example].point.label_without("lr"),
+                        points,
+                    )
+                })
+                .collect();
+            let mut p = lines(
+                "Validation accuracy by learning rate".into(),
+                axis("learning rate (log)", Scale::Log, false),
+                axis("mean validation accuracy", Scale::Linear, false),
+                s,
+            );
+            p.y.range = Some((0.0, 1.0));
+            p
+        })
+        .collect();
+    draw(
+        dir,
+        "learning_rate.svg",
+        "Mean validation accuracy over the seeds at each learning rate (a diverged run counts as a guess).",
+        &panels,
+    )
+}
+
+/// Validation accuracy over training (sweeps with `eval_every`).
+fn learning_curves(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let mut y = axis("accuracy, 5,000 held-out images", Scale::Linear, false);
+    y.range = Some((0.0, 1.0));
+    let panels = curve_panels(a, &a.with_trained(), "Validation accuracy", &y, |st| {
+        &st.outcome.val_curve
+    });
+    draw(
+        dir,
+        "learning_curves.svg",
+        "Accuracy on the 5,000 held-out validation images over training, mean over the trained runs; the last point is the end of training.",
+        &panels,
+    )
+}
+
+/// The last hidden layer's activation input over training (Ioffe & Szegedy 2015, Figure 1).
+fn activation_inputs(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    if !a.sweep.points.iter().any(|p| p.config.eval_every > 0) {
+        return Ok(None);
+    }
+    let panels: Vec<Panel> = a
+        .with_trained()
+        .into_iter()
+        .filter(|&i| !a.stats[i].activations.last_input.is_empty())
+        .take(8)
+        .map(|i| {
+            let c = &a.stats[i].activations.last_input;
+            let line = |k: usize, name: &str| {
+                series(
+                    name.into(),
+                    c.iter().map(|(step, p)| (*step as f64, p[k])).collect(),
+                )
+            };
+            lines(
+                a.label(i),
+                steps(),
+                axis("last hidden layer's activation input", Scale::Linear, false),
+                vec![
+                    line(2, "85th percentile"),
+                    line(1, "median"),
+                    line(0, "15th percentile"),
+                ],
+            )
+        })
+        .collect();
+    draw(
+        dir,
+        "activation_inputs.svg",
+        "The 15th, 50th and 85th percentiles of the last hidden layer's activation input (after the normalisation, where there is one) over its units and the batch's examples, at every logged step, mean over the trained runs (Ioffe & Szegedy 2015, Figure 1b, c).",
+        &panels,
+    )
+}
+
+/// The post's two figures: the first and the last layer's mean |dC/dW| over training.
+fn gradients(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let y = axis("mean |dC/dW| (log)", Scale::Log, false);
+    let with = a.with_trained();
+    let first = curve_panels(a, &with, "Mean |dC/dW|, layer 1", &y, |st| {
+        &st.decay.grad_first
+    });
+    let last = curve_panels(a, &with, "Mean |dC/dW|, layer L", &y, |st| {
+        &st.decay.grad_last
+    });
+    draw(
+        dir,
+        "gradients.svg",
+        "The mean absolute weight gradient of the first and of the last layer over training, geometric mean over the trained runs: the reference post's two figures.",
+        &interleave(first, last),
+    )
+}
+
+/// The first and the last layer's update-to-weight ratio over training.
+fn update_ratio(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let y = axis("||dW|| / ||W|| per step (log)", Scale::Log, false);
+    let with = a.with_trained();
+    let first = curve_panels(a, &with, "Update ratio, layer 1", &y, |st| {
+        &st.updates.curve_first
+    });
+    let last = curve_panels(a, &with, "Update ratio, layer L", &y, |st| {
+        &st.updates.curve_last
+    });
+    let mut panels = interleave(first, last);
+    for p in &mut panels {
+        p.guides = vec![Guide::Horizontal {
+            y: 1e-3,
+            label: Some("rule of thumb, 1e-3".into()),
+        }];
+    }
+    draw(
+        dir,
+        "update_ratio.svg",
+        "How far the first and the last layer's weights move per step relative to their size, geometric mean over the trained runs.",
+        &panels,
+    )
+}
+
+/// `a` and `b` side by side, facet by facet: a[0], b[0], a[1], b[1], ...
+fn interleave(a: Vec<Panel>, b: Vec<Panel>) -> Vec<Panel> {
+    a.into_iter().zip(b).flat_map(|(x, y)| [x, y]).collect()
+}
+
+/// At most this many scenarios get a histogram panel.
+const MAX_HISTOGRAM_PANELS: usize = 8;
+
+/// Histogram panels at step 0: one per scenario, one line per layer (at most eight).
+fn histogram_panels(
+    a: &Analysis,
+    pick: fn(
+        &crate::measures::activations::Activations,
+    ) -> &Vec<Option<crate::measures::activations::MeanHistogram>>,
+    magnitude: bool,
+    x_label: &str,
+) -> Vec<Panel> {
+    let with: Vec<usize> = a
+        .with_finished()
+        .into_iter()
+        .filter(|&i| !pick(&a.stats[i].activations).is_empty())
+        .collect();
+    if with.len() > MAX_HISTOGRAM_PANELS {
+        return Vec::new();
+    }
+    with.into_iter()
+        .map(|i| {
+            let layers = pick(&a.stats[i].activations);
+            let n = layers.len();
+            // Evenly spread layers, first and last included.
+            let shown: Vec<usize> = if n <= plot::MAX_SERIES {
+                (0..n).collect()
+            } else {
+                (0..plot::MAX_SERIES)
+                    .map(|k| k * (n - 1) / (plot::MAX_SERIES - 1))
+                    .collect()
+            };
+            let s = shown
+                .into_iter()
+                .filter_map(|l| {
+                    let h = layers[l].as_ref()?;
+                    let points = if magnitude {
+                        magnitude_buckets(h)
+                    } else {
+                        linear_buckets(h)
+                    };
+                    Some(series(format!("layer {}", l + 1), points))
+                })
+                .collect();
+            let x = axis(
+                x_label,
+                if magnitude { Scale::Log } else { Scale::Linear },
+                false,
+            );
+            lines(
+                a.label(i),
+                x,
+                axis("share of values", Scale::Linear, false),
+                s,
+            )
+        })
+        .collect()
+}
+
+/// Each bucket of a linear histogram at its centre, with its share; the open end buckets
+/// at the edges.
+fn linear_buckets(h: &crate::measures::activations::MeanHistogram) -> Vec<(f64, f64)> {
+    let e = &h.edges;
+    (0..h.share.len())
+        .map(|k| {
+            let x = match k {
+                0 => e[0],
+                k if k == e.len() => e[e.len() - 1],
+                k => (e[k - 1] + e[k]) / 2.0,
+            };
+            (x, h.share[k])
+        })
+        .collect()
+}
+
+/// A symmetric log-spaced histogram folded onto magnitudes: each magnitude bucket's share
+/// (both signs) at its upper edge.
+fn magnitude_buckets(h: &crate::measures::activations::MeanHistogram) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for (k, share) in h.share.iter().enumerate() {
+        let edge = h.edges.get(k).copied().unwrap_or(f64::INFINITY);
+        let lower = if k == 0 {
+            f64::NEG_INFINITY
+        } else {
+            h.edges[k - 1]
+        };
+        // The bucket (lower, edge]: on the positive side its magnitudes reach `edge`, on
+        // the negative side `-lower`; the open end buckets (beyond 10) are left out.
+        let magnitude = if lower >= 0.0 { edge } else { -lower };
+        if !magnitude.is_finite() {
+            continue;
+        }
+        match out.iter_mut().find(|(m, _)| *m == magnitude) {
+            Some((_, s)) => *s += share,
+            None => out.push((magnitude, *share)),
+        }
+    }
+    out.sort_by(|x, y| x.0.total_cmp(&y.0));
+    out
+}
+
+/// Glorot & Bengio 2010's Figure 6 at step 0.
+fn activation_hist(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let panels = histogram_panels(a, |x| &x.act_hist, false, "activation output");
+    draw(
+        dir,
+        "activation_hist.svg",
+        "The activation's output at step 0, one line per hidden layer: each bucket's share of the values over a logged batch's examples and the layer's units, at the bucket's centre, mean over every run (Glorot & Bengio 2010, Figure 6); values beyond -5 and 5 are drawn at the ends.",
+        &panels,
+    )
+}
+
+/// Glorot & Bengio 2010's Figure 7 at step 0.
+fn delta_hist(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let panels = histogram_panels(a, |x| &x.delta_hist, true, "magnitude of dC/dz (log)");
+    draw(
+        dir,
+        "delta_hist.svg",
+        "The back-propagated error dC/dz at each layer at step 0 by magnitude (both signs), one line per layer: each bucket's share of a logged batch's values, mean over every run (Glorot & Bengio 2010, Figure 7). A vanishing error moves left from the output layer to layer 1.",
+        &panels,
+    )
+}

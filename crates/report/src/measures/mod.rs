@@ -1,0 +1,162 @@
+//! One module per measure: each holds its statistics over a scenario's runs, its table,
+//! its figure and its sentences. [`Analysis`] is what they all read.
+
+pub mod activations;
+pub mod comparison;
+pub mod decay;
+pub mod jacobian;
+pub mod learning_rate;
+pub mod mean_field;
+pub mod outcome;
+pub mod papers;
+pub mod profile;
+pub mod regime;
+pub mod saturation;
+pub mod updates;
+
+use vgrad_record::StepRecord;
+use vgrad_sweep::Sweep;
+
+use crate::Scenario;
+use crate::document::Table;
+use crate::format::bold;
+
+/// Everything one scenario's runs say, measure by measure.
+#[derive(Debug, Clone)]
+pub struct ScenarioStats {
+    /// How its runs ended, and the trained runs' accuracy.
+    pub outcome: outcome::Outcomes,
+    /// The back-propagated error's per-layer factor and regime.
+    pub regime: regime::RegimeStats,
+    /// The reference post's weight-gradient decay ratio.
+    pub decay: decay::Decay,
+    /// Per-layer gradients and errors.
+    pub profile: profile::Profile,
+    /// Mean-field theory and the chain of derivatives.
+    pub mean_field: mean_field::MeanField,
+    /// Dead and saturated units.
+    pub saturation: saturation::Saturation,
+    /// What the activations read and give.
+    pub activations: activations::Activations,
+    /// How far the weights move per step.
+    pub updates: updates::Updates,
+    /// Jacobian spectra.
+    pub jacobian: jacobian::Jacobians,
+}
+
+impl ScenarioStats {
+    /// The statistics of `scenario`'s runs.
+    pub fn of(scenario: &Scenario) -> Self {
+        Self {
+            outcome: outcome::Outcomes::of(scenario),
+            regime: regime::RegimeStats::of(scenario),
+            decay: decay::Decay::of(scenario),
+            profile: profile::Profile::of(scenario),
+            mean_field: mean_field::MeanField::of(scenario),
+            saturation: saturation::Saturation::of(scenario),
+            activations: activations::Activations::of(scenario),
+            updates: updates::Updates::of(scenario),
+            jacobian: jacobian::Jacobians::of(scenario),
+        }
+    }
+}
+
+/// A sweep's scenarios with their statistics: what every section and sentence reads.
+pub struct Analysis<'a> {
+    /// The sweep.
+    pub sweep: &'a Sweep,
+    /// Its grid points with their runs.
+    pub scenarios: &'a [Scenario],
+    /// Each scenario's statistics.
+    pub stats: Vec<ScenarioStats>,
+}
+
+impl<'a> Analysis<'a> {
+    /// The statistics of `scenarios`.
+    pub fn new(sweep: &'a Sweep, scenarios: &'a [Scenario]) -> Self {
+        Self {
+            sweep,
+            scenarios,
+            stats: scenarios.iter().map(ScenarioStats::of).collect(),
+        }
+    }
+
+    /// Scenario `i`'s label, as tables show it.
+    pub fn label(&self, i: usize) -> String {
+        self.scenarios[i].point.label()
+    }
+
+    /// Scenario `i`'s label, as sentences show it.
+    pub fn named(&self, i: usize) -> String {
+        bold(&self.label(i))
+    }
+
+    /// The indices of the scenarios with a trained run.
+    pub fn with_trained(&self) -> Vec<usize> {
+        (0..self.stats.len())
+            .filter(|&i| self.stats[i].outcome.trained() > 0)
+            .collect()
+    }
+
+    /// The indices of the scenarios with a finished run.
+    pub fn with_finished(&self) -> Vec<usize> {
+        (0..self.stats.len())
+            .filter(|&i| self.stats[i].outcome.finished() > 0)
+            .collect()
+    }
+
+    /// How many scenarios a sentence names one by one before it counts them instead.
+    pub const NAMED_IN_A_SENTENCE: usize = 6;
+}
+
+/// Per logged step (those of the first run), `average` over the runs of `value` at that
+/// step; steps where it gives `None` are left out.
+pub fn per_step(
+    runs: &[&[StepRecord]],
+    average: fn(Vec<f64>) -> Option<f64>,
+    value: impl Fn(&StepRecord) -> Option<f64>,
+) -> Vec<(usize, f64)> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let at: Vec<f64> = runs.iter().filter_map(|s| value(s.get(i)?)).collect();
+            average(at).map(|v| (r.step, v))
+        })
+        .collect()
+}
+
+/// One table per depth of the scenarios `with`: a scenario column, the columns `head`
+/// names, then one per layer (`layers(depth)` of them, numbered from 1); `rows` gives a
+/// scenario's rows (their cells after the scenario's label).
+pub fn per_depth_tables(
+    a: &Analysis,
+    with: &[usize],
+    head: &[&str],
+    layers: fn(usize) -> usize,
+    rows: impl Fn(usize) -> Vec<Vec<String>>,
+) -> Vec<Table> {
+    let depth = |i: usize| a.scenarios[i].point.config.layers;
+    let mut depths: Vec<usize> = with.iter().map(|&i| depth(i)).collect();
+    depths.sort_unstable();
+    depths.dedup();
+    depths
+        .into_iter()
+        .map(|d| {
+            let mut columns: Vec<String> = std::iter::once("scenario".to_string())
+                .chain(head.iter().map(|h| h.to_string()))
+                .collect();
+            columns.extend((1..=layers(d)).map(|l| l.to_string()));
+            let mut t = Table::new(columns);
+            for &i in with.iter().filter(|&&i| depth(i) == d) {
+                for cells in rows(i) {
+                    t.row(std::iter::once(a.label(i)).chain(cells));
+                }
+            }
+            t
+        })
+        .collect()
+}

@@ -1,0 +1,250 @@
+//! The published numbers a sweep can be set against: the reference post's decay ratios,
+//! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves
+//! and He et al. 2015's deep ReLU networks. Each is matched by the typed settings of the
+//! scenarios that share the paper's setup; the sweep file's `setup` table says what
+//! differs and which numbers are comparable.
+
+use vgrad_record::{Activation, Init, Norm, Optimizer, REFERENCE, RunConfig};
+
+use crate::document::Section;
+use crate::format::{accuracy, and_list, geometric, percent, sig};
+use crate::measures::Analysis;
+
+/// Whether an activation is one the post reports on.
+type Matches = fn(&Activation) -> bool;
+
+/// The post's decay ratios, read off its figures: sigmoid about 30x, leaky ReLU about 6x
+/// (and ReLU about the same as leaky ReLU).
+const POST: [(Matches, f64); 3] = [
+    (|a| *a == Activation::Sigmoid, 30.0),
+    (|a| matches!(a, Activation::LeakyRelu { .. }), 6.0),
+    (|a| *a == Activation::Relu, 6.0),
+];
+
+/// Whether `c` is the post's network and training: only the activation may differ.
+fn as_the_post(c: &RunConfig) -> bool {
+    let post = RunConfig {
+        activation: c.activation,
+        seed: c.seed,
+        ..REFERENCE
+    };
+    RunConfig {
+        log_every: post.log_every,
+        eval_every: post.eval_every,
+        probe: post.probe,
+        device: post.device,
+        ..c.clone()
+    } == post
+}
+
+/// The post's decay ratios beside ours.
+fn post(a: &Analysis) -> Option<String> {
+    let parts: Vec<String> = a
+        .with_trained()
+        .into_iter()
+        .filter(|&i| as_the_post(&a.scenarios[i].point.config))
+        .filter_map(|i| {
+            let c = &a.scenarios[i].point.config;
+            let reported = POST.iter().find(|(m, _)| m(&c.activation))?.1;
+            Some(format!(
+                "{} under {} (the post: about {reported})",
+                geometric(a.stats[i].decay.ratio.positive),
+                a.named(i)
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "The post's decay ratio is {} (the post shows one run each and its ratios are read off its figures: comparable in size, not in their decimals).",
+            and_list(&parts)
+        )
+    })
+}
+
+/// Glorot & Bengio 2010 (Section 4.2.2): the mean singular value of the Jacobians between
+/// hidden layers at initialisation, tanh, 5 hidden layers of 1,000 units: about 0.5 under
+/// their standard init, 0.8 under their normalized one.
+fn glorot_2010(a: &Analysis) -> Option<String> {
+    let parts: Vec<String> = a
+        .with_finished()
+        .into_iter()
+        .filter_map(|i| {
+            let c = &a.scenarios[i].point.config;
+            let reported = match c.init {
+                Init::Standard => 0.5,
+                Init::GlorotUniform => 0.8,
+                _ => return None,
+            };
+            if !(c.activation == Activation::Tanh
+                && c.layers == 6
+                && c.width == 1000
+                && c.norm == Norm::None
+                && !c.residual)
+            {
+                return None;
+            }
+            let layers = &a.stats[i].jacobian.layer_mean;
+            // The Jacobians between hidden layers (1,000 x 1,000, as theirs); the last maps
+            // to the 10 logits.
+            let hidden: Vec<f64> = layers
+                .get(..c.layers - 2)?
+                .iter()
+                .copied()
+                .collect::<Option<_>>()?;
+            let mean = hidden.iter().sum::<f64>() / hidden.len() as f64;
+            Some(format!(
+                "{} gives {} (reported: about {reported})",
+                a.named(i),
+                sig(mean, 2)
+            ))
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Against Glorot & Bengio 2010 (Section 4.2.2: the mean singular value of the Jacobians between hidden layers at initialisation, on Shapeset-3x2 rather than MNIST; comparable, since at initialisation the data enter only through the pre-activations' spread), {}.",
+            and_list(&parts)
+        )
+    })
+}
+
+/// The validation accuracy a learning curve is said to reach.
+const LEARNT: f64 = 0.9;
+
+/// Ioffe & Szegedy 2015 (Section 4.1): with batch norm their MNIST network trains faster
+/// and ends more accurate.
+fn ioffe_szegedy_2015(a: &Analysis) -> Option<String> {
+    if !crate::setting::varies(a.scenarios, |c| c.norm) {
+        return None;
+    }
+    let with: Vec<usize> = a
+        .with_trained()
+        .into_iter()
+        .filter(|&i| !a.stats[i].outcome.val_curve.is_empty())
+        .collect();
+    if with.is_empty() || with.len() > Analysis::NAMED_IN_A_SENTENCE {
+        return None;
+    }
+    let parts: Vec<String> = with
+        .iter()
+        .map(|&i| {
+            let o = &a.stats[i].outcome;
+            let reached = o
+                .val_curve
+                .iter()
+                .find(|p| p.1 >= LEARNT)
+                .map_or("never reaches".to_string(), |p| {
+                    format!("reaches it at step {}", p.0)
+                });
+            format!(
+                "{} {reached} and ends at {} test accuracy",
+                a.named(i),
+                accuracy(o.accuracy)
+            )
+        })
+        .collect();
+    Some(format!(
+        "Against Ioffe & Szegedy 2015 (Section 4.1: with batch norm their MNIST network trains faster and ends more accurate), the mean validation accuracy of the trained runs first reaches {}: {}.",
+        percent(LEARNT),
+        parts.join("; ")
+    ))
+}
+
+/// He et al. 2015: with their init, deep ReLU networks train where Glorot's stalls (their
+/// 30-layer convolutional network on ImageNet). Ours: the deepest ReLU networks of the
+/// sweep under both inits.
+fn he_2015(a: &Analysis) -> Option<String> {
+    let relu = |c: &RunConfig| {
+        c.activation == Activation::Relu
+            && c.norm == Norm::None
+            && !c.residual
+            && c.optimizer == Optimizer::Adam
+    };
+    let deep = a
+        .scenarios
+        .iter()
+        .filter(|s| relu(&s.point.config))
+        .map(|s| s.point.config.layers)
+        .max()?;
+    let find = |init: Init| {
+        (0..a.scenarios.len()).find(|&i| {
+            let c = &a.scenarios[i].point.config;
+            relu(c) && c.layers == deep && c.init == init
+        })
+    };
+    let (he, glorot) = (find(Init::HeNormal)?, find(Init::GlorotUniform)?);
+    let describe = |i: usize| {
+        let o = &a.stats[i].outcome;
+        format!(
+            "{} ({}; test accuracy {})",
+            a.named(i),
+            o.cell(),
+            accuracy(o.accuracy)
+        )
+    };
+    Some(format!(
+        "Against He et al. 2015 (their 30-layer ReLU network on ImageNet trains with their init and stalls with Glorot's; a qualitative claim, no number of theirs is comparable here): at {deep} layers, {} against {}.",
+        describe(he),
+        describe(glorot)
+    ))
+}
+
+/// Every comparison with a paper the sweep's scenarios allow.
+fn comparisons(a: &Analysis) -> Vec<String> {
+    [post(a), glorot_2010(a), ioffe_szegedy_2015(a), he_2015(a)]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// The first comparison, for the report's opening.
+pub fn answer(a: &Analysis) -> Option<String> {
+    comparisons(a).into_iter().next()
+}
+
+/// The section: the sweep's setup table beside the paper's, then every comparison.
+pub fn section(a: &Analysis) -> Section {
+    let mut s = Section::new("Against the papers");
+    let found = comparisons(a);
+    let setup = a.sweep.definition.setup.trim();
+    if found.is_empty() && setup.is_empty() {
+        return s;
+    }
+    s.text(setup);
+    for sentence in found {
+        s.text(sentence);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{Spec, scenario, sweep};
+
+    /// The paper sentences of the reference network over sigmoid and ReLU, on `data`.
+    fn reference_on(data: &str) -> Vec<String> {
+        let sweep = sweep(&format!(
+            "seeds = 2\n[base]\ndata = \"{data}\"\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n"
+        ));
+        let scenarios: Vec<_> = sweep
+            .points
+            .iter()
+            .map(|p| scenario(p, &[Spec::new(0), Spec::new(1)]))
+            .collect();
+        comparisons(&Analysis::new(&sweep, &scenarios))
+    }
+
+    #[test]
+    fn the_post_is_compared_only_with_its_own_network_and_data() {
+        let text = reference_on("auto").join(" ");
+        assert!(
+            text.contains("under **sigmoid** (the post: about 30)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("under **relu** (the post: about 6)"),
+            "{text}"
+        );
+        assert!(reference_on("fashion").is_empty());
+    }
+}
