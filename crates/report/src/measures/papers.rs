@@ -55,7 +55,7 @@ fn post(a: &Analysis) -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| {
         format!(
-            "The post's decay ratio is {} (the post shows one run each and its ratios are read off its figures: comparable in size, not in their decimals).",
+            "Against the reference post, which shows one run per scenario and whose ratios are read off its figures (comparable in size, not in their decimals), the decay ratio is {}.",
             and_list(&parts)
         )
     })
