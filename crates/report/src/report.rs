@@ -58,7 +58,7 @@ pub fn explanations(a: &Analysis) -> Vec<String> {
 pub fn results(a: &Analysis) -> Section {
     let mut s = Section::new("Results");
     s.text(
-        "Runs are trained, collapsed (they end at a guess's accuracy) or diverged; test \
+        "Runs are trained, collapsed (they end near a guess's accuracy) or diverged; test \
          accuracy is the trained runs' mean with a 95% interval over seeds (Student t on the \
          logit scale). The error factor is how much the back-propagated error's rms changes per \
          hidden layer toward the input (below 1 it shrinks), with its regime: at step 0 over \

@@ -15,7 +15,14 @@ use vgrad_record::seeds::SEEDS_GRAMMAR;
 use vgrad_record::{RunConfig, Seeds};
 
 /// Top-level keys of a sweep file.
-const TOP_LEVEL: [&str; 6] = ["description", "setup", "seeds", "base", "axes", "scenarios"];
+const TOP_LEVEL: [&str; 6] = [
+    "description",
+    "seeds",
+    "base",
+    "axes",
+    "scenarios",
+    "papers",
+];
 
 /// A sweep that cannot be used or run; the message names the file, the key and what is
 /// allowed, or the run folder and what failed.
@@ -57,6 +64,44 @@ pub enum SweepError {
     },
 }
 
+/// A paper a sweep can reproduce, whose numbers the report sets beside the sweep's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paper {
+    /// The reference post (Andy Thomas, TensorFlow 1): the decay ratios.
+    Post,
+    /// Glorot & Bengio 2010: the Jacobians' singular values at initialisation.
+    Glorot2010,
+    /// Ioffe & Szegedy 2015: batch norm's learning curves.
+    Ioffe2015,
+    /// He et al. 2015: deep ReLU networks under their init and Glorot's.
+    He2015,
+}
+
+impl Paper {
+    /// Every paper, with its key in `[papers]`.
+    pub const ALL: [(Self, &'static str); 4] = [
+        (Self::Post, "post"),
+        (Self::Glorot2010, "glorot2010"),
+        (Self::Ioffe2015, "ioffe2015"),
+        (Self::He2015, "he2015"),
+    ];
+}
+
+impl std::str::FromStr for Paper {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, key)| *key == s)
+            .map(|(p, _)| *p)
+            .ok_or_else(|| {
+                let keys: Vec<&str> = Self::ALL.iter().map(|(_, k)| *k).collect();
+                format!("unknown paper; allowed: {}", keys.join(", "))
+            })
+    }
+}
+
 /// A sweep file, parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepDefinition {
@@ -66,9 +111,10 @@ pub struct SweepDefinition {
     pub path: PathBuf,
     /// What the sweep is for.
     pub description: String,
-    /// For a sweep that reproduces a paper: the paper's setup beside the sweep's, and
-    /// which numbers are comparable (markdown, shown where the report compares with it).
-    pub setup: String,
+    /// The papers the sweep reproduces (`[papers]`), each with its setup beside the
+    /// sweep's and which numbers are comparable (markdown): the report compares with
+    /// these, and only these.
+    pub papers: Vec<(Paper, String)>,
     /// The seeds every grid point is trained with.
     pub seeds: Vec<u64>,
     /// The fields `[base]` sets (the reference defaults hold for the others).
@@ -153,7 +199,29 @@ impl SweepDefinition {
             Some(other) => Err(key_error(key, format!("expected a string, found {other}"))),
         };
         let description = text("description")?;
-        let setup = text("setup")?;
+        let papers = match table.get("papers") {
+            None => Vec::new(),
+            Some(Value::Table(papers)) => papers
+                .iter()
+                .map(|(key, setup)| {
+                    let at = format!("papers.{key}");
+                    let paper = key.parse::<Paper>().map_err(|m| key_error(&at, m))?;
+                    match setup {
+                        Value::String(s) => Ok((paper, s.clone())),
+                        other => Err(key_error(
+                            &at,
+                            format!("expected the paper's setup as a string, found {other}"),
+                        )),
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(key_error(
+                    "papers",
+                    format!("expected a table of papers, found {other}"),
+                ));
+            }
+        };
         let seeds = match table.get("seeds") {
             None => return Err(key_error(
                 "seeds",
@@ -201,7 +269,7 @@ impl SweepDefinition {
             name,
             path: path.to_path_buf(),
             description,
-            setup,
+            papers,
             seeds,
             base,
             axes,
@@ -366,7 +434,7 @@ mod tests {
         let cases = [
             (
                 "seeds = 2\nsteps = 5",
-                "`steps`: unknown key; allowed: description, setup, seeds, base, axes, scenarios",
+                "`steps`: unknown key; allowed: description, seeds, base, axes, scenarios, papers",
             ),
             (
                 "seeds = 2\n[base]\nsteps = \"many\"",
@@ -405,12 +473,36 @@ mod tests {
             ("seeds = [1, 1]", "seed 1 appears twice"),
             ("seeds = \"3-x\"", "`3-x` in `3-x` is not a seed or a range"),
             ("seeds = 2\n[base", "not valid TOML"),
+            (
+                "seeds = 2\n[papers]\nhinton2006 = \"x\"",
+                "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015",
+            ),
+            (
+                "seeds = 2\n[papers]\npost = 3",
+                "`papers.post`: expected the paper's setup as a string, found 3",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text).unwrap_err();
             assert!(err.starts_with("experiments/test.toml: "), "{err}");
             assert!(err.contains(want), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn reads_the_papers_with_their_setups() {
+        let d = SweepDefinition::parse(
+            "seeds = 2\n[papers]\nhe2015 = \"| a | b |\"\npost = \"x\"\n",
+            Path::new("experiments/test.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            d.papers,
+            vec![
+                (Paper::He2015, "| a | b |".to_string()),
+                (Paper::Post, "x".into())
+            ]
+        );
     }
 
     /// The example of the README: two axes and two scenarios.

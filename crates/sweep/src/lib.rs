@@ -23,6 +23,6 @@ pub mod definition;
 pub mod grid;
 pub mod runner;
 
-pub use definition::{NamedScenario, SweepDefinition, SweepError};
+pub use definition::{NamedScenario, Paper, SweepDefinition, SweepError};
 pub use grid::{GridPoint, MAX_RUNS, Overrides, RUNS_WITHOUT_CONFIRMATION, SCENARIO, Shard, Sweep};
 pub use runner::{SweepOptions, SweepOutcome};

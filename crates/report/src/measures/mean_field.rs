@@ -337,7 +337,7 @@ pub fn explanations(a: &Analysis) -> Vec<String> {
             .copied()
             .fold(0.0, f64::max);
         out.push(format!(
-            "Why the error vanishes under {} at initialisation: chi_1 = sigma_w^2 E[f'(z)^2] = {} x {} = {}, so the error's rms shrinks by a factor of {} per layer. Its derivative is at most {} (at z = 0) and its root mean square at the variance the pre-activations settle at is {}; measured on the batch it is {}. {}",
+            "Why the error vanishes under {} at initialisation: chi_1 = sigma_w^2 E[f'(z)^2] = {} x {} = {}, so the error's rms shrinks by a factor of {} per layer. Its derivative is at most {} and its root mean square at the variance the pre-activations settle at is {}; measured on the batch it is {}. {}",
             a.named(i),
             sig(c.sigma_w2, 2),
             sig(c.deriv_sq.unwrap_or(f64::NAN), 2),

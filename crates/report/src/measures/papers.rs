@@ -1,10 +1,13 @@
 //! The published numbers a sweep can be set against: the reference post's decay ratios,
 //! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves
-//! and He et al. 2015's deep ReLU networks. Each is matched by the typed settings of the
-//! scenarios that share the paper's setup; the sweep file's `setup` table says what
-//! differs and which numbers are comparable.
+//! and He et al. 2015's deep ReLU networks. A sweep names the papers it reproduces in its
+//! `[papers]` table, each with its setup beside the sweep's and which numbers are
+//! comparable; the report compares with those alone, on the scenarios whose typed
+//! settings match the paper's.
 
 use vgrad_record::{Activation, Init, Norm, Optimizer, REFERENCE, RunConfig};
+
+use vgrad_sweep::Paper;
 
 use crate::document::Section;
 use crate::format::{accuracy, and_list, geometric, percent, sig};
@@ -188,11 +191,23 @@ fn he_2015(a: &Analysis) -> Option<String> {
     ))
 }
 
-/// Every comparison with a paper the sweep's scenarios allow.
+/// The sentence comparing the sweep with `paper`, where its scenarios allow one.
+fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
+    match paper {
+        Paper::Post => post(a),
+        Paper::Glorot2010 => glorot_2010(a),
+        Paper::Ioffe2015 => ioffe_szegedy_2015(a),
+        Paper::He2015 => he_2015(a),
+    }
+}
+
+/// Every comparison with a paper the sweep names.
 fn comparisons(a: &Analysis) -> Vec<String> {
-    [post(a), glorot_2010(a), ioffe_szegedy_2015(a), he_2015(a)]
-        .into_iter()
-        .flatten()
+    a.sweep
+        .definition
+        .papers
+        .iter()
+        .filter_map(|(paper, _)| comparison(a, *paper))
         .collect()
 }
 
@@ -201,17 +216,14 @@ pub fn answer(a: &Analysis) -> Option<String> {
     comparisons(a).into_iter().next()
 }
 
-/// The section: the sweep's setup table beside the paper's, then every comparison.
+/// The section: each paper the sweep names, its setup beside ours, then the comparison.
 pub fn section(a: &Analysis) -> Section {
     let mut s = Section::new("Against the papers");
-    let found = comparisons(a);
-    let setup = a.sweep.definition.setup.trim();
-    if found.is_empty() && setup.is_empty() {
-        return s;
-    }
-    s.text(setup);
-    for sentence in found {
-        s.text(sentence);
+    for (paper, setup) in &a.sweep.definition.papers {
+        s.text(setup.trim());
+        if let Some(sentence) = comparison(a, *paper) {
+            s.text(sentence);
+        }
     }
     s
 }
@@ -224,7 +236,8 @@ mod tests {
     /// The paper sentences of the reference network over sigmoid and ReLU, on `data`.
     fn reference_on(data: &str) -> Vec<String> {
         let sweep = sweep(&format!(
-            "seeds = 2\n[base]\ndata = \"{data}\"\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n"
+            "seeds = 2\n[base]\ndata = \"{data}\"\n[axes]\nactivation = [\"sigmoid\", \"relu\"]\n\
+             [papers]\npost = \"| | the post | here |\"\n"
         ));
         let scenarios: Vec<_> = sweep
             .points
