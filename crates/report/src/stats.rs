@@ -86,16 +86,6 @@ impl GeometricSummary {
     pub fn overlaps(&self, other: &Self) -> bool {
         self.ci_low <= other.ci_high && other.ci_low <= self.ci_high
     }
-
-    /// Whether the interval lies wholly on one side of `x`, or, for a single seed, the
-    /// value does.
-    pub fn excludes(&self, x: f64) -> bool {
-        if self.ci_low.is_nan() {
-            self.geo_mean != x
-        } else {
-            self.ci_high < x || self.ci_low > x
-        }
-    }
 }
 
 /// Per-seed values of a ratio or factor, split into those a geometric mean can take and
@@ -219,7 +209,6 @@ mod tests {
         let a = GeometricSummary::of(&[10.0, 12.0, 11.0]).unwrap();
         let b = GeometricSummary::of(&[1.0, 1.2, 1.1]).unwrap();
         assert!(!a.overlaps(&b) && a.overlaps(&a));
-        assert!(a.excludes(1.0) && !a.excludes(11.0));
     }
 
     #[test]

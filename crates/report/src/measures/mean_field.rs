@@ -13,7 +13,6 @@ use crate::Scenario;
 use crate::document::{Section, Table};
 use crate::format::{accuracy, and_list, sig};
 use crate::measures::Analysis;
-use crate::measures::regime::verb;
 use crate::setting::{groups, hidden_sigma_w2, is_plain_chain};
 use crate::stats::{GeometricSummary, geo_mean, mean};
 
@@ -438,11 +437,6 @@ fn inits_against_chi1(a: &Analysis) -> Vec<String> {
         })
         .take(Analysis::NAMED_IN_A_SENTENCE)
         .collect()
-}
-
-/// What a regime's verb is, for the sentences of other measures.
-pub fn regime_verb(regime: Regime) -> &'static str {
-    verb(regime)
 }
 
 #[cfg(test)]
