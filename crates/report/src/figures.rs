@@ -113,6 +113,12 @@ fn groups_of<K: PartialEq + Copy>(
     out
 }
 
+/// Scenario `i`'s label without its depth (its whole label where nothing else is left).
+fn without_depth_label(a: &Analysis, i: usize) -> String {
+    let label = a.scenarios[i].point.label_without("layers");
+    if label.is_empty() { a.label(i) } else { label }
+}
+
 /// `base`, or `base: suffix`.
 fn titled(base: &str, suffix: &str) -> String {
     if suffix.is_empty() {
@@ -145,7 +151,7 @@ fn curve_panels(
     members: &[usize],
     title: &str,
     y: &Axis,
-    curve: impl Fn(&crate::ScenarioStats) -> &[(usize, f64)],
+    curve: impl Fn(&crate::ScenarioStats) -> Vec<(usize, f64)>,
 ) -> Vec<Panel> {
     facets(a, members)
         .into_iter()
@@ -154,8 +160,8 @@ fn curve_panels(
                 .iter()
                 .map(|&i| {
                     let points = curve(&a.stats[i])
-                        .iter()
-                        .map(|&(x, v)| (x as f64, v))
+                        .into_iter()
+                        .map(|(x, v)| (x as f64, v))
                         .collect();
                     series(label(a, i, &facet), points)
                 })
@@ -218,7 +224,7 @@ fn accuracy(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     let mut y = axis("accuracy on the logged batch", Scale::Linear, false);
     y.range = Some((0.0, 1.0));
     let panels = curve_panels(a, &a.with_trained(), "Training accuracy", &y, |st| {
-        &st.outcome.train_curve
+        st.outcome.train_curve.clone()
     });
     draw(
         dir,
@@ -236,7 +242,7 @@ fn error_factor(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
         false,
     );
     let mut panels = curve_panels(a, &a.with_trained(), "Per-layer error factor", &y, |st| {
-        &st.regime.curve
+        st.regime.curve.clone()
     });
     for p in &mut panels {
         p.guides = band();
@@ -265,7 +271,7 @@ fn versus_depth(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     };
     let lines_of: Vec<(String, Vec<usize>)> = groups(a.scenarios, key)
         .into_iter()
-        .map(|(_, of)| (a.scenarios[of[0]].point.label_without("layers"), of))
+        .map(|(_, of)| (without_depth_label(a, of[0]), of))
         .collect();
     let pick = |start: bool| {
         move |i: usize| {
@@ -394,16 +400,29 @@ fn theory_vs_measurement(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     if with.is_empty() {
         return Ok(None);
     }
-    let by_activation = groups_of(&with.iter().map(|w| w.0).collect::<Vec<_>>(), |i| {
-        a.scenarios[i].point.config.activation
-    });
+    // One series per setting but the depth, so that each scenario is told apart; its
+    // points are its depths.
+    let key = |s: &crate::Scenario| {
+        (
+            vgrad_record::RunConfig {
+                layers: 0,
+                ..s.point.config.clone()
+            },
+            s.point.value(vgrad_sweep::SCENARIO).map(str::to_string),
+        )
+    };
+    let settings: Vec<(String, Vec<usize>)> = groups(a.scenarios, key)
+        .into_iter()
+        .map(|(_, of)| (without_depth_label(a, of[0]), of))
+        .filter(|(_, of)| with.iter().any(|w| of.contains(&w.0)))
+        .collect();
     let mut panels = Vec::new();
-    for chunk in by_activation.chunks(plot::MAX_SERIES) {
+    for chunk in settings.chunks(plot::MAX_SERIES) {
         let s = chunk
             .iter()
-            .map(|(act, of)| {
+            .map(|(name, of)| {
                 series(
-                    act.to_string(),
+                    name.clone(),
                     with.iter()
                         .filter(|w| of.contains(&w.0))
                         .map(|w| (w.1, w.2))
@@ -426,7 +445,7 @@ fn theory_vs_measurement(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     draw(
         dir,
         "theory_vs_measurement.svg",
-        "Each plain network's per-layer error factor at step 0 (geometric mean over its runs) against the factor sqrt(chi_1) that mean-field theory predicts from the activation and the weight variance alone; one marker per scenario, one series per activation.",
+        "Each plain network's per-layer error factor at step 0 (geometric mean over its runs) against the factor sqrt(chi_1) that mean-field theory predicts from the activation and the weight variance alone; one series per setting, one marker per depth where the depth varies.",
         &panels,
     )
 }
@@ -470,15 +489,19 @@ fn learning_rates(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
 
 /// Validation accuracy over training (sweeps with `eval_every`).
 fn learning_curves(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
-    let mut y = axis("accuracy, 5,000 held-out images", Scale::Linear, false);
-    y.range = Some((0.0, 1.0));
-    let panels = curve_panels(a, &a.with_trained(), "Validation accuracy", &y, |st| {
-        &st.outcome.val_curve
+    // As the error rate on a log axis: accuracies near 1 (97.2% against 98.1%) part there.
+    let y = axis("validation error, 1 - accuracy (log)", Scale::Log, false);
+    let panels = curve_panels(a, &a.with_trained(), "Validation error", &y, |st| {
+        st.outcome
+            .val_curve
+            .iter()
+            .map(|&(x, acc)| (x, 1.0 - acc))
+            .collect()
     });
     draw(
         dir,
         "learning_curves.svg",
-        "Accuracy on the 5,000 held-out validation images over training, mean over the trained runs; the last point is the end of training.",
+        "The error rate (1 - accuracy) on the 5,000 held-out validation images over training, mean over the trained runs, on a log axis so that accuracies near 1 stay apart; the last point is the end of training.",
         &panels,
     )
 }
@@ -526,10 +549,10 @@ fn gradients(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     let y = axis("mean |dC/dW| (log)", Scale::Log, false);
     let with = a.with_trained();
     let first = curve_panels(a, &with, "Mean |dC/dW|, layer 1", &y, |st| {
-        &st.decay.grad_first
+        st.decay.grad_first.clone()
     });
     let last = curve_panels(a, &with, "Mean |dC/dW|, layer L", &y, |st| {
-        &st.decay.grad_last
+        st.decay.grad_last.clone()
     });
     draw(
         dir,
@@ -544,10 +567,10 @@ fn update_ratio(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     let y = axis("||dW|| / ||W|| per step (log)", Scale::Log, false);
     let with = a.with_trained();
     let first = curve_panels(a, &with, "Update ratio, layer 1", &y, |st| {
-        &st.updates.curve_first
+        st.updates.curve_first.clone()
     });
     let last = curve_panels(a, &with, "Update ratio, layer L", &y, |st| {
-        &st.updates.curve_last
+        st.updates.curve_last.clone()
     });
     let mut panels = interleave(first, last);
     for p in &mut panels {
