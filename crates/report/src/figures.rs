@@ -11,7 +11,7 @@ use crate::document::Figure;
 use crate::measures::Analysis;
 use crate::measures::learning_rate::searches;
 use crate::plot::{self, Axis, Guide, Kind, Panel, Scale, Series};
-use crate::setting::{groups, varies};
+use crate::setting::{groups, varies, without_depth};
 use crate::{ReportError, Result};
 
 /// The figures of a report: those of the report itself and those of its appendix.
@@ -260,16 +260,7 @@ fn versus_depth(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     if !varies(a.scenarios, |c| c.layers) {
         return Ok(None);
     }
-    let key = |s: &crate::Scenario| {
-        (
-            vgrad_record::RunConfig {
-                layers: 0,
-                ..s.point.config.clone()
-            },
-            s.point.value(vgrad_sweep::SCENARIO).map(str::to_string),
-        )
-    };
-    let lines_of: Vec<(String, Vec<usize>)> = groups(a.scenarios, key)
+    let lines_of: Vec<(String, Vec<usize>)> = groups(a.scenarios, without_depth)
         .into_iter()
         .map(|(_, of)| (without_depth_label(a, of[0]), of))
         .collect();
@@ -402,16 +393,7 @@ fn theory_vs_measurement(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     }
     // One series per setting but the depth, so that each scenario is told apart; its
     // points are its depths.
-    let key = |s: &crate::Scenario| {
-        (
-            vgrad_record::RunConfig {
-                layers: 0,
-                ..s.point.config.clone()
-            },
-            s.point.value(vgrad_sweep::SCENARIO).map(str::to_string),
-        )
-    };
-    let settings: Vec<(String, Vec<usize>)> = groups(a.scenarios, key)
+    let settings: Vec<(String, Vec<usize>)> = groups(a.scenarios, without_depth)
         .into_iter()
         .map(|(_, of)| (without_depth_label(a, of[0]), of))
         .filter(|(_, of)| with.iter().any(|w| of.contains(&w.0)))

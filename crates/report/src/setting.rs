@@ -33,6 +33,19 @@ pub fn groups<K: PartialEq>(
     out
 }
 
+/// A scenario's settings with `clear` applied, and its name as a named scenario: the key
+/// of the scenarios that differ only in what `clear` resets.
+pub fn all_but(s: &Scenario, clear: impl Fn(&mut RunConfig)) -> (RunConfig, Option<String>) {
+    let mut c = s.point.config.clone();
+    clear(&mut c);
+    (c, s.point.value(SCENARIO).map(str::to_string))
+}
+
+/// The key of the scenarios that differ only in their depth.
+pub fn without_depth(s: &Scenario) -> (RunConfig, Option<String>) {
+    all_but(s, |c| c.layers = 0)
+}
+
 /// Whether back-propagation through the network is the plain chain of mean-field theory:
 /// no normalisation and no skip connections, which add terms of their own.
 pub fn is_plain_chain(c: &RunConfig) -> bool {

@@ -2,14 +2,13 @@
 //! best mean validation accuracy, and whether it lies inside the grid (a best rate at the
 //! grid's edge says the grid is too narrow, not that the rate is best).
 
-use vgrad_record::{RunClass, RunConfig, class::chance_accuracy};
-use vgrad_sweep::SCENARIO;
+use vgrad_record::{RunClass, class::chance_accuracy};
 
 use crate::Scenario;
 use crate::document::{Section, Table};
 use crate::format::{and_list, bold, percent};
 use crate::measures::Analysis;
-use crate::setting::{groups, varies};
+use crate::setting::{all_but, groups, varies};
 use crate::stats::mean;
 
 /// The rates tried for one setting, and the best.
@@ -61,23 +60,12 @@ fn validation(s: &Scenario) -> Option<f64> {
     }))
 }
 
-/// The settings other than the rate, as a key.
-fn without_rate(s: &Scenario) -> (RunConfig, Option<String>) {
-    (
-        RunConfig {
-            lr: 0.0,
-            ..s.point.config.clone()
-        },
-        s.point.value(SCENARIO).map(str::to_string),
-    )
-}
-
 /// Every setting's search; empty where the rate does not vary.
 pub fn searches(a: &Analysis) -> Vec<Search> {
     if !varies(a.scenarios, |c| c.lr) {
         return Vec::new();
     }
-    groups(a.scenarios, without_rate)
+    groups(a.scenarios, |s| all_but(s, |c| c.lr = 0.0))
         .into_iter()
         .filter_map(|(_, members)| {
             let mut rates: Vec<(f64, f64, bool)> = members

@@ -2,13 +2,13 @@
 //! (`vgrad_record::class::error_factor`) and regime (vanishing, stable, exploding), at
 //! initialisation over every run and over training over the trained runs.
 
+use vgrad_record::Regime;
 use vgrad_record::class::{error_factor, error_factor_over_training};
-use vgrad_record::{Regime, RunConfig};
 
 use crate::Scenario;
 use crate::format::{and_list, geometric, sig};
 use crate::measures::Analysis;
-use crate::setting::groups;
+use crate::setting::{groups, without_depth};
 use crate::stats::{Split, geo_mean};
 
 /// A per-layer error factor over a scenario's runs.
@@ -254,15 +254,6 @@ pub fn explanations(a: &Analysis) -> Vec<String> {
     }
     text.push('.');
     vec![text]
-}
-
-/// The settings of `c` but its depth: what a depth trend keeps fixed.
-fn without_depth(s: &Scenario) -> (RunConfig, Option<String>) {
-    let c = RunConfig {
-        layers: 0,
-        ..s.point.config.clone()
-    };
-    (c, s.point.value(vgrad_sweep::SCENARIO).map(str::to_string))
 }
 
 /// For sweeps over depth: how the per-layer factor at initialisation and the regime
