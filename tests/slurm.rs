@@ -2,7 +2,8 @@
 //! `scripts/local-slurm.sh` for this test and torn down after it (also when it fails). The
 //! seed sweep submitted as 4 shards and a report job must give the report, byte for byte,
 //! that `cargo xtask sweep` writes on this machine; so must a submission with one array
-//! task cancelled while it runs and then submitted again.
+//! task cancelled while it runs and then submitted again. The submission is the sweep
+//! crate's (`vgrad_sweep::slurm`, behind its `Executor`); xtask only parses the flags.
 
 #![cfg_attr(not(slurm), allow(dead_code, unused_imports))]
 

@@ -1,22 +1,25 @@
 //! `cargo xtask`: the workspace's chores (the cargo-xtask pattern: a plain binary,
-//! aliased in `.cargo/config.toml`, that drives cargo, `vgrad` and files). One module
-//! per command; the product's code lives in the library crates.
+//! aliased in `.cargo/config.toml`, that drives cargo, `vgrad` and files): a thin
+//! dispatcher that parses each command's flags and hands the work to the crate that owns
+//! it. `sweep` runs sweeps through `vgrad-sweep`'s executor (here, or on Slurm) and
+//! `report` writes reports with `vgrad-report`; `test`, `bench` and `fuzz` are chores of
+//! this workspace alone. One module per command, with `build` to build `vgrad`.
 
 mod bench;
 mod build;
 mod fuzz;
 mod python;
-mod slurm;
 mod sweep;
 mod test;
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use vgrad_record::{DeviceChoice, Seeds};
-use vgrad_sweep::{Overrides, RUNS_WITHOUT_CONFIRMATION, Shard, Sweep};
+use vgrad_sweep::{Overrides, Sweep};
 
 /// Workspace tasks.
 #[derive(Debug, Parser)]
@@ -68,37 +71,7 @@ impl Selection {
             .collect()
     }
 
-    /// What Slurm's jobs run for these sweeps: the same selection, with absolute paths,
-    /// since the jobs start in the workspace.
-    fn slurm_plan(&self, sweeps: &[Sweep], force: bool) -> Result<slurm::Plan> {
-        let absolute =
-            |p: &Path| std::path::absolute(p).with_context(|| format!("resolving {}", p.display()));
-        let mut selection = Vec::new();
-        for e in &self.experiments {
-            selection.push(absolute(&experiment_path(e)?)?.display().to_string());
-        }
-        if self.cuda {
-            selection.push("--cuda".into());
-        }
-        if let Some(steps) = self.steps {
-            selection.extend(["--steps".into(), steps.to_string()]);
-        }
-        if let Some(seeds) = &self.seeds {
-            selection.extend(["--seeds".into(), seeds.to_string()]);
-        }
-        let out = absolute(&self.out())?;
-        selection.extend(["--out".into(), out.display().to_string()]);
-        Ok(slurm::Plan {
-            xtask: std::env::current_exe().context("finding the xtask binary")?,
-            workspace: workspace_root(),
-            names: sweeps.iter().map(|s| s.name().to_string()).collect(),
-            selection,
-            out,
-            cuda: self.cuda,
-            force,
-        })
-    }
-
+    /// Where the runs and reports go.
     fn out(&self) -> PathBuf {
         match &self.out {
             Some(out) => out.clone(),
@@ -113,24 +86,8 @@ enum Task {
     Sweep {
         #[command(flatten)]
         selection: Selection,
-        /// Training processes at once (default: the number of cores).
-        #[arg(long, value_parser = at_least_one)]
-        jobs: Option<usize>,
-        /// Rerun runs that already finished.
-        #[arg(long)]
-        force: bool,
-        /// Run only the K-th of N disjoint slices of each grid (K from 0), e.g. 0/4.
-        #[arg(long, conflicts_with = "slurm")]
-        shard: Option<Shard>,
-        /// Start a sweep of more runs than RUNS_WITHOUT_CONFIRMATION (5,000) too.
-        #[arg(long)]
-        yes: bool,
-        /// Use the vgrad binary already built instead of building it (Slurm's jobs do:
-        /// the submitting command built it once for all of them).
-        #[arg(long)]
-        no_build: bool,
         #[command(flatten)]
-        slurm: slurm::SlurmArgs,
+        flags: sweep::SweepFlags,
     },
     /// Rebuild reports from the runs on disk, without training.
     Report {
@@ -209,13 +166,9 @@ fn experiment_path(arg: &str) -> Result<PathBuf> {
 }
 
 /// A count of at least one, for `--jobs`, `--array` and `--cpus-per-task`.
-fn at_least_one(text: &str) -> std::result::Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "expected a whole number of at least 1, got `{text}`"
-        )),
-    }
+fn at_least_one(text: &str) -> std::result::Result<NonZeroUsize, String> {
+    text.parse()
+        .map_err(|_| format!("expected a whole number of at least 1, got `{text}`"))
 }
 
 fn main() -> ExitCode {
@@ -230,58 +183,7 @@ fn main() -> ExitCode {
 
 fn run(task: Task) -> Result<()> {
     match task {
-        Task::Sweep {
-            selection,
-            jobs,
-            force,
-            shard,
-            yes,
-            no_build,
-            slurm,
-        } => {
-            let sweeps = selection.sweeps()?;
-            let runs: usize = sweeps.iter().map(Sweep::runs).sum();
-            if runs > RUNS_WITHOUT_CONFIRMATION && !yes {
-                let each: Vec<String> = sweeps
-                    .iter()
-                    .map(|s| {
-                        format!(
-                            "{}: {} grid points x {} seeds",
-                            s.name(),
-                            s.points.len(),
-                            s.seeds.len()
-                        )
-                    })
-                    .collect();
-                bail!(
-                    "this would start {runs} runs ({}), more than the \
-                     {RUNS_WITHOUT_CONFIRMATION} a sweep starts without asking; check the \
-                     sweep file's seeds and axes (or --seeds), or pass --yes to start them",
-                    each.join("; ")
-                );
-            }
-            if !slurm.slurm
-                && let Some(flag) = slurm.stray_flags().first()
-            {
-                bail!("{flag} is a flag of --slurm: add --slurm to submit the sweep to Slurm");
-            }
-            if slurm.slurm && jobs.is_some() {
-                bail!(
-                    "--jobs is not for --slurm: each array task trains --cpus-per-task runs at once"
-                );
-            }
-            let vgrad = if no_build {
-                build::built_vgrad(selection.cuda)?
-            } else {
-                build::vgrad(selection.cuda)?
-            };
-            if slurm.slurm {
-                return slurm::submit(&selection.slurm_plan(&sweeps, force)?, &slurm);
-            }
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            sweep::run(&sweeps, vgrad, selection.out(), jobs, force, shard)
-        }
+        Task::Sweep { selection, flags } => sweep::run(&selection, &flags),
         Task::Report {
             selection,
             require_complete,

@@ -1,7 +1,13 @@
 //! Sweeps: a base run configuration, axes whose cartesian product is the grid, optional
 //! named scenarios (the grid is repeated for each), and a number of seeds, read from
-//! `experiments/*.toml`; and running them as parallel `vgrad train` processes that resume
-//! from the run folders on disk.
+//! `experiments/*.toml`; and running them, wherever they run.
+//!
+//! This crate owns how a sweep runs: [`Executor`] runs it here ([`runner`]: parallel
+//! `vgrad train` processes that resume from the run folders on disk) or submits it to a
+//! Slurm cluster ([`slurm`]: a job array of shards, each of which runs the local runner on
+//! its node, and a report job), and both give an [`Outcome`]. `cargo xtask sweep` only
+//! parses the command line, builds `vgrad`, picks the executor and writes the reports
+//! (which belong to `vgrad-report`).
 //!
 //! ```toml
 //! description = "The reference experiment, four scenarios"
@@ -20,9 +26,12 @@
 //! ```
 
 pub mod definition;
+pub mod executor;
 pub mod grid;
 pub mod runner;
+pub mod slurm;
 
 pub use definition::{NamedScenario, Paper, SweepDefinition, SweepError};
+pub use executor::{Executor, Outcome, RunError};
 pub use grid::{GridPoint, MAX_RUNS, Overrides, RUNS_WITHOUT_CONFIRMATION, SCENARIO, Shard, Sweep};
 pub use runner::{SweepOptions, SweepOutcome};

@@ -1,6 +1,7 @@
-//! Running sweeps: every (grid point, seed) as a `vgrad train` run, the seeds of a grid
-//! point trained together as one ensemble, several processes at once, resuming from
-//! what the run folders on disk say.
+//! Running sweeps here (and, on a Slurm cluster, each array task's shard on its node):
+//! every (grid point, seed) as a `vgrad train` run, the seeds of a grid point trained
+//! together as one ensemble, several processes at once, resuming from what the run
+//! folders on disk say.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
