@@ -5,6 +5,7 @@
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod finite;
 pub mod memory;
 pub mod optimizer;
 pub mod run_dir;

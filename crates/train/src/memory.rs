@@ -4,7 +4,7 @@
 //! freezes.
 
 use vgrad_record::probe::jacobian_examples;
-use vgrad_record::{CLASSES, INPUT, Norm, Optimizer, RunConfig};
+use vgrad_record::{CLASSES, INPUT, Norm, RunConfig};
 
 /// Bytes of one f32.
 const F32: f64 = 4.0;
@@ -38,11 +38,7 @@ impl MemoryEstimate {
         let params = parameters(config) as f64;
         // Weights, gradients, the update-ratio snapshot and one temporary of the
         // optimizer's step, plus its state (Adam: two moments, momentum: a velocity).
-        let state = match config.optimizer {
-            Optimizer::Adam => 2.0,
-            Optimizer::Momentum { .. } => 1.0,
-            Optimizer::Sgd => 0.0,
-        };
+        let state = crate::optimizer::state_per_parameter(config.optimizer) as f64;
         let weights = params * (4.0 + state) * F32;
         // Per layer the autograd graph keeps z, the normalised z, f(z) and their
         // gradients: six batch-by-width tensors, and the input batch once.

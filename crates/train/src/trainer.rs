@@ -129,18 +129,14 @@ impl<'a> Trainer<'a> {
                 .map_err(|_| TrainError::Internal("the VarMap lock is poisoned".into()))?;
             model_cfg
                 .param_names()
-                .iter()
-                .map(|name| {
-                    vars.get(name)
-                        .cloned()
-                        .ok_or_else(|| TrainError::Internal(format!("no variable {name}")))
+                .into_iter()
+                .map(|name| match vars.get(&name).cloned() {
+                    Some(var) => Ok((name, var)),
+                    None => Err(TrainError::Internal(format!("no variable {name}"))),
                 })
                 .collect::<Result<Vec<_>, _>>()?
         };
-        let optimizer = match kernels {
-            Kernels::Fused => EnsembleOptimizer::new(vars, cfg, seeds.len())?,
-            Kernels::Candle => EnsembleOptimizer::with_tensor_ops(vars, cfg, seeds.len())?,
-        };
+        let optimizer = EnsembleOptimizer::new(vars, cfg, seeds.len(), kernels)?;
         let (k, b) = (seeds.len(), cfg.batch_size);
         let batches = Batches {
             samplers: seeds
@@ -290,9 +286,13 @@ impl<'a> Trainer<'a> {
         trace: &ForwardTrace,
     ) -> Result<Vec<bool>, TrainError> {
         let sums = loss.picked.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
-        let bad_grads = self
-            .optimizer
-            .nonfinite_members(grads, |param| trace.known_finite(param))?;
+        let optimizer = &self.optimizer;
+        let bad_grads = crate::finite::nonfinite_members(
+            optimizer.variables(),
+            &optimizer.gradients(grads)?,
+            optimizer.members(),
+            |param| trace.known_finite(param),
+        )?;
         for (m, outcome) in self.outcomes.iter_mut().enumerate() {
             if outcome.status.is_ok() && (!sums[m].is_finite() || bad_grads[m]) {
                 outcome.status = RunStatus::Diverged { step };

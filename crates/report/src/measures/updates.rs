@@ -1,7 +1,7 @@
 //! How far each layer's weights move in one optimizer step, relative to their size:
 //! ||W_after - W_before|| / ||W_before||, over the trained runs' logged steps.
 
-use vgrad_record::{Optimizer, StepRecord};
+use vgrad_record::StepRecord;
 
 use crate::Scenario;
 use crate::document::Section;
@@ -107,14 +107,15 @@ pub fn section(a: &Analysis) -> Section {
     s
 }
 
-/// Under Adam: every layer's steps are of one size whatever its gradient, so they do not
-/// explain differences in accuracy; and where a layer of a trained run did not move.
+/// Under Adam (any optimizer whose `Spec::rescales_steps`): every layer's steps are of one
+/// size whatever its gradient, so they do not explain differences in accuracy; and where a
+/// layer of a trained run did not move.
 pub fn explanations(a: &Analysis) -> Vec<String> {
     let mut out = Vec::new();
     let adam: Vec<usize> = a
         .with_trained()
         .into_iter()
-        .filter(|&i| a.scenarios[i].point.config.optimizer == Optimizer::Adam)
+        .filter(|&i| a.scenarios[i].point.config.optimizer.spec().rescales_steps)
         .filter(|&i| a.stats[i].updates.first_over_last().is_some())
         .collect();
     let range = |values: &mut dyn Iterator<Item = f64>| {
@@ -132,8 +133,16 @@ pub fn explanations(a: &Analysis) -> Vec<String> {
             let g = &a.stats[i].profile.grad_mean_abs;
             Some((*g.first()?)? / (*g.last()?)?)
         }));
+        let mut titles: Vec<&str> = Vec::new();
+        for &i in &adam {
+            let title = a.scenarios[i].point.config.optimizer.spec().title;
+            if !titles.contains(&title) {
+                titles.push(title);
+            }
+        }
         let mut text = format!(
-            "Under Adam every layer of every scenario moves by {} to {} of its weights per logged step, while layer 1's mean |dC/dW| is {} to {} times layer L's: each weight's step is its gradient over the gradient's own running scale",
+            "Under {} every layer of every scenario moves by {} to {} of its weights per logged step, while layer 1's mean |dC/dW| is {} to {} times layer L's: each weight's step is its gradient over the gradient's own running scale",
+            titles.join(" and "),
             sig(ulo, 2),
             sig(uhi, 2),
             sig(glo, 2),

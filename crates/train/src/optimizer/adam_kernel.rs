@@ -29,7 +29,7 @@ use std::arch::x86_64::*;
 
 use vgrad_model::cpu::INFINITY_BITS;
 
-use super::{StepScalars, adam_loop};
+use super::adam::{StepScalars, adam_loop};
 
 /// Moments below this (bits without the sign: 2^-100) may be quiet.
 const QUIET_MOMENT_BITS: u32 = (127 - 100) << 23;
@@ -260,7 +260,7 @@ fn round_product(n: __m256i, beta1: __m512d) -> __m256i {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optimizer::AdamParams;
+    use crate::optimizer::adam::AdamParams;
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
