@@ -6,7 +6,9 @@ use crate::build::{cargo, run};
 
 /// Builds `vgrad` (the sweep tests run the real binary) and `.venv` (the TensorBoard test
 /// reads event files with TensorBoard's own reader), then `cargo test --workspace` in
-/// release mode with `args`, since the tests train real networks.
+/// release mode with `args`, since the tests train real networks. The `--data hf` test
+/// needs the tests crate's `hub` feature, which this leaves off (it would double the
+/// build for one test); CI runs it in a step of its own (`.ci/run`).
 pub fn run_tests(args: &[String]) -> Result<()> {
     let vgrad = crate::build::vgrad(false)?;
     let python = crate::python::tensorboard_python()?;

@@ -190,19 +190,22 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
             done.display()
         );
     }
-    // Fail on an unwritable output folder before spending time on data or training.
-    let run_dirs = locks
-        .into_iter()
-        .zip(&configs)
-        .map(|(lock, cfg)| RunDir::create(lock, cfg, !args.no_tensorboard))
-        .collect::<Result<Vec<_>, _>>()?;
-
+    // The data after the locks, which find an unwritable output folder at once, and
+    // before anything is written there: a run whose data fails to load leaves an existing
+    // folder as it was and removes the folders and lock files its locks created.
     let loaded = Instant::now();
     let source = &args.config.data;
     let data = data::load(source)
-        .with_context(|| format!("cannot load MNIST (--data {source})"))?
-        .split(VALIDATION_EXAMPLES)?;
-    configs[0].validate_for(data.train.len())?;
+        .with_context(|| format!("cannot load MNIST (--data {source})"))
+        .and_then(|mnist| Ok(mnist.split(VALIDATION_EXAMPLES)?))
+        .and_then(|data| Ok(configs[0].validate_for(data.train.len()).map(|()| data)?));
+    let data = match data {
+        Ok(data) => data,
+        Err(err) => {
+            vgrad_train::run_dir::abandon_all(locks);
+            return Err(err);
+        }
+    };
     tracing::info!(
         train = data.train.len(),
         val = data.val.len(),
@@ -210,6 +213,11 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         seconds = loaded.elapsed().as_secs_f64(),
         "loaded MNIST"
     );
+    let run_dirs = locks
+        .into_iter()
+        .zip(&configs)
+        .map(|(lock, cfg)| RunDir::create(lock, cfg, !args.no_tensorboard))
+        .collect::<Result<Vec<_>, _>>()?;
 
     let started = Instant::now();
     let mut writers = Writers {

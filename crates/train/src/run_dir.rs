@@ -20,17 +20,27 @@ pub struct RunLock {
     dir: PathBuf,
     /// Holding the open file holds the lock.
     _file: File,
+    /// The folders [`RunLock::acquire`] created, `dir` first, then its parents.
+    new_dirs: Vec<PathBuf>,
+    /// Whether [`RunLock::acquire`] created the lock file.
+    new_lock_file: bool,
 }
 
 impl RunLock {
     /// Creates `dir` if needed and takes its lock, without waiting: if another process
     /// holds it, [`TrainError::Locked`].
     pub fn acquire(dir: &Path) -> Result<Self, TrainError> {
+        let new_dirs: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir).map_err(|cause| TrainError::RunFolder {
             path: dir.to_path_buf(),
             cause,
         })?;
         let path = dir.join(LOCK_FILE);
+        let new_lock_file = !path.exists();
         let file = File::options()
             .create(true)
             .truncate(false)
@@ -41,6 +51,8 @@ impl RunLock {
             Ok(()) => Ok(Self {
                 dir: dir.to_path_buf(),
                 _file: file,
+                new_dirs,
+                new_lock_file,
             }),
             Err(TryLockError::WouldBlock) => Err(TrainError::Locked {
                 path: dir.to_path_buf(),
@@ -48,6 +60,33 @@ impl RunLock {
             Err(TryLockError::Error(cause)) => Err(io_error(&path)(cause)),
         }
     }
+
+    /// Gives the lock up for a run that stopped before writing anything (its data did
+    /// not load), leaving the place as it was found: the lock file and the folders that
+    /// [`RunLock::acquire`] created are removed, and nothing else, so an existing run's
+    /// files stay for a rerun to resume. Removal is best effort (a folder that something
+    /// else has since written to stays): the error that stopped the run is the one to
+    /// report.
+    pub fn abandon(self) {
+        if self.new_lock_file {
+            // While the lock is held, so that no other process takes the file's lock.
+            let _ = std::fs::remove_file(self.dir.join(LOCK_FILE));
+        }
+        drop(self._file);
+        for dir in &self.new_dirs {
+            // Only an empty folder is removed.
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// [`RunLock::abandon`] for each of `locks`, last acquired first, so that a folder an
+/// earlier lock created (the `--out` of several seeds' folders) is empty when its turn
+/// comes.
+pub fn abandon_all(locks: Vec<RunLock>) {
+    locks.into_iter().rev().for_each(RunLock::abandon);
 }
 
 /// How long logged steps may wait in memory before they are written to the files: a
@@ -191,6 +230,57 @@ mod tests {
     fn open(dir: &Path) -> RunDir {
         let lock = RunLock::acquire(dir).unwrap();
         RunDir::create(lock, &RunConfig::default(), true).unwrap()
+    }
+
+    /// The paths under `dir` with each file's contents.
+    fn listing(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                all.push((path.clone(), Vec::new()));
+                all.extend(listing(&path));
+            } else {
+                all.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn an_abandoned_lock_leaves_the_place_as_it_found_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("other"), "kept").unwrap();
+        // New folders, three deep: all removed, the existing one kept.
+        let lock = RunLock::acquire(&tmp.path().join("runs/sweep/seed-0")).unwrap();
+        lock.abandon();
+        assert_eq!(
+            listing(tmp.path()),
+            [(tmp.path().join("other"), b"kept".to_vec())]
+        );
+        // Several seeds' folders in a new --out: all removed, with it.
+        let locks = ["seed-0", "seed-1"]
+            .map(|seed| RunLock::acquire(&tmp.path().join("sweep").join(seed)).unwrap());
+        abandon_all(locks.into());
+        assert_eq!(
+            listing(tmp.path()),
+            [(tmp.path().join("other"), b"kept".to_vec())]
+        );
+        // An interrupted run's folder: its files untouched, no lock file added.
+        let run = tmp.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        std::fs::write(run.join(CONFIG_FILE), "{}").unwrap();
+        std::fs::write(run.join(METRICS_FILE), "{\"step\":0}\n").unwrap();
+        let before = listing(tmp.path());
+        RunLock::acquire(&run).unwrap().abandon();
+        assert_eq!(listing(tmp.path()), before);
+        // A lock file that was there stays; and the folder is free to lock again.
+        std::fs::write(run.join(LOCK_FILE), "").unwrap();
+        let before = listing(tmp.path());
+        RunLock::acquire(&run).unwrap().abandon();
+        assert_eq!(listing(tmp.path()), before);
+        drop(RunLock::acquire(&run).unwrap());
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! found by the SHA-256 of the genuine decompressed file, so a run that reads it reads
 //! exactly what decompressing would have given. Entries are written whole and then
 //! renamed into place, so that a process reading while another writes sees either the
-//! whole file or none.
+//! whole file or none. Where no vendored folder is found (a `vgrad` moved from its
+//! checkout, or run on a machine that shares the home folder), `--data auto` reads MNIST
+//! from these copies alone.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,7 +39,7 @@ impl Cache {
     }
 
     /// [`Cache::from_env`] with the environment's variables read through `get`.
-    fn from_vars(get: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
+    pub(crate) fn from_vars(get: impl Fn(&str) -> Option<OsString>) -> Option<Self> {
         if let Some(dir) = get(CACHE_VAR) {
             return (!dir.is_empty()).then(|| Self::at(dir));
         }
@@ -53,14 +55,21 @@ impl Cache {
         &self.dir
     }
 
-    fn entry(&self, sha256: &str) -> PathBuf {
+    /// Where the copy of the file whose SHA-256 is `sha256` is kept.
+    pub fn path_of(&self, sha256: &str) -> PathBuf {
         self.dir.join(format!("{sha256}.idx"))
+    }
+
+    /// Whether a copy of the file whose SHA-256 is `sha256` is kept, of exactly `len`
+    /// bytes (as [`Cache::read`] would find it), without reading it.
+    pub fn holds(&self, sha256: &str, len: u64) -> bool {
+        std::fs::metadata(self.path_of(sha256)).is_ok_and(|m| m.is_file() && m.len() == len)
     }
 
     /// The kept copy of the file whose SHA-256 is `sha256`, if there is one of exactly
     /// `len` bytes (a shorter or longer one is not the file, and is ignored).
     pub fn read(&self, sha256: &str, len: u64) -> Option<Vec<u8>> {
-        let path = self.entry(sha256);
+        let path = self.path_of(sha256);
         if std::fs::metadata(&path).ok()?.len() != len {
             return None;
         }
@@ -91,7 +100,7 @@ impl Cache {
             WRITES.fetch_add(1, Ordering::Relaxed)
         ));
         let written = std::fs::write(&partial, bytes)
-            .and_then(|()| std::fs::rename(&partial, self.entry(sha256)));
+            .and_then(|()| std::fs::rename(&partial, self.path_of(sha256)));
         if written.is_err() {
             let _ = std::fs::remove_file(&partial);
         }

@@ -18,6 +18,8 @@ pub struct MnistFile {
     pub kind: &'static str,
     /// SHA-256 of the genuine MNIST file, decompressed.
     pub sha256: &'static str,
+    /// Size in bytes of the genuine file, decompressed.
+    pub len: u64,
     /// SHA-256 of the gzip file as vendored in `data/mnist` (and `shared/data/mnist`):
     /// a file with these bytes is genuine without hashing the five times larger
     /// decompressed data, which every run of a sweep would otherwise do.
@@ -30,24 +32,28 @@ pub const MNIST_FILES: [MnistFile; 4] = [
         stem: "train-images",
         kind: "idx3-ubyte",
         sha256: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        len: 47_040_016,
         vendored_gz_sha256: "0b367032e93c5d0cea0925647cfdb18614af8ee15f83e6f2fc2ad904a6835971",
     },
     MnistFile {
         stem: "train-labels",
         kind: "idx1-ubyte",
         sha256: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        len: 60_008,
         vendored_gz_sha256: "1787548bbe0bff1ec2ecdc0ef292b02df999e2d1a6002d27500982c652b17203",
     },
     MnistFile {
         stem: "t10k-images",
         kind: "idx3-ubyte",
         sha256: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        len: 7_840_016,
         vendored_gz_sha256: "1a1a05eab793c14bb050b398624a11b0ffd1a2953baed553b1b9bd079e2a20be",
     },
     MnistFile {
         stem: "t10k-labels",
         kind: "idx1-ubyte",
         sha256: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        len: 10_008,
         vendored_gz_sha256: "b91679a0acfe4ba0e50a2437a903084cba1f5f92592b016a25a7dfd00455798b",
     },
 ];
@@ -169,6 +175,36 @@ pub fn load_dir_cached(
     Ok(Mnist { train, test })
 }
 
+/// Whether `cache` holds a decompressed copy of each of the four files.
+pub fn in_cache(cache: &Cache) -> bool {
+    MNIST_FILES.iter().all(|f| cache.holds(f.sha256, f.len))
+}
+
+/// MNIST from the decompressed copies in `cache` alone: what `--data auto` reads where no
+/// vendored folder is (a binary moved from its checkout, or run on a cluster node that
+/// shares the home folder where a run from the checkout kept them). A copy is trusted by
+/// its name and length, as where the vendored files are there (see [`super::cache`]):
+/// hashing the 55 MB would cost every run of a sweep a few tenths of a second.
+pub fn load_cache(cache: &Cache) -> Result<Mnist, DataError> {
+    let read = |file: &MnistFile| {
+        let path = cache.path_of(file.sha256);
+        // Found by `in_cache`, but another process may have removed it since.
+        let bytes = cache.read(file.sha256, file.len).ok_or_else(|| {
+            DataError::Invalid(format!(
+                "{}: the decompressed copy of {} is gone or no longer {} bytes",
+                path.display(),
+                file.stem,
+                file.len
+            ))
+        })?;
+        Ok::<_, DataError>(idx::parse(bytes, &path)?)
+    };
+    let [train_x, train_y, test_x, test_y] = MNIST_FILES;
+    let train = image_set(read(&train_x)?, read(&train_y)?, "training")?;
+    let test = image_set(read(&test_x)?, read(&test_y)?, "test")?;
+    Ok(Mnist { train, test })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +299,36 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         load_dir_cached(&vendored, false, Some(&Cache::at(other.path()))).unwrap();
         assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_stated_sizes_are_the_vendored_files_decompressed() {
+        let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        for file in &MNIST_FILES {
+            let raw = idx::read_raw(&find(&vendored, file).unwrap()).unwrap();
+            assert_eq!(idx::gzip_stated_size(&raw), file.len, "{}", file.stem);
+        }
+    }
+
+    #[test]
+    fn the_cache_alone_gives_the_vendored_data() {
+        let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path());
+        assert!(!in_cache(&cache));
+        let fresh = load_dir_cached(&vendored, true, Some(&cache)).unwrap();
+        assert!(in_cache(&cache));
+        let cached = load_cache(&cache).unwrap();
+        assert_eq!((cached.train, cached.test), (fresh.train, fresh.test));
+        // A copy cut short is not the file: not found, and named if it goes after the look.
+        let labels = dir.path().join(format!("{}.idx", MNIST_FILES[3].sha256));
+        std::fs::write(&labels, b"short").unwrap();
+        assert!(!in_cache(&cache));
+        let err = load_cache(&cache).unwrap_err().to_string();
+        assert!(
+            err.contains(&labels.display().to_string()) && err.contains("t10k-labels"),
+            "{err}"
+        );
     }
 
     #[test]

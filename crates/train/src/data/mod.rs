@@ -46,15 +46,21 @@ pub enum DataError {
     /// Files that read but do not form a data set (sizes, shapes, labels).
     #[error("{0}")]
     Invalid(String),
-    /// `--data auto` without the vendored copy.
+    /// `--data auto` that found MNIST nowhere it looks.
     #[error(
-        "--data auto: no vendored MNIST in {dirs}; pass --data PATH with a folder holding the \
-         four MNIST files"
+        "--data auto: no MNIST in {looked}; set VGRAD_DATA to a folder holding the four MNIST \
+         files (a checkout's data/mnist), or pass --data PATH"
     )]
-    NoVendoredCopy {
-        /// The folders looked in.
-        dirs: String,
+    AutoNotFound {
+        /// The places looked in, for the message.
+        looked: String,
     },
+    /// `VGRAD_DATA` that names no folder.
+    #[error(
+        "VGRAD_DATA={}: no such folder; expected a folder holding the four MNIST files \
+         (--data auto reads them from it)", .0.display()
+    )]
+    DataVarNotFolder(PathBuf),
     /// `--data PATH` that is not a folder.
     #[error("--data {}: no such folder", .0.display())]
     NoSuchFolder(PathBuf),
