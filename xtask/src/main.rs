@@ -5,6 +5,8 @@
 //! `report` writes reports with `vgrad-report`; `test`, `bench` and `fuzz` are chores of
 //! this workspace alone. One module per command, with `build` to build `vgrad`.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod build;
 mod fuzz;

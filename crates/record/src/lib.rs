@@ -4,6 +4,8 @@
 //! `summary.json`, and the run folder's file names and state on disk. The trainer writes
 //! these; the sweep, the report and xtask read them.
 
+#![forbid(unsafe_code)]
+
 pub mod activation;
 pub mod class;
 pub mod config;

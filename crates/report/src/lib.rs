@@ -5,6 +5,8 @@
 //! Every sentence is generated from typed classes (`vgrad_record::class`: how a run ended,
 //! what the error does) and the measures in [`measures`], one module per measure.
 
+#![forbid(unsafe_code)]
+
 pub mod collect;
 pub mod configuration;
 pub mod document;

@@ -3,6 +3,8 @@
 //! framing with masked CRC-32C checksums. A writer for training runs and a reader that
 //! checks every checksum.
 
+#![forbid(unsafe_code)]
+
 pub mod proto;
 pub mod reader;
 pub mod record;

@@ -19,6 +19,8 @@
 //! [`quadrature`] holds the expectations over Gaussians every map needs; [`mean_field`]
 //! the length map, its fixed point, chi_1, and the sigma_w^2 of vgrad's inits.
 
+#![forbid(unsafe_code)]
+
 pub mod mean_field;
 pub mod quadrature;
 
