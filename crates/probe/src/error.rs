@@ -3,11 +3,26 @@
 /// What can go wrong while reading a step's gradients.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    /// The `GradStore` holds no gradient for a tensor the probe needs.
-    #[error("no gradient for {what} of layer {layer} in the GradStore")]
-    MissingGradient {
-        /// "weight" or "delta tap".
-        what: &'static str,
+    /// The `GradStore` holds no gradient for a layer's weight: it came from
+    /// `loss.backward()`, which leaves out the weights of the model's fused layers (they
+    /// hand their gradients to the forward trace instead).
+    #[error(
+        "the GradStore holds no gradient for the weight of layer {layer}: compute the \
+         step's gradients with `ForwardTrace::backward(&loss)` on the trace of the training \
+         pass, not with `loss.backward()`, which leaves out the fused layers' weights"
+    )]
+    MissingWeightGradient {
+        /// 1-based layer index.
+        layer: usize,
+    },
+    /// The `GradStore` holds no gradient for a layer's delta tap: the loss was not
+    /// computed from a forward pass through these taps.
+    #[error(
+        "the GradStore holds no gradient for the delta tap of layer {layer}: run the \
+         training pass through these taps (`Mlp::forward_traced(xs, Some(taps.tensors()))`) \
+         and differentiate a loss computed from that pass"
+    )]
+    MissingTapGradient {
         /// 1-based layer index.
         layer: usize,
     },

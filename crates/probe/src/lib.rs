@@ -4,6 +4,8 @@
 //! error at each pre-activation; and the singular values of the network's Jacobians, per
 //! layer and whole, at the evaluation pass ([`jacobian`]).
 
+#![forbid(unsafe_code)]
+
 pub mod error;
 pub mod jacobian;
 pub mod moments;

@@ -128,10 +128,7 @@ pub fn probe_step(
     for l in 1..=depth {
         let grad = grads
             .get(layer(l)?.weight())
-            .ok_or(ProbeError::MissingGradient {
-                what: "weight",
-                layer: l,
-            })?;
+            .ok_or(ProbeError::MissingWeightGradient { layer: l })?;
         let grads_k = per_member(grad, k)?;
         let weights_k = &weights[l - 1].0;
         let deltas_k = per_member(taps.delta(grads, l)?, k)?;
@@ -203,6 +200,70 @@ fn mean_square(sums: &Sums) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
+    use candle_nn::VarMap;
+    use vgrad_model::MlpConfig;
+    use vgrad_record::{Init, Norm};
+
+    /// A two-member f32 model on the CPU, where every layer takes the fused path, and a
+    /// batch of 5 inputs for it.
+    fn fused_model() -> (Mlp, Tensor) {
+        let cfg = MlpConfig {
+            input: 4,
+            width: 3,
+            layers: 3,
+            classes: 2,
+            activation: Activation::Tanh,
+            init: Init::GlorotNormal,
+            norm: Norm::None,
+            residual: false,
+        };
+        let mlp = Mlp::init(&cfg, &[1, 2], &VarMap::new(), &Device::Cpu).unwrap();
+        let x = Tensor::arange(0f32, 40.0, &Device::Cpu)
+            .and_then(|t| t.affine(0.1, -2.0))
+            .and_then(|t| t.reshape((2, 5, 4)))
+            .unwrap();
+        (mlp, x)
+    }
+
+    #[test]
+    fn refuses_gradients_from_loss_backward_naming_the_layer_and_the_call() {
+        let (mlp, x) = fused_model();
+        let taps = DeltaTaps::new(&mlp, 5, &Device::Cpu).unwrap();
+        let trace = mlp.forward_traced(&x, Some(taps.tensors())).unwrap();
+        let loss = trace.logits.sqr().unwrap().sum_all().unwrap();
+        let err = probe_step(&mlp, &loss.backward().unwrap(), &trace, &taps).unwrap_err();
+        assert!(
+            matches!(err, ProbeError::MissingWeightGradient { layer: 1 }),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("layer 1") && message.contains("ForwardTrace::backward"),
+            "{message}"
+        );
+        // The same pass differentiated as the trace says is read (a fresh pass: the first
+        // backward left its weight gradients in the trace, which a second would add to).
+        let trace = mlp.forward_traced(&x, Some(taps.tensors())).unwrap();
+        let loss = trace.logits.sqr().unwrap().sum_all().unwrap();
+        let records = probe_step(&mlp, &trace.backward(&loss).unwrap(), &trace, &taps).unwrap();
+        assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.len() == 3));
+    }
+
+    #[test]
+    fn refuses_gradients_of_a_pass_that_bypassed_the_taps() {
+        let (mlp, x) = fused_model();
+        let taps = DeltaTaps::new(&mlp, 5, &Device::Cpu).unwrap();
+        let trace = mlp.forward_traced(&x, None).unwrap();
+        let loss = trace.logits.sqr().unwrap().sum_all().unwrap();
+        let err = probe_step(&mlp, &trace.backward(&loss).unwrap(), &trace, &taps).unwrap_err();
+        assert!(
+            matches!(err, ProbeError::MissingTapGradient { layer: 1 }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("forward_traced"), "{err}");
+    }
 
     #[test]
     fn off_fraction_counts_units_off_for_every_row() {

@@ -52,9 +52,6 @@ impl DeltaTaps {
             .ok_or_else(|| ProbeError::Shape(format!("no tap for layer {l}")))?;
         grads
             .get(var.as_tensor())
-            .ok_or(ProbeError::MissingGradient {
-                what: "delta tap",
-                layer: l,
-            })
+            .ok_or(ProbeError::MissingTapGradient { layer: l })
     }
 }
