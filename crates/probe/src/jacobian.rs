@@ -742,7 +742,7 @@ fn reflector(norm2: &Lanes, x0: &Lanes) -> (Lanes, Lanes) {
     (alpha, beta)
 }
 
-vgrad_model::with_cpu_feature! {
+vgrad_kernels::with_cpu_feature! {
     /// [`bidiagonalise_lanes`], compiled for AVX2 where the CPU has it: the four lanes of
     /// each step are then one 256-bit instruction rather than two 128-bit ones.
     fn bidiagonalise(

@@ -27,7 +27,7 @@ use std::cell::RefCell;
 use adam_kernel::adam_member;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, InplaceOp2, Layout, Result, Storage, Tensor, Var, bail};
-use vgrad_model::cpu::all_finite;
+use vgrad_kernels::cpu::all_finite;
 use vgrad_record::{Optimizer as OptimizerKind, RunConfig};
 
 /// Adam's hyper-parameters.
