@@ -77,22 +77,22 @@ impl MlpConfig {
             .collect()
     }
 
-    /// Name of layer `l`'s (1-based) weight in a [`VarMap`].
+    /// Name of layer `l`'s (1-based) weight in a [`VarMap`](candle_nn::VarMap).
     pub fn weight_name(l: usize) -> String {
         format!("layer{l}.weight")
     }
 
-    /// Name of layer `l`'s (1-based) bias in a [`VarMap`].
+    /// Name of layer `l`'s (1-based) bias in a [`VarMap`](candle_nn::VarMap).
     pub fn bias_name(l: usize) -> String {
         format!("layer{l}.bias")
     }
 
-    /// Name of the normalisation's scale of layer `l` (1-based) in a [`VarMap`].
+    /// Name of the normalisation's scale of layer `l` (1-based) in a [`VarMap`](candle_nn::VarMap).
     pub fn scale_name(l: usize) -> String {
         format!("layer{l}.norm.scale")
     }
 
-    /// Name of the normalisation's shift of layer `l` (1-based) in a [`VarMap`].
+    /// Name of the normalisation's shift of layer `l` (1-based) in a [`VarMap`](candle_nn::VarMap).
     pub fn shift_name(l: usize) -> String {
         format!("layer{l}.norm.shift")
     }

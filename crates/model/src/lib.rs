@@ -27,12 +27,17 @@
 //! Differentiate [`Mlp::forward_traced`] with [`ForwardTrace::backward`], not
 //! `loss.backward()`: with the fused kernels, the dense layers' and norms' backward passes
 //! hand their weight, bias, scale and shift gradients to the trace rather than to candle,
-//! so the `GradStore` of `loss.backward()` lacks them. Handing them to candle costs a
-//! zero tensor and an addition per parameter (candle accumulates every gradient into a
-//! `zeros_like`): measured on a 2-core VM, a step at width 1000 took about 15% longer
-//! (16.7-17.5 ms against 14.5 ms), the reference network's about 6% (68-70 us against
-//! 63-65 us); see `vgrad_kernels::affine`. The evaluation pass (`Module::forward`) and
-//! [`Kernels::Candle`] leave every gradient with candle.
+//! so the `GradStore` of `loss.backward()` lacks them (the optimizer and the probe refuse
+//! such a store). The evaluation pass (`Module::forward`) and [`Kernels::Candle`] leave
+//! every gradient with candle.
+//!
+//! Why: candle accumulates every gradient it is handed into a fresh `zeros_like`, with an
+//! `add`, which for the weights is extra passes over every matrix at every step. Handing
+//! the gradients to candle instead (the same bits) made steps slower, measured with
+//! release binaries on the 2-core VM (median step of `vgrad train`, 6 alternations, the
+//! ranges did not overlap): width 1000, 300 steps, 16.3 ms against 14.6 ms (+12%); the
+//! reference network (6 layers of width 10), 68.6 us against 64.0 us (+7%); an ensemble
+//! of 10 of it, 419 us against 392 us (+7%).
 
 #![forbid(unsafe_code)]
 

@@ -35,9 +35,10 @@ pub struct ForwardTrace {
 
 impl ForwardTrace {
     /// The gradients of `loss`, a function of this trace's outputs, with respect to every
-    /// variable: what `loss.backward()` gives, plus the layers' weights and biases, whose
-    /// gradients the training pass's layers keep out of candle's accumulation. Call this
-    /// rather than `loss.backward()` on a training pass.
+    /// variable: what `loss.backward()` gives, plus the weights, biases, scales and shifts
+    /// whose gradients a training pass's fused layers keep out of candle's accumulation
+    /// (which would cost each a zero tensor and an addition: see the crate's doc). Call
+    /// this rather than `loss.backward()` on a training pass, once per trace.
     pub fn backward(&self, loss: &Tensor) -> candle_core::Result<GradStore> {
         let mut grads = loss.backward()?;
         self.param_grads.drain_into(&mut grads)?;
@@ -474,5 +475,42 @@ mod tests {
         assert!(cfg.validate().is_err());
         let cfg = config(Activation::Relu);
         assert!(Mlp::init(&cfg, &[], &VarMap::new(), &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn a_training_pass_hands_its_layer_gradients_to_the_trace() -> Result<()> {
+        let cfg = config(Activation::Relu);
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let mlp = Mlp::init(&cfg, &[1], &varmap, &dev)?;
+        let weight = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .get(&MlpConfig::weight_name(1))
+            .unwrap()
+            .as_tensor()
+            .clone();
+        let x = Tensor::arange(0f32, 8., &dev)?.reshape((1, 2, 4))?;
+        let loss = |mlp: &Mlp| -> Result<(ForwardTrace, Tensor)> {
+            let trace = mlp.forward_traced(&x, None)?;
+            let loss = trace.logits.sqr()?.sum_all()?;
+            Ok((trace, loss))
+        };
+        let (_, fused) = loss(&mlp)?;
+        assert!(
+            fused.backward()?.get(&weight).is_none(),
+            "candle's store lacks it"
+        );
+        let (trace, fused) = loss(&mlp)?;
+        let ours = trace.backward(&fused)?;
+        let (_, plain) = loss(&mlp.clone().with_kernels(Kernels::Candle))?;
+        let theirs = plain.backward()?;
+        let bits = |g: &GradStore| -> Result<Vec<u32>> {
+            let g = g.get(&weight).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            Ok(g.iter().map(|v| v.to_bits()).collect())
+        };
+        assert_eq!(bits(&ours)?, bits(&theirs)?);
+        Ok(())
     }
 }
