@@ -85,7 +85,7 @@ impl std::fmt::Display for PlatformError {
 
 /// How many threads this process has (the entries of `/proc/self/task`).
 #[cfg(target_os = "linux")]
-pub fn thread_count() -> Result<usize, PlatformError> {
+fn thread_count() -> Result<usize, PlatformError> {
     let entries = std::fs::read_dir("/proc/self/task").map_err(PlatformError::Io)?;
     let mut n = 0;
     for entry in entries {
