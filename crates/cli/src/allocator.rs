@@ -1,22 +1,10 @@
 //! How vgrad's memory is held: mimalloc keeps what a run frees, in small pages.
 
-use std::ffi::{c_int, c_long};
+use std::ffi::c_long;
 
-// The crate that builds and links the mimalloc library these functions come from.
-use mimalloc as _;
-
-/// mimalloc's `mi_option_purge_delay`: its place in `mi_option_e` (mimalloc.h of
-/// mimalloc 3.3, which libmimalloc-sys 0.1.49 builds).
-const PURGE_DELAY: c_int = 15;
-
-/// mimalloc's `mi_option_allow_thp`, from the same enum.
-const ALLOW_THP: c_int = 43;
-
-unsafe extern "C" {
-    // From the mimalloc library that the `mimalloc` crate links (`mimalloc.h`).
-    fn mi_option_set(option: c_int, value: c_long);
-    fn mi_option_get(option: c_int) -> c_long;
-}
+use vgrad_kernels::platform::{
+    MimallocOption, disable_transparent_huge_pages, mimalloc_option, set_mimalloc_option,
+};
 
 /// Has mimalloc keep the memory a process frees for its own later allocations instead of
 /// purging it (giving it back to the system) a second after it was freed.
@@ -31,9 +19,7 @@ unsafe extern "C" {
 /// anyway. A `MIMALLOC_PURGE_DELAY` already set by the user wins.
 pub fn keep_freed_pages() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: `mi_option_set` stores one value into mimalloc's option table, which
-        // mimalloc reads on each purge; it may be called at any time, from any thread.
-        unsafe { mi_option_set(PURGE_DELAY, -1) };
+        set_mimalloc_option(MimallocOption::PurgeDelay, -1);
     }
 }
 
@@ -50,24 +36,17 @@ pub fn small_pages_only() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
         return;
     }
-    // SAFETY: as in `keep_freed_pages`. mimalloc stops advising huge pages on the memory
-    // it maps from now on.
-    unsafe { mi_option_set(ALLOW_THP, 0) };
+    // mimalloc stops advising huge pages on the memory it maps from now on.
+    set_mimalloc_option(MimallocOption::AllowThp, 0);
     // The memory mimalloc mapped before main (its first arena) is advised already; this
-    // process-wide flag overrides that advice. A kernel older than 3.15 refuses it, and
-    // the run merely keeps huge pages.
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_THP_DISABLE with arguments (1, 0, 0, 0) sets one flag of this
-    // process's memory map and touches no memory of ours.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0)
-    };
+    // process-wide flag overrides that advice. A kernel older than 3.15 (or another
+    // system) refuses it, and the run merely keeps huge pages.
+    let _ = disable_transparent_huge_pages();
 }
 
 /// mimalloc's delay before it purges freed memory, in milliseconds; negative for never.
 pub fn purge_delay_ms() -> c_long {
-    // SAFETY: `mi_option_get` reads mimalloc's option table (initialising it on first use).
-    unsafe { mi_option_get(PURGE_DELAY) }
+    mimalloc_option(MimallocOption::PurgeDelay)
 }
 
 #[cfg(test)]
@@ -90,20 +69,14 @@ mod tests {
         if std::env::var_os("MIMALLOC_ALLOW_THP").is_some() {
             return;
         }
-        // SAFETY: reads mimalloc's option table.
-        let allow = || unsafe { mi_option_get(ALLOW_THP) };
-        // Whether the kernel may back this process's memory with transparent huge pages.
+        use vgrad_kernels::platform::transparent_huge_pages_allowed;
+        // mimalloc 3's default on Linux.
+        assert_eq!(mimalloc_option(MimallocOption::AllowThp), 1);
         #[cfg(target_os = "linux")]
-        // SAFETY: PR_GET_THP_DISABLE only reads the flag `small_pages_only` sets.
-        let huge_pages_allowed =
-            || unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 0 };
-        // mimalloc 3's default on Linux, read from the place this module names.
-        assert_eq!(allow(), 1);
-        #[cfg(target_os = "linux")]
-        assert!(huge_pages_allowed());
+        assert_eq!(transparent_huge_pages_allowed(), Some(true));
         small_pages_only();
-        assert_eq!(allow(), 0);
+        assert_eq!(mimalloc_option(MimallocOption::AllowThp), 0);
         #[cfg(target_os = "linux")]
-        assert!(!huge_pages_allowed());
+        assert_eq!(transparent_huge_pages_allowed(), Some(false));
     }
 }

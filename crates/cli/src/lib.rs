@@ -5,6 +5,8 @@
 //! variation of it) and writes, per run, `config.json`, `metrics.jsonl` (one line per
 //! logged step, with every layer's gradient statistics) and `summary.json`.
 
+#![forbid(unsafe_code)]
+
 pub mod allocator;
 pub mod args;
 pub mod device;

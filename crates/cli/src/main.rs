@@ -1,5 +1,7 @@
 //! The `vgrad` binary.
 
+#![forbid(unsafe_code)]
+
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -18,9 +20,11 @@ fn main() -> ExitCode {
         Command::Train(args) => args.threads,
         Command::Selftest(_) | Command::Peak(_) => 1,
     };
-    // SAFETY: nothing has started a thread yet (argument parsing starts none), and
-    // candle runs only after this.
-    unsafe { vgrad_cli::threads::configure(threads) };
+    // Nothing has started a thread yet (argument parsing starts none), and candle runs
+    // only after this.
+    if let Err(err) = vgrad_cli::threads::configure(threads) {
+        eprintln!("warning: candle's thread count was left at its default: {err}");
+    }
     vgrad_cli::allocator::keep_freed_pages();
     vgrad_cli::allocator::small_pages_only();
     tracing_subscriber::fmt()

@@ -1,28 +1,76 @@
-//! Applying a hidden-layer activation to a tensor.
+//! The activation after every hidden layer, as a layer built once.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Module, Result, Tensor};
+use vgrad_kernels::rectifier;
 use vgrad_record::Activation;
 use vgrad_record::activation::{SELU_ALPHA, SELU_LAMBDA};
 
 use crate::Kernels;
 
-/// Applies `activation` element-wise, with vgrad's single-op ReLU and leaky ReLU (whose
-/// derivative at 0 is 0, as in TensorFlow and PyTorch) or candle's plain ops.
-pub fn forward(activation: Activation, xs: &Tensor, kernels: Kernels) -> Result<Tensor> {
-    let fused = kernels == Kernels::Fused;
-    match activation {
-        Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
-        Activation::Tanh => xs.tanh(),
-        Activation::Relu if fused => crate::rectifier::relu(xs),
-        Activation::Relu => xs.relu(),
-        Activation::LeakyRelu { slope } if fused => crate::rectifier::leaky_relu(xs, slope),
-        Activation::LeakyRelu { slope } => candle_nn::ops::leaky_relu(xs, slope),
-        Activation::Elu => xs.elu(1.0),
-        Activation::Gelu => xs.gelu_erf(),
-        Activation::Silu => xs.silu(),
-        Activation::Softsign => xs.div(&(xs.abs()? + 1.0)?),
-        Activation::Selu => xs.elu(SELU_ALPHA)? * SELU_LAMBDA,
-        Activation::Linear => Ok(xs.clone()),
+/// A hidden layer's activation, applied element-wise: `f(a)` for the
+/// [`Activation`] it was built with. With [`Kernels::Fused`] (the default) ReLU and leaky
+/// ReLU are vgrad's single-op rectifiers, whose derivative at 0 is 0 (as in TensorFlow
+/// and PyTorch; candle's `relu` takes 1); with [`Kernels::Candle`], candle's ops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActivationLayer {
+    kind: Activation,
+    kernels: Kernels,
+}
+
+impl ActivationLayer {
+    /// The activation `kind`, with vgrad's kernels.
+    pub fn new(kind: Activation) -> Self {
+        Self {
+            kind,
+            kernels: Kernels::Fused,
+        }
+    }
+
+    /// The same activation computed with `kernels`.
+    pub fn with_kernels(self, kernels: Kernels) -> Self {
+        Self { kernels, ..self }
+    }
+
+    /// Which activation this is.
+    pub fn kind(&self) -> Activation {
+        self.kind
+    }
+
+    /// The kernels it computes with.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The slope of a rectifier (0 for ReLU) that vgrad's kernels compute, which a fused
+    /// norm can apply in its own op; `None` for other activations or candle's kernels.
+    pub(crate) fn fused_rectifier(&self) -> Option<f64> {
+        match (self.kind, self.kernels) {
+            (Activation::Relu, Kernels::Fused) => Some(0.0),
+            (Activation::LeakyRelu { slope }, Kernels::Fused) => Some(slope),
+            _ => None,
+        }
+    }
+}
+
+impl Module for ActivationLayer {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if let Some(slope) = self.fused_rectifier()
+            && rectifier::supported(xs)
+        {
+            return rectifier::leaky_relu(xs, slope);
+        }
+        match self.kind {
+            Activation::Sigmoid => candle_nn::ops::sigmoid(xs),
+            Activation::Tanh => xs.tanh(),
+            Activation::Relu => xs.relu(),
+            Activation::LeakyRelu { slope } => candle_nn::ops::leaky_relu(xs, slope),
+            Activation::Elu => xs.elu(1.0),
+            Activation::Gelu => xs.gelu_erf(),
+            Activation::Silu => xs.silu(),
+            Activation::Softsign => xs.div(&(xs.abs()? + 1.0)?),
+            Activation::Selu => xs.elu(SELU_ALPHA)? * SELU_LAMBDA,
+            Activation::Linear => Ok(xs.clone()),
+        }
     }
 }
 
@@ -70,13 +118,16 @@ mod tests {
             (Activation::Silu, |x, _| x / (1.0 + (-x).exp())),
         ];
         for (activation, formula) in cases {
-            let ys = forward(activation, &t, Kernels::Fused)?.to_vec1::<f32>()?;
-            for (x, y) in xs.iter().zip(ys) {
-                let want = formula(f64::from(*x), &erf);
-                assert!(
-                    (f64::from(y) - want).abs() < 1e-5,
-                    "{activation} at {x}: {y} vs {want}"
-                );
+            for kernels in [Kernels::Fused, Kernels::Candle] {
+                let layer = ActivationLayer::new(activation).with_kernels(kernels);
+                let ys = layer.forward(&t)?.to_vec1::<f32>()?;
+                for (x, y) in xs.iter().zip(ys) {
+                    let want = formula(f64::from(*x), &erf);
+                    assert!(
+                        (f64::from(y) - want).abs() < 1e-5,
+                        "{activation} {kernels:?} at {x}: {y} vs {want}"
+                    );
+                }
             }
         }
         Ok(())

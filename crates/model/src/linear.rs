@@ -2,9 +2,10 @@
 
 use candle_core::{Module, Result, Tensor};
 
+use vgrad_kernels::affine::{ParamGrads, affine, supported};
+use vgrad_kernels::input_matmul::input_matmul;
+
 use crate::Kernels;
-use crate::affine::{ParamGrads, affine, supported};
-use crate::input_matmul::input_matmul;
 
 /// `y = x W + b` for every member at once: `x: [K, B, in]`, `W: [K, in, out]`,
 /// `b: [K, 1, out]`, `y: [K, B, out]`.
@@ -28,7 +29,7 @@ impl EnsembleLinear {
         }
     }
 
-    /// The same layer computed with `kernels`.
+    /// The same layer computed with `kernels` (see [`Kernels`]).
     pub fn with_kernels(self, kernels: Kernels) -> Self {
         Self { kernels, ..self }
     }
@@ -46,8 +47,8 @@ impl EnsembleLinear {
 
 impl EnsembleLinear {
     /// The layer's output; where the fused CPU op computes it, its backward pass leaves
-    /// the weight and bias gradients in `sink` (see [`crate::affine::affine`]).
-    pub fn forward_into(&self, xs: &Tensor, sink: Option<&ParamGrads>) -> Result<Tensor> {
+    /// the weight and bias gradients in `sink` (see `vgrad_kernels::affine::affine`).
+    pub(crate) fn forward_into(&self, xs: &Tensor, sink: Option<&ParamGrads>) -> Result<Tensor> {
         if self.kernels == Kernels::Candle {
             return xs.matmul(&self.weight)?.broadcast_add(&self.bias);
         }

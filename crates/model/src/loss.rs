@@ -11,7 +11,7 @@ pub struct EnsembleLoss {
     /// cross-entropy. A mean over all K*B rows would scale every member's gradient by 1/K;
     /// this sum gives every member exactly the gradient it would get alone.
     pub loss: Tensor,
-    /// log softmax(logits)[label] per example, `[K, B, 1]`.
+    /// `log softmax(logits)[label]` per example, `[K, B, 1]`.
     pub picked: Tensor,
 }
 

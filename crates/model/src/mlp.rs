@@ -4,131 +4,13 @@ use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
-use vgrad_record::{Activation, CLASSES, INPUT, Init, Norm, RunConfig};
+use vgrad_kernels::affine::ParamGrads;
+use vgrad_record::Activation;
 
-use crate::affine::ParamGrads;
+use crate::activation::ActivationLayer;
 use crate::norm::{BatchStats, EnsembleNorm};
 use crate::seeding::{self, Stream};
-use crate::{EnsembleLinear, Kernels, ModelError, Result, activation};
-
-/// Shape and ingredients of the network. `layers` counts dense layers, the output layer
-/// included and the input not: the reference network (784 -> 5 x 10 -> 10) has 6.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct MlpConfig {
-    /// Features per example (784 for MNIST).
-    pub input: usize,
-    /// Units of every hidden layer.
-    pub width: usize,
-    /// Dense layers, output layer included.
-    pub layers: usize,
-    /// Output units (logits).
-    pub classes: usize,
-    /// Activation after every hidden layer; the output layer has none.
-    pub activation: Activation,
-    /// Weight initialisation; biases start at zero.
-    pub init: Init,
-    /// Normalisation of every hidden layer's pre-activation, before the activation.
-    pub norm: Norm,
-    /// Whether hidden layers 2..L-1 add their input to their output.
-    pub residual: bool,
-}
-
-impl MlpConfig {
-    /// The network a run with configuration `cfg` trains on MNIST.
-    pub fn for_run(cfg: &RunConfig) -> Self {
-        Self {
-            input: INPUT,
-            width: cfg.width,
-            layers: cfg.layers,
-            classes: CLASSES,
-            activation: cfg.activation,
-            init: cfg.init,
-            norm: cfg.norm,
-            residual: cfg.residual,
-        }
-    }
-
-    /// Checks that the configuration describes a network that can be built.
-    pub fn validate(&self) -> Result<()> {
-        let fail = |m: &str| Err(ModelError::Config(m.to_string()));
-        if self.layers == 0 {
-            return fail("layers must be at least 1 (the output layer)");
-        }
-        if self.layers > 1 && self.width == 0 {
-            return fail("width must be at least 1");
-        }
-        if self.input == 0 {
-            return fail("input size must be at least 1");
-        }
-        if self.classes < 2 {
-            return fail("classes must be at least 2");
-        }
-        if self.residual && self.layers < 3 {
-            return fail("a residual network needs at least 3 layers");
-        }
-        Ok(())
-    }
-
-    /// `(fan_in, fan_out)` of layers 1..=L.
-    pub fn layer_dims(&self) -> Vec<(usize, usize)> {
-        (1..=self.layers)
-            .map(|l| {
-                let fan_in = if l == 1 { self.input } else { self.width };
-                let fan_out = if l == self.layers {
-                    self.classes
-                } else {
-                    self.width
-                };
-                (fan_in, fan_out)
-            })
-            .collect()
-    }
-
-    /// Name of layer `l`'s (1-based) weight in a [`VarMap`].
-    pub fn weight_name(l: usize) -> String {
-        format!("layer{l}.weight")
-    }
-
-    /// Name of layer `l`'s (1-based) bias in a [`VarMap`].
-    pub fn bias_name(l: usize) -> String {
-        format!("layer{l}.bias")
-    }
-
-    /// Name of the normalisation's scale of layer `l` (1-based) in a [`VarMap`].
-    pub fn scale_name(l: usize) -> String {
-        format!("layer{l}.norm.scale")
-    }
-
-    /// Name of the normalisation's shift of layer `l` (1-based) in a [`VarMap`].
-    pub fn shift_name(l: usize) -> String {
-        format!("layer{l}.norm.shift")
-    }
-
-    /// Whether layer `l` (1-based) is normalised: every hidden layer, when a norm is set.
-    pub fn is_normalised(&self, l: usize) -> bool {
-        self.norm != Norm::None && l < self.layers
-    }
-
-    /// Whether layer `l` (1-based) adds its input to its output: hidden layers 2..L-1 of
-    /// a residual network (layer 1's input is the image, of another size).
-    pub fn has_skip(&self, l: usize) -> bool {
-        self.residual && l >= 2 && l < self.layers
-    }
-
-    /// Names of all parameters in a fixed order: layer 1 weight, bias (scale, shift), layer
-    /// 2 ... (`VarMap::all_vars` returns them in arbitrary order).
-    pub fn param_names(&self) -> Vec<String> {
-        (1..=self.layers)
-            .flat_map(|l| {
-                let mut names = vec![Self::weight_name(l), Self::bias_name(l)];
-                if self.is_normalised(l) {
-                    names.extend([Self::scale_name(l), Self::shift_name(l)]);
-                }
-                names
-            })
-            .collect()
-    }
-}
+use crate::{EnsembleLinear, Kernels, MlpConfig, ModelError, Result};
 
 /// The values a forward pass produced on the way to the logits.
 #[derive(Debug, Clone)]
@@ -153,9 +35,10 @@ pub struct ForwardTrace {
 
 impl ForwardTrace {
     /// The gradients of `loss`, a function of this trace's outputs, with respect to every
-    /// variable: what `loss.backward()` gives, plus the layers' weights and biases, whose
-    /// gradients the training pass's layers keep out of candle's accumulation. Call this
-    /// rather than `loss.backward()` on a training pass.
+    /// variable: what `loss.backward()` gives, plus the weights, biases, scales and shifts
+    /// whose gradients a training pass's fused layers keep out of candle's accumulation
+    /// (which would cost each a zero tensor and an addition: see the crate's doc). Call
+    /// this rather than `loss.backward()` on a training pass, once per trace.
     pub fn backward(&self, loss: &Tensor) -> candle_core::Result<GradStore> {
         let mut grads = loss.backward()?;
         self.param_grads.drain_into(&mut grads)?;
@@ -186,9 +69,8 @@ pub struct Mlp {
     norms: Vec<Option<EnsembleNorm>>,
     /// Per layer, whether it adds its input to its output.
     skips: Vec<bool>,
-    activation: Activation,
+    activation: ActivationLayer,
     members: usize,
-    kernels: Kernels,
 }
 
 impl Mlp {
@@ -277,13 +159,13 @@ impl Mlp {
             layers,
             norms,
             skips: (1..=cfg.layers).map(|l| cfg.has_skip(l)).collect(),
-            activation: cfg.activation,
+            activation: ActivationLayer::new(cfg.activation),
             members,
-            kernels: Kernels::Fused,
         })
     }
 
-    /// The same model computed with `kernels` (see [`Kernels`]).
+    /// The same model computed with `kernels` (see [`Kernels`]): every layer, norm and
+    /// activation keeps the choice, so no forward call takes it again.
     pub fn with_kernels(self, kernels: Kernels) -> Self {
         Self {
             layers: self
@@ -296,7 +178,7 @@ impl Mlp {
                 .into_iter()
                 .map(|n| n.map(|n| n.with_kernels(kernels)))
                 .collect(),
-            kernels,
+            activation: self.activation.with_kernels(kernels),
             ..self
         }
     }
@@ -313,7 +195,12 @@ impl Mlp {
 
     /// The activation of the hidden layers.
     pub fn activation(&self) -> Activation {
-        self.activation
+        self.activation.kind()
+    }
+
+    /// The kernels this model computes with.
+    pub fn kernels(&self) -> Kernels {
+        self.activation.kernels()
     }
 
     /// Dense layer `l`, counted from 1 (first hidden layer) to L (output layer).
@@ -372,14 +259,14 @@ impl Mlp {
             if i + 1 < depth {
                 let (a, out, stats) = match (&self.norms[i], pass) {
                     (Some(norm), Pass::Train) => {
-                        norm.forward_train_activated(&z, self.activation, sink)?
+                        norm.forward_train_activated(&z, &self.activation, sink)?
                     }
                     (norm, _) => {
                         let a = match norm {
                             Some(norm) => norm.forward_eval(&z)?,
                             None => z.clone(),
                         };
-                        let out = activation::forward(self.activation, &a, self.kernels)?;
+                        let out = self.activation.forward(&a)?;
                         (a, out, None)
                     }
                 };
@@ -446,7 +333,7 @@ impl Module for Mlp {
                     Some(norm) => norm.forward_eval(&z)?,
                     None => z,
                 };
-                let out = activation::forward(self.activation, &a, self.kernels)?;
+                let out = self.activation.forward(&a)?;
                 self.with_skip(i, &h, out)?
             } else {
                 z
@@ -459,6 +346,7 @@ impl Module for Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vgrad_record::{Init, Norm};
 
     fn config(activation: Activation) -> MlpConfig {
         MlpConfig {
@@ -587,5 +475,42 @@ mod tests {
         assert!(cfg.validate().is_err());
         let cfg = config(Activation::Relu);
         assert!(Mlp::init(&cfg, &[], &VarMap::new(), &Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn a_training_pass_hands_its_layer_gradients_to_the_trace() -> Result<()> {
+        let cfg = config(Activation::Relu);
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let mlp = Mlp::init(&cfg, &[1], &varmap, &dev)?;
+        let weight = varmap
+            .data()
+            .lock()
+            .unwrap()
+            .get(&MlpConfig::weight_name(1))
+            .unwrap()
+            .as_tensor()
+            .clone();
+        let x = Tensor::arange(0f32, 8., &dev)?.reshape((1, 2, 4))?;
+        let loss = |mlp: &Mlp| -> Result<(ForwardTrace, Tensor)> {
+            let trace = mlp.forward_traced(&x, None)?;
+            let loss = trace.logits.sqr()?.sum_all()?;
+            Ok((trace, loss))
+        };
+        let (_, fused) = loss(&mlp)?;
+        assert!(
+            fused.backward()?.get(&weight).is_none(),
+            "candle's store lacks it"
+        );
+        let (trace, fused) = loss(&mlp)?;
+        let ours = trace.backward(&fused)?;
+        let (_, plain) = loss(&mlp.clone().with_kernels(Kernels::Candle))?;
+        let theirs = plain.backward()?;
+        let bits = |g: &GradStore| -> Result<Vec<u32>> {
+            let g = g.get(&weight).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            Ok(g.iter().map(|v| v.to_bits()).collect())
+        };
+        assert_eq!(bits(&ours)?, bits(&theirs)?);
+        Ok(())
     }
 }

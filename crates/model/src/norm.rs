@@ -4,16 +4,16 @@
 //! Every member has its own scale, shift and (for batch norm) running statistics, and its
 //! statistics are reduced over its own slice only, so a member computes exactly the
 //! numbers it would compute alone. With [`Kernels::Fused`], the training pass on the CPU
-//! is one op forward and one backward ([`crate::fused_norm`]), with the same bits.
+//! is one op forward and one backward (`vgrad_kernels::fused_norm`), with the same bits.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Module, Result, Tensor};
+use vgrad_kernels::affine::ParamGrads;
+use vgrad_kernels::fused_norm::{self, NormKind};
+use vgrad_record::Norm;
 use vgrad_record::norm::{BATCH_NORM_MOMENTUM, NORM_EPSILON};
-use vgrad_record::{Activation, Norm};
 
-use crate::affine::ParamGrads;
-use crate::cpu::with_f32_values;
-use crate::fused_norm;
-use crate::{Kernels, activation};
+use crate::Kernels;
+use crate::activation::ActivationLayer;
 
 /// One layer's normalisation: `z: [K, B, units]` standardised (per unit over the batch,
 /// or per example over the units), then `* scale + shift`, both `[K, 1, units]`.
@@ -80,10 +80,15 @@ impl EnsembleNorm {
     }
 
     /// The training forward pass: batch norm with the batch's statistics (returned, for
-    /// the running averages), layer norm as always. Where the fused op computes it, its
-    /// backward pass leaves the gradients of the scale and shift in `sink` (see
-    /// [`crate::affine::affine`]).
-    pub fn forward_train(
+    /// the running averages), layer norm as always.
+    pub fn forward_train(&self, z: &Tensor) -> Result<(Tensor, Option<BatchStats>)> {
+        self.forward_train_into(z, None)
+    }
+
+    /// [`EnsembleNorm::forward_train`]; where the fused op computes it, its backward pass
+    /// leaves the gradients of the scale and shift in `sink` (see
+    /// `vgrad_kernels::affine::affine`).
+    pub(crate) fn forward_train_into(
         &self,
         z: &Tensor,
         sink: Option<&ParamGrads>,
@@ -106,36 +111,44 @@ impl EnsembleNorm {
         }
     }
 
-    /// [`EnsembleNorm::forward_train`] followed by `activation` (with this norm's
-    /// kernels): what the activation read, its output and the batch statistics. Where the
-    /// fused op runs and the activation is ReLU or leaky ReLU, one op computes both, with
-    /// the same bits (see [`fused_norm::norm_train`]); what the activation read is then a
+    /// [`EnsembleNorm::forward_train_into`] followed by `activation`: what the activation
+    /// read, its output and the batch statistics. Where the fused op runs and the
+    /// activation is vgrad's ReLU or leaky ReLU, one op computes both, with the same bits
+    /// (see `vgrad_kernels::fused_norm::norm_train`); what the activation read is then a
     /// tensor outside the graph.
-    pub fn forward_train_activated(
+    pub(crate) fn forward_train_activated(
         &self,
         z: &Tensor,
-        activation: Activation,
+        activation: &ActivationLayer,
         sink: Option<&ParamGrads>,
     ) -> Result<(Tensor, Tensor, Option<BatchStats>)> {
-        let rectifier = match activation {
-            Activation::Relu => Some(0.0),
-            Activation::LeakyRelu { slope } => Some(slope),
-            _ => None,
-        };
+        let rectifier = activation.fused_rectifier();
         if rectifier.is_some() && self.fused(z) {
             let pass = self.fused_pass(z, rectifier, sink)?;
             if let Some(out) = pass.rectified {
                 return Ok((pass.normalised, out, pass.stats));
             }
         }
-        let (a, stats) = self.forward_train(z, sink)?;
-        let out = activation::forward(activation, &a, self.kernels)?;
+        let (a, stats) = self.forward_train_into(z, sink)?;
+        let out = activation.forward(&a)?;
         Ok((a, out, stats))
     }
 
     /// Whether the fused op computes the training pass on `z`.
     fn fused(&self, z: &Tensor) -> bool {
-        self.kernels == Kernels::Fused && fused_norm::supported(z, self.kind)
+        self.kernels == Kernels::Fused
+            && self
+                .kernel_kind()
+                .is_some_and(|kind| fused_norm::supported(z, kind))
+    }
+
+    /// This normalisation as the kernels name it.
+    fn kernel_kind(&self) -> Option<NormKind> {
+        match self.kind {
+            Norm::Batch => Some(NormKind::Batch),
+            Norm::Layer => Some(NormKind::Layer),
+            Norm::None => None,
+        }
     }
 
     /// The fused op's training pass, then `rectifier` (a slope) where there is one.
@@ -145,8 +158,11 @@ impl EnsembleNorm {
         rectifier: Option<f64>,
         sink: Option<&ParamGrads>,
     ) -> Result<FusedPass> {
-        let pass =
-            fused_norm::norm_train(z, (&self.scale, &self.shift), self.kind, rectifier, sink)?;
+        let Some(kind) = self.kernel_kind() else {
+            candle_core::bail!("vgrad-norm: no normalisation to compute");
+        };
+        let params = (&self.scale, &self.shift);
+        let pass = fused_norm::norm_train(z, params, (kind, NORM_EPSILON), rectifier, sink)?;
         let batch = z.dims().get(1).copied().unwrap_or(0);
         Ok(FusedPass {
             normalised: pass.normalised,
@@ -199,8 +215,8 @@ struct FusedPass {
 }
 
 /// `running * keep + batch * take`, as candle's ops compute it (`x * c` is its affine op,
-/// `x * c + 0`). With `host`, an f32 pair on the CPU is computed in one loop over its few
-/// values instead of four candle ops (a tenth of batch norm's cost at width 10).
+/// `x * c + 0`). With `host`, an f32 pair on the CPU is computed in one loop by
+/// `vgrad_kernels::fused_norm::running_average`, with the same bits.
 fn average_in(
     running: &Tensor,
     batch: &Tensor,
@@ -208,37 +224,10 @@ fn average_in(
     take: f64,
     host: bool,
 ) -> Result<Tensor> {
-    if host && let Some(averaged) = average_on_host(running, batch, keep as f32, take as f32)? {
+    if host && let Some(averaged) = fused_norm::running_average(running, batch, keep, take)? {
         return Ok(averaged);
     }
     (running * keep)? + (batch * take)?
-}
-
-/// [`average_in`] in one loop over the tensors' own buffers, where both are contiguous
-/// f32 of one shape on the CPU (`None` otherwise).
-fn average_on_host(
-    running: &Tensor,
-    batch: &Tensor,
-    keep: f32,
-    take: f32,
-) -> Result<Option<Tensor>> {
-    if running.shape() != batch.shape() {
-        return Ok(None);
-    }
-    let average = |r: &[f32], b: &[f32]| -> Vec<f32> {
-        r.iter()
-            .zip(b)
-            .map(|(&r, &b)| (r * keep + 0.0) + (b * take + 0.0))
-            .collect()
-    };
-    let Some(averaged) = with_f32_values(running, batch, average) else {
-        return Ok(None);
-    };
-    Ok(Some(Tensor::from_vec(
-        averaged,
-        running.shape(),
-        running.device(),
-    )?))
 }
 
 /// `(z - mean) / sqrt(var + eps)` along `axis`, with the mean and the biased variance.
@@ -274,7 +263,7 @@ mod tests {
 
     #[test]
     fn batch_norm_standardises_each_unit_over_each_members_batch() -> Result<()> {
-        let (out, stats) = norm(Norm::Batch)?.forward_train(&z()?, None)?;
+        let (out, stats) = norm(Norm::Batch)?.forward_train(&z()?)?;
         let out = out.to_vec3::<f64>()?;
         // Member 0, unit 0: values 1, 3, -1; mean 1, biased variance 8/3.
         let sd = (8.0f64 / 3.0 + 1e-5).sqrt();
@@ -291,7 +280,7 @@ mod tests {
     #[test]
     fn running_statistics_follow_pytorch_and_serve_evaluation() -> Result<()> {
         let mut bn = norm(Norm::Batch)?;
-        let (_, stats) = bn.forward_train(&z()?, None)?;
+        let (_, stats) = bn.forward_train(&z()?)?;
         bn.update_running(&stats.unwrap())?;
         let (mean, var) = bn.running().unwrap();
         // 0.9 * 0 + 0.1 * 1 and 0.9 * 1 + 0.1 * (8/3 * 3/2): unbiased, as PyTorch.
@@ -306,7 +295,7 @@ mod tests {
     #[test]
     fn layer_norm_standardises_each_example_over_the_units() -> Result<()> {
         let ln = norm(Norm::Layer)?;
-        let (train, stats) = ln.forward_train(&z()?, None)?;
+        let (train, stats) = ln.forward_train(&z()?)?;
         assert!(stats.is_none());
         assert_eq!(
             train.to_vec3::<f64>()?,
@@ -331,8 +320,8 @@ mod tests {
             both.scale().narrow(0, 1, 1)?,
             both.shift().narrow(0, 1, 1)?,
         )?;
-        let (out_both, _) = both.forward_train(&z, None)?;
-        let (out_alone, _) = alone.forward_train(&z.narrow(0, 1, 1)?, None)?;
+        let (out_both, _) = both.forward_train(&z)?;
+        let (out_alone, _) = alone.forward_train(&z.narrow(0, 1, 1)?)?;
         assert_eq!(
             out_both.narrow(0, 1, 1)?.to_vec3::<f32>()?,
             out_alone.to_vec3::<f32>()?
@@ -357,6 +346,26 @@ mod tests {
                     .collect())
             };
             assert_eq!(bits(&host)?, bits(&candle)?, "{keep} {take}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_fused_training_pass_gives_candles_bits() -> Result<()> {
+        let z = z()?.to_dtype(DType::F32)?;
+        let f32s = |t: &Tensor| t.to_dtype(DType::F32);
+        for kind in [Norm::Batch, Norm::Layer] {
+            let plain = norm(kind)?;
+            let plain = EnsembleNorm::new(kind, f32s(plain.scale())?, f32s(plain.shift())?)?;
+            let fused = plain.clone().with_kernels(Kernels::Fused);
+            let plain = plain.with_kernels(Kernels::Candle);
+            let relu = ActivationLayer::new(vgrad_record::Activation::Relu);
+            let bits = |n: &EnsembleNorm| -> Result<Vec<u32>> {
+                let (a, out, _) = n.forward_train_activated(&z, &relu, None)?;
+                let values = Tensor::cat(&[a, out], 0)?.flatten_all()?.to_vec1::<f32>()?;
+                Ok(values.iter().map(|v| v.to_bits()).collect())
+            };
+            assert_eq!(bits(&fused)?, bits(&plain)?, "{kind}");
         }
         Ok(())
     }

@@ -4,10 +4,9 @@
 //! skip connections, whose backward passes are candle's autograd of their forward ops.
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarMap;
-use vgrad_model::activation::forward;
-use vgrad_model::{Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_model::{ActivationLayer, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
 use vgrad_record::{Activation, Distribution, Init, LayerRecord, Norm};
 
@@ -55,7 +54,8 @@ fn numeric_gradient(target: &Var, eval: &dyn Fn() -> f64) -> Vec<Vec<f32>> {
 /// by central differences of the activation as the model applies it, in f64.
 fn mean_derivative(activation: Activation, z: &Tensor) -> (Vec<f64>, Vec<f64>) {
     const H: f64 = 1e-6;
-    let f = |t: Tensor| forward(activation, &t, Kernels::Candle).unwrap();
+    let layer = ActivationLayer::new(activation).with_kernels(Kernels::Candle);
+    let f = |t: Tensor| layer.forward(&t).unwrap();
     let up = f((z + H).unwrap());
     let down = f((z - H).unwrap());
     let d = ((up - down).unwrap() / (2.0 * H)).unwrap();

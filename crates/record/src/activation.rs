@@ -1,5 +1,5 @@
 //! The activation functions under test, as the names users type. Applying one to a tensor
-//! is the model crate's job (`vgrad_model::activation`).
+//! is the model crate's job (`vgrad_model::ActivationLayer`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,5 +1,5 @@
 //! The normalisation applied to every hidden layer's pre-activation, as the names users
-//! type. Computing it is the model crate's job (`vgrad_model::norm`).
+//! type. Computing it is the model crate's job (`vgrad_model::EnsembleNorm`).
 
 use std::fmt;
 use std::str::FromStr;

@@ -3,7 +3,7 @@
 //! one member's NaN reaches no other member's numbers.
 
 use candle_core::{DType, Result, Storage, Tensor, Var};
-use vgrad_model::cpu::all_finite;
+use vgrad_kernels::cpu::all_finite;
 
 /// The members whose gradient of any of `params` holds a NaN or an infinity somewhere;
 /// `grads` holds one gradient per parameter, in order. `known_finite` tells, per

@@ -27,7 +27,7 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use vgrad_model::cpu::INFINITY_BITS;
+use vgrad_kernels::cpu::INFINITY_BITS;
 
 use super::adam::{StepScalars, adam_loop};
 
@@ -98,7 +98,7 @@ pub(super) fn adam_member(s: StepScalars, params: &mut [f32], grads: &[f32], mom
     adam_loop(s, params, grads, moments);
 }
 
-vgrad_model::with_cpu_feature! {
+vgrad_kernels::with_cpu_feature! {
     /// [`adam_loop`] compiled for AVX-512, for steps whose scalars allow no quiet lanes.
     fn adam_wide(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) = adam_loop if "avx512f";
 }

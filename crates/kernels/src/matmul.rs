@@ -7,7 +7,7 @@
 //! operands, strides, fold of a batch into rows, and parallelism) into memory that gemm
 //! writes without reading, so the products are candle's bit for bit (tested). Results of
 //! at most 16 columns whose summation gemm fixes without reference to the caches are
-//! computed by [`crate::narrow_product`] instead, to the same bits.
+//! computed by `narrow_product` instead, to the same bits.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType, bail};
@@ -251,7 +251,7 @@ impl<'a, T: WithDType> GemmCalls<'a, T> {
     /// columns, so row-major a 10-wide result fills 10 of 16 lanes, and column-major its
     /// rows (the batch, or a weight gradient's inputs) fill them. The reference ensemble
     /// of 10 took 4-8% less per step, one run 2%; width 1000 moved within noise. Where the
-    /// CPU has AVX-512, [`crate::narrow_product`] now computes most such results (every
+    /// CPU has AVX-512, `narrow_product` now computes most such results (every
     /// product of the reference network's training step); this remains for the others (a
     /// depth above 512 with more than 64 rows: an evaluation chunk's first layer) and for
     /// other CPUs.

@@ -5,29 +5,30 @@
 //! the derivative at exactly 0 to be 1, where TensorFlow (the reference) and PyTorch take
 //! 0; a unit with z = 0 (all its inputs zero and a zero bias) then passed gradient while
 //! the probe counted it as dead. On the CPU these ops do one pass forward and one
-//! backward, with the derivative 1 for x > 0 and the slope for x <= 0; elsewhere they fall
-//! back to candle's ops.
+//! backward, with the derivative 1 for x > 0 and the slope for x <= 0; elsewhere
+//! ([`supported`] false) the model uses candle's ops.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, bail};
 
 use crate::cpu::contiguous;
 
-/// max(slope * x, x) element-wise, differentiable.
-pub fn leaky_relu(xs: &Tensor, slope: f64) -> Result<Tensor> {
-    if xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64) {
-        xs.apply_op1(LeakyRelu { slope })
-    } else {
-        candle_nn::ops::leaky_relu(xs, slope)
-    }
+/// Whether [`relu`] and [`leaky_relu`] run on tensors like `xs`: on the CPU, f32 or f64.
+pub fn supported(xs: &Tensor) -> bool {
+    xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64)
 }
 
-/// max(0, x) element-wise, differentiable, with derivative 0 at x = 0.
-pub fn relu(xs: &Tensor) -> Result<Tensor> {
-    if xs.device().is_cpu() && matches!(xs.dtype(), DType::F32 | DType::F64) {
-        xs.apply_op1(LeakyRelu { slope: 0.0 })
-    } else {
-        xs.relu()
+/// max(slope * x, x) element-wise, differentiable; an error where not [`supported`].
+pub fn leaky_relu(xs: &Tensor, slope: f64) -> Result<Tensor> {
+    if !supported(xs) {
+        bail!("vgrad-leaky-relu: {:?} {:?}", xs.device(), xs.dtype());
     }
+    xs.apply_op1(LeakyRelu { slope })
+}
+
+/// max(0, x) element-wise, differentiable, with derivative 0 at x = 0; an error where not
+/// [`supported`].
+pub fn relu(xs: &Tensor) -> Result<Tensor> {
+    leaky_relu(xs, 0.0)
 }
 
 /// A float type the rectifier runs on: f32 in training, f64 in the finite-difference tests.

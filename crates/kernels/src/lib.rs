@@ -1,0 +1,33 @@
+//! vgrad's fast paths: CPU ops that compute exactly the numbers candle's own ops compute,
+//! in fewer passes, and the few other places where vgrad needs SIMD or `unsafe`.
+//!
+//! Every op here repeats private behaviour of candle-core 0.11.1 and gemm 0.19.0
+//! (summation orders, block depths, the zero tensor a gradient is accumulated into),
+//! which is why Cargo.toml pins those exact versions, and each has a test that compares
+//! it with candle's plain ops bit for bit (the README lists them). The model crate picks
+//! these ops or candle's once, when a model is built; nothing else of vgrad writes SIMD
+//! or `unsafe`.
+//!
+//! - [`affine`]: a dense layer's `x W + b` and its backward pass as one op;
+//! - [`input_matmul`]: the first layer's product, without the gradient of its data input;
+//! - [`matmul`]: candle's batched matmul, with narrow products computed in registers;
+//! - [`rectifier`]: ReLU and leaky ReLU in one op each;
+//! - [`fused_norm`]: the training pass of batch norm and layer norm in one op;
+//! - [`transpose`]: column-major to row-major copies;
+//! - [`cpu`]: the finiteness scan, in-place reads of tensors, [`with_cpu_feature!`];
+//! - [`pixels`]: MNIST bytes to f32 pixels, and the prefetch of a batch's images;
+//! - [`platform`]: safe wrappers of the process-level calls (environment, mimalloc,
+//!   `prctl`).
+
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+pub mod affine;
+pub mod cpu;
+pub mod fused_norm;
+pub mod input_matmul;
+pub mod matmul;
+mod narrow_product;
+pub mod pixels;
+pub mod platform;
+pub mod rectifier;
+pub mod transpose;
