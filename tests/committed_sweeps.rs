@@ -1,6 +1,8 @@
 //! The committed sweep files and reports agree with each other: the optimizer sweep trains
 //! each optimizer at the rate its learning-rate search chose for that activation.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use vgrad_sweep::{Overrides, Sweep};

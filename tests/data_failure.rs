@@ -3,6 +3,8 @@
 //! `--data auto` that finds no MNIST says in one line where it looked and how to point at
 //! it. Through the `vgrad` binary, whose environment the test sets.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,6 +1,8 @@
 //! The diagnostics of `vgrad train` on the real MNIST: each is recorded where it should
 //! be, and the update ratio is the optimizer's step exactly.
 
+#![forbid(unsafe_code)]
+
 use vgrad_tests::{metrics, vgrad_train};
 
 #[test]

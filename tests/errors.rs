@@ -1,5 +1,7 @@
 //! Bad input gets a clear error that names the file, flag or value and what was expected.
 
+#![forbid(unsafe_code)]
+
 use std::io::{Read, Write};
 use std::path::Path;
 

@@ -1,6 +1,8 @@
 //! The first commands a newcomer runs leave the committed reports as they are: a report
 //! of a sweep without runs is refused, and a quick look writes to `quick/`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 

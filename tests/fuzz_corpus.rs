@@ -5,6 +5,8 @@
 //! length and dimension fields set to extremes), none of which may panic. A failing input
 //! is written under the target's temporary folder, ready to be committed as a regression.
 
+#![forbid(unsafe_code)]
+
 #[path = "../fuzz/targets.rs"]
 mod targets;
 

@@ -5,6 +5,8 @@
 //! as a child process, with the variables set in the child's environment from its start.
 //! Needs the `hub` feature: `cargo test --release -p vgrad-tests --features hub --test hub`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;

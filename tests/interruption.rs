@@ -2,6 +2,8 @@
 //! missing runs, and its report and every run's numbers come out identical to an
 //! uninterrupted sweep's, whatever the number of parallel jobs.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! Helpers of the workspace's end-to-end tests: run `vgrad` as a user would (through its
 //! command-line parser) and read back the files it wrote.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};

@@ -2,6 +2,8 @@
 //! a sweep-file key and a `config.json` field, with the same default in all three; and
 //! the crates that read runs build without the tensor library.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -3,6 +3,8 @@
 //! clear error (or, for the two sweeps, the right result), never a frozen machine or a
 //! file outside `--out`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

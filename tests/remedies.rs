@@ -1,6 +1,8 @@
 //! The remedies and optimizers of issue 11 in `vgrad train`: each setting trains, is
 //! recorded, and keeps ensemble members bit-identical to solo runs.
 
+#![forbid(unsafe_code)]
+
 use vgrad_tests::{metrics, vgrad_train};
 
 /// Each setting under test, as the flags that turn it on.

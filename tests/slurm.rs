@@ -5,6 +5,7 @@
 //! task cancelled while it runs and then submitted again. The submission is the sweep
 //! crate's (`vgrad_sweep::slurm`, behind its `Executor`); xtask only parses the flags.
 
+#![forbid(unsafe_code)]
 #![cfg_attr(not(slurm), allow(dead_code, unused_imports))]
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! `cargo xtask sweep` end to end: a tiny sweep through the xtask code, with the real
 //! `vgrad` binary on the real MNIST, its resume, its failures and its report.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use vgrad_record::{RunStatus, RunSummary};

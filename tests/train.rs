@@ -1,5 +1,7 @@
 //! `vgrad train` end to end on the real, vendored MNIST.
 
+#![forbid(unsafe_code)]
+
 use vgrad_record::RunStatus;
 use vgrad_tests::{geometric_mean, metrics, summary_json, vgrad_train};
 

@@ -2,6 +2,8 @@
 //! `read_events.py` in the Python environment `cargo xtask test` prepares) and by ours,
 //! against the run's `metrics.jsonl` and `summary.json`.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

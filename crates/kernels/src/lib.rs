@@ -8,6 +8,7 @@
 //! these ops or candle's once, when a model is built; nothing else of vgrad writes SIMD
 //! or `unsafe`.
 //!
+//! - [`adam`]: Adam's update on AVX-512, without the cost of subnormal first moments;
 //! - [`affine`]: a dense layer's `x W + b` and its backward pass as one op;
 //! - [`input_matmul`]: the first layer's product, without the gradient of its data input;
 //! - [`matmul`]: candle's batched matmul, with narrow products computed in registers;
@@ -18,16 +19,30 @@
 //! - [`pixels`]: MNIST bytes to f32 pixels, and the prefetch of a batch's images;
 //! - [`platform`]: safe wrappers of the process-level calls (environment, mimalloc,
 //!   `prctl`).
+//!
+//! Everything but [`platform`] is behind the default feature `ops`, the one that needs
+//! candle and gemm: the sweep crate uses `platform` alone, and xtask, which builds on it,
+//! stays free of candle.
 
-#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
-
+#[cfg(feature = "ops")]
+pub mod adam;
+#[cfg(feature = "ops")]
 pub mod affine;
+#[cfg(feature = "ops")]
 pub mod cpu;
+#[cfg(feature = "ops")]
 pub mod fused_norm;
+#[cfg(feature = "ops")]
 pub mod input_matmul;
+#[cfg(feature = "ops")]
 pub mod matmul;
+#[cfg(feature = "ops")]
 mod narrow_product;
+#[cfg(feature = "ops")]
 pub mod pixels;
 pub mod platform;
+#[cfg(feature = "ops")]
 pub mod rectifier;
+#[cfg(feature = "ops")]
+#[cfg(feature = "ops")]
 pub mod transpose;

@@ -3,6 +3,8 @@
 //! for central differences), for every activation, and through batch norm, layer norm and
 //! skip connections, whose backward passes are candle's autograd of their forward ops.
 
+#![forbid(unsafe_code)]
+
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarMap;

@@ -25,6 +25,8 @@
 //! lr = 0.1
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod definition;
 pub mod executor;
 pub mod grid;

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use vgrad_kernels::platform::die_with_parent;
 use vgrad_record::layout::{ERROR_FILE, LOCK_FILE, LOCKED_EXIT};
 use vgrad_record::{RunState, run_state};
 
@@ -90,26 +91,6 @@ fn plan(sweep: &Sweep, runs_dir: &Path, opts: &SweepOptions) -> (Vec<Job>, usize
         .collect();
     (jobs, resumed)
 }
-
-/// Makes the child die with the thread that started it: a sweep killed with SIGKILL must
-/// not leave `vgrad` processes behind that still write into the run folders a rerun
-/// starts again.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
 
 /// What became of a job's runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -229,6 +210,8 @@ fn run_process(job: &Job, vgrad: &Path, force: bool) -> Result<Process, SweepErr
     }
     let seeds = vgrad_record::seeds::spec(&job.seeds);
     let mut cmd = Command::new(vgrad);
+    // A sweep killed with SIGKILL must not leave `vgrad` processes behind that still write
+    // into the run folders a rerun starts again.
     die_with_parent(&mut cmd);
     cmd.arg("train")
         .args(job.point.config.train_flags())

@@ -2,6 +2,8 @@
 //! [`Trainer`], and the run folder it writes (`config.json`, `metrics.jsonl`, a
 //! TensorBoard event file, `summary.json`). The `vgrad` binary is a thin layer on top.
 
+#![forbid(unsafe_code)]
+
 pub mod data;
 pub mod error;
 pub mod events;

@@ -7,8 +7,8 @@ use candle_core::{CpuStorage, InplaceOp2, Layout, Result, Tensor, Var, bail};
 use vgrad_model::Kernels;
 use vgrad_record::RunConfig;
 
-use super::adam_kernel::adam_member;
 use super::{Build, Optimizer, check_gradients, fuses, host_slices, member_mask, set_moving};
+use vgrad_kernels::adam::{AdamScalars, adam_member};
 
 /// Adam's hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,6 +24,11 @@ pub struct AdamParams {
 }
 
 impl AdamParams {
+    /// The scalars of step `t` (from 1).
+    fn scalars(&self, t: i32) -> AdamScalars {
+        AdamScalars::new(self.lr, self.beta1, self.beta2, self.epsilon, t)
+    }
+
     /// The values a run's configuration sets.
     pub fn of(cfg: &RunConfig) -> Self {
         Self {
@@ -31,31 +36,6 @@ impl AdamParams {
             beta1: cfg.beta1,
             beta2: cfg.beta2,
             epsilon: cfg.epsilon,
-        }
-    }
-}
-
-/// Adam's per-step scalars, computed in f64 once per step like PyTorch does.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct StepScalars {
-    pub(super) beta1: f32,
-    pub(super) beta2: f32,
-    pub(super) step_size: f32,
-    pub(super) bias_correction2_sqrt: f32,
-    pub(super) epsilon: f32,
-}
-
-impl StepScalars {
-    /// The scalars of step `t` (from 1).
-    pub(super) fn new(p: &AdamParams, t: i32) -> Self {
-        let bc1 = 1.0 - p.beta1.powi(t);
-        let bc2 = 1.0 - p.beta2.powi(t);
-        Self {
-            beta1: p.beta1 as f32,
-            beta2: p.beta2 as f32,
-            step_size: (p.lr / bc1) as f32,
-            bias_correction2_sqrt: bc2.sqrt() as f32,
-            epsilon: p.epsilon as f32,
         }
     }
 }
@@ -108,7 +88,7 @@ impl Optimizer for Adam {
     fn step(&mut self, grads: &[&Tensor], frozen: &[bool]) -> Result<()> {
         check_gradients(self.slots.len(), grads)?;
         self.t += 1;
-        let s = StepScalars::new(&self.params, self.t);
+        let s = self.params.scalars(self.t);
         let any_frozen = frozen.iter().any(|&f| f);
         let moving: Vec<bool> = frozen.iter().map(|&f| !f).collect();
         for ((var, state), &grad) in self.slots.iter_mut().zip(grads) {
@@ -172,7 +152,7 @@ impl Optimizer for Adam {
 /// One parameter's Adam update in a single pass over parameter, gradient and moments,
 /// skipping the slices of frozen members.
 struct FusedAdam<'a> {
-    s: StepScalars,
+    s: AdamScalars,
     frozen: &'a [bool],
     moments: RefCell<&'a mut Vec<f32>>,
 }
@@ -207,24 +187,6 @@ impl InplaceOp2 for FusedAdam<'_> {
             adam_member(s, params, grads, moments);
         }
         Ok(())
-    }
-}
-
-/// One member's Adam update, the reference every kernel matches bit for bit: `params` and
-/// `grads` side by side, `moments` interleaved as `[m, v]` per parameter, each value's
-/// IEEE operations in this order (Rust never fuses a multiply and an add on its own).
-#[inline(always)]
-pub(super) fn adam_loop(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
-    for ((p, &g), mv) in params
-        .iter_mut()
-        .zip(grads)
-        .zip(moments.chunks_exact_mut(2))
-    {
-        let m = s.beta1 * mv[0] + (1.0 - s.beta1) * g;
-        let v = s.beta2 * mv[1] + (1.0 - s.beta2) * g * g;
-        mv[0] = m;
-        mv[1] = v;
-        *p -= s.step_size * m / (v.sqrt() / s.bias_correction2_sqrt + s.epsilon);
     }
 }
 
@@ -267,36 +229,5 @@ mod tests {
         assert_eq!(bits(run(true, &reference, false)?), both);
         assert_eq!(bits(run(false, &reference, false)?), both);
         Ok(())
-    }
-
-    #[test]
-    fn adam_gives_the_same_bits_at_every_vector_width() {
-        let s = StepScalars::new(
-            &AdamParams {
-                lr: 1e-3,
-                beta1: 0.9,
-                beta2: 0.999,
-                epsilon: 1e-8,
-            },
-            3,
-        );
-        // Values over many magnitudes, from a fixed LCG, and a length off every width.
-        let mut state = 7u32;
-        let mut next = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5) as f32
-                * 10f32.powi((state % 9) as i32 - 6)
-        };
-        let n = 1003;
-        let grads: Vec<f32> = (0..n).map(|_| next()).collect();
-        let params: Vec<f32> = (0..n).map(|_| next()).collect();
-        let moments: Vec<f32> = (0..2 * n).map(|_| next().abs()).collect();
-        let (mut p1, mut m1) = (params.clone(), moments.clone());
-        let (mut p2, mut m2) = (params, moments);
-        adam_member(s, &mut p1, &grads, &mut m1);
-        adam_loop(s, &mut p2, &grads, &mut m2);
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&p1), bits(&p2));
-        assert_eq!(bits(&m1), bits(&m2));
     }
 }

@@ -26,7 +26,6 @@
 //! [`state_per_parameter`], which the compiler asks for.
 
 pub mod adam;
-mod adam_kernel;
 pub mod momentum;
 pub mod sgd;
 

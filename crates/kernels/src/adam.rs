@@ -27,9 +27,57 @@
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use vgrad_kernels::cpu::INFINITY_BITS;
+use crate::cpu::INFINITY_BITS;
 
-use super::adam::{StepScalars, adam_loop};
+/// Adam's per-step scalars, computed in f64 once per step as PyTorch does, then rounded
+/// to f32 for the update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamScalars {
+    /// The first moment's decay.
+    pub beta1: f32,
+    /// The second moment's decay.
+    pub beta2: f32,
+    /// The learning rate over the first moment's bias correction.
+    pub step_size: f32,
+    /// The square root of the second moment's bias correction.
+    pub bias_correction2_sqrt: f32,
+    /// Added to the denominator.
+    pub epsilon: f32,
+}
+
+impl AdamScalars {
+    /// The scalars of step `t` (from 1) for learning rate `lr`, decays `beta1` and
+    /// `beta2`, and `epsilon`.
+    pub fn new(lr: f64, beta1: f64, beta2: f64, epsilon: f64, t: i32) -> Self {
+        let bc1 = 1.0 - beta1.powi(t);
+        let bc2 = 1.0 - beta2.powi(t);
+        Self {
+            beta1: beta1 as f32,
+            beta2: beta2 as f32,
+            step_size: (lr / bc1) as f32,
+            bias_correction2_sqrt: bc2.sqrt() as f32,
+            epsilon: epsilon as f32,
+        }
+    }
+}
+
+/// One member's Adam update, the reference every kernel matches bit for bit: `params` and
+/// `grads` side by side, `moments` interleaved as `[m, v]` per parameter, each value's
+/// IEEE operations in this order (Rust never fuses a multiply and an add on its own).
+#[inline(always)]
+pub fn adam_loop(s: AdamScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
+    for ((p, &g), mv) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(moments.chunks_exact_mut(2))
+    {
+        let m = s.beta1 * mv[0] + (1.0 - s.beta1) * g;
+        let v = s.beta2 * mv[1] + (1.0 - s.beta2) * g * g;
+        mv[0] = m;
+        mv[1] = v;
+        *p -= s.step_size * m / (v.sqrt() / s.bias_correction2_sqrt + s.epsilon);
+    }
+}
 
 /// Moments below this (bits without the sign: 2^-100) may be quiet.
 const QUIET_MOMENT_BITS: u32 = (127 - 100) << 23;
@@ -40,7 +88,7 @@ const GRID_MOMENT_BITS: u32 = 1 << 24;
 
 /// The smallest parameter magnitude whose quiet update provably rounds away (see the
 /// module's doc), or `None` where the scalars give no such bound.
-fn smallest_quiet_param(s: &StepScalars) -> Option<f32> {
+fn smallest_quiet_param(s: &AdamScalars) -> Option<f32> {
     let (step, eps) = (f64::from(s.step_size), f64::from(s.epsilon));
     let bc2 = f64::from(s.bias_correction2_sqrt);
     let usable = step.is_finite()
@@ -63,7 +111,7 @@ fn smallest_quiet_param(s: &StepScalars) -> Option<f32> {
 
 /// One member's Adam update (`moments` interleaved as `[m, v]`), the same bits as
 /// [`adam_loop`], with quiet lanes kept from the floating-point units on AVX-512.
-pub(super) fn adam_member(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
+pub fn adam_member(s: AdamScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         let whole = params.len().min(grads.len()).min(moments.len() / 2) / 16 * 16;
@@ -98,9 +146,9 @@ pub(super) fn adam_member(s: StepScalars, params: &mut [f32], grads: &[f32], mom
     adam_loop(s, params, grads, moments);
 }
 
-vgrad_kernels::with_cpu_feature! {
+crate::with_cpu_feature! {
     /// [`adam_loop`] compiled for AVX-512, for steps whose scalars allow no quiet lanes.
-    fn adam_wide(s: StepScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) = adam_loop if "avx512f";
+    fn adam_wide(s: AdamScalars, params: &mut [f32], grads: &[f32], moments: &mut [f32]) = adam_loop if "avx512f";
 }
 
 /// Sixteen parameters at a time; `params.len()` must be a multiple of 16.
@@ -112,7 +160,7 @@ vgrad_kernels::with_cpu_feature! {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn adam_avx512(
-    s: StepScalars,
+    s: AdamScalars,
     smallest_param: f32,
     params: &mut [f32],
     grads: &[f32],
@@ -139,13 +187,19 @@ unsafe fn adam_avx512(
     let high_pairs =
         _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for i in (0..params.len()).step_by(16) {
-        // SAFETY (all loads and stores): i + 16 <= params.len() == grads.len(), and
+        // Bounds, for every access below: i + 16 <= params.len() == grads.len(), and
         // 2 * i + 32 <= moments.len() (the caller's promise).
+        // SAFETY: i < params.len(), so the pointer stays inside `params`.
         let p_ptr = unsafe { params.as_mut_ptr().add(i) };
+        // SAFETY: 2 * i < moments.len(), so the pointer stays inside `moments`.
         let mv_ptr = unsafe { moments.as_mut_ptr().add(2 * i) };
+        // SAFETY: 16 floats from p_ptr lie inside `params`; AVX-512F is the caller's promise.
         let p = unsafe { _mm512_loadu_ps(p_ptr) };
+        // SAFETY: 16 floats from grads[i] lie inside `grads` (as long as `params`).
         let g = unsafe { _mm512_loadu_ps(grads.as_ptr().add(i)) };
+        // SAFETY: 16 floats from moments[2 i] lie inside `moments`.
         let mv_low = unsafe { _mm512_loadu_ps(mv_ptr) };
+        // SAFETY: 16 floats from moments[2 i + 16] lie inside `moments` (2 i + 32 <= len).
         let mv_high = unsafe { _mm512_loadu_ps(mv_ptr.add(16)) };
         let m = _mm512_permutex2var_ps(mv_low, evens, mv_high);
         let v = _mm512_permutex2var_ps(mv_low, odds, mv_high);
@@ -196,6 +250,8 @@ unsafe fn adam_avx512(
 
         let mv_low_new = _mm512_permutex2var_ps(m_new, low_pairs, v_new);
         let mv_high_new = _mm512_permutex2var_ps(m_new, high_pairs, v_new);
+        // SAFETY: the same 16 parameters and 32 moments the loads above read, inside
+        // `params` and `moments`, which this function borrows mutably.
         unsafe {
             _mm512_storeu_ps(p_ptr, p_new);
             _mm512_storeu_ps(mv_ptr, mv_low_new);
@@ -260,7 +316,18 @@ fn round_product(n: __m256i, beta1: __m512d) -> __m256i {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optimizer::adam::AdamParams;
+
+    /// Adam's hyper-parameters, as the optimizer holds them.
+    struct AdamParams {
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        epsilon: f64,
+    }
+
+    fn scalars(p: &AdamParams, t: i32) -> AdamScalars {
+        AdamScalars::new(p.lr, p.beta1, p.beta2, p.epsilon, t)
+    }
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
@@ -278,7 +345,7 @@ mod tests {
         let (mut p1, mut m1) = (params.clone(), moments.clone());
         let (mut p2, mut m2) = (params, moments);
         for t in 1..=steps {
-            let s = StepScalars::new(p, t);
+            let s = scalars(p, t);
             adam_member(s, &mut p1, grads, &mut m1);
             adam_loop(s, &mut p2, grads, &mut m2);
             assert_eq!(bits(&p1), bits(&p2), "parameters after step {t}");
@@ -364,17 +431,7 @@ mod tests {
 
     #[test]
     fn no_quiet_lanes_where_the_scalars_bound_nothing() {
-        let scalars = |epsilon: f64, lr: f64| {
-            StepScalars::new(
-                &AdamParams {
-                    lr,
-                    beta1: 0.9,
-                    beta2: 0.999,
-                    epsilon,
-                },
-                1,
-            )
-        };
+        let scalars = |epsilon: f64, lr: f64| AdamScalars::new(lr, 0.9, 0.999, epsilon, 1);
         assert_eq!(smallest_quiet_param(&scalars(0.0, 1e-3)), None);
         assert_eq!(smallest_quiet_param(&scalars(1e-8, f64::INFINITY)), None);
         // Adam's defaults at the first step: step size 1e-2, bound 1e-2 * 2^-100 / 1e-8.
@@ -382,5 +439,27 @@ mod tests {
         let bound = 1e-2 * 2f64.powi(-100) / 1e-8;
         let ulp = f64::from(smallest) * 2f64.powi(-23);
         assert!(ulp / 4.0 > bound && ulp / 4.0 < 8.0 * bound, "{smallest}");
+    }
+
+    #[test]
+    fn adam_gives_the_same_bits_at_every_vector_width() {
+        let s = AdamScalars::new(1e-3, 0.9, 0.999, 1e-8, 3);
+        // Values over many magnitudes, from a fixed LCG, and a length off every width.
+        let mut state = 7u32;
+        let mut next = || {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (f64::from(state >> 8) / f64::from(1u32 << 24) - 0.5) as f32
+                * 10f32.powi((state % 9) as i32 - 6)
+        };
+        let n = 1003;
+        let grads: Vec<f32> = (0..n).map(|_| next()).collect();
+        let params: Vec<f32> = (0..n).map(|_| next()).collect();
+        let moments: Vec<f32> = (0..2 * n).map(|_| next().abs()).collect();
+        let (mut p1, mut m1) = (params.clone(), moments.clone());
+        let (mut p2, mut m2) = (params, moments);
+        adam_member(s, &mut p1, &grads, &mut m1);
+        adam_loop(s, &mut p2, &grads, &mut m2);
+        assert_eq!(bits(&p1), bits(&p2));
+        assert_eq!(bits(&m1), bits(&m2));
     }
 }
