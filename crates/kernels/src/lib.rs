@@ -17,6 +17,7 @@
 //! - [`transpose`]: column-major to row-major copies;
 //! - [`cpu`]: the finiteness scan, in-place reads of tensors, [`with_cpu_feature!`];
 //! - [`pixels`]: MNIST bytes to f32 pixels, and the prefetch of a batch's images;
+//! - [`svd`]: singular values of many small f64 matrices at once (Golub-Reinsch);
 //! - [`platform`]: safe wrappers of the process-level calls (environment, mimalloc,
 //!   `prctl`).
 //!
@@ -44,5 +45,6 @@ pub mod platform;
 #[cfg(feature = "ops")]
 pub mod rectifier;
 #[cfg(feature = "ops")]
+pub mod svd;
 #[cfg(feature = "ops")]
 pub mod transpose;
