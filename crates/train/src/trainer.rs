@@ -208,7 +208,9 @@ impl<'a> Trainer<'a> {
             .forward_traced(&xs, taps.as_ref().map(DeltaTaps::tensors))?;
         let loss = ensemble_cross_entropy(&trace.logits, &ys)?;
         let grads = trace.backward(&loss.loss)?;
-        let frozen = self.mark_diverged(step, &loss, &grads, &trace)?;
+        // Every variable's gradient, gathered once for the finiteness check and the step.
+        let param_grads = self.optimizer.gradients(&grads)?;
+        let frozen = self.mark_diverged(step, &loss, &param_grads, &trace)?;
         if frozen.iter().all(|&f| f) {
             return Ok(false);
         }
@@ -223,7 +225,7 @@ impl<'a> Trainer<'a> {
             Some(_) => Some(Snapshot::of(&self.model)?),
             None => None,
         };
-        self.optimizer.step(&grads, &frozen)?;
+        self.optimizer.step_with(&param_grads, &frozen)?;
         if let (Some(records), Some(before)) = (records, before) {
             self.log(records, &before, sink)?;
         }
@@ -282,14 +284,14 @@ impl<'a> Trainer<'a> {
         &mut self,
         step: usize,
         loss: &EnsembleLoss,
-        grads: &GradStore,
+        param_grads: &[&Tensor],
         trace: &ForwardTrace,
     ) -> Result<Vec<bool>, TrainError> {
         let sums = loss.picked.sum(1)?.flatten_all()?.to_vec1::<f32>()?;
         let optimizer = &self.optimizer;
         let bad_grads = crate::finite::nonfinite_members(
             optimizer.variables(),
-            &optimizer.gradients(grads)?,
+            param_grads,
             optimizer.members(),
             |param| trace.known_finite(param),
         )?;

@@ -156,6 +156,13 @@ impl EnsembleOptimizer {
     /// Applies one update from `grads`, which must hold every variable's gradient, to
     /// every member not `frozen`.
     pub fn step(&mut self, grads: &GradStore, frozen: &[bool]) -> Result<()> {
+        let grads = self.gradients(grads)?;
+        self.step_with(&grads, frozen)
+    }
+
+    /// [`EnsembleOptimizer::step`] from the gradients [`EnsembleOptimizer::gradients`]
+    /// gathered, for a caller that read them already.
+    pub fn step_with(&mut self, grads: &[&Tensor], frozen: &[bool]) -> Result<()> {
         if frozen.len() != self.members {
             bail!(
                 "optimizer: {} frozen flags for {} members",
@@ -163,8 +170,7 @@ impl EnsembleOptimizer {
                 self.members
             );
         }
-        let grads = self.gradients(grads)?;
-        self.rule.step(&grads, frozen)
+        self.rule.step(grads, frozen)
     }
 }
 
