@@ -41,8 +41,36 @@ pub struct Row {
     pub baseline_name: String,
     /// Unit of both numbers.
     pub unit: &'static str,
-    /// The target on vgrad / baseline, if any, e.g. "<= 0.45".
-    pub target: Option<f64>,
+    /// The target on vgrad / baseline, if any.
+    pub target: Option<Target>,
+}
+
+/// A bound on a row's ratio vgrad / baseline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// The ratio is at most this (a time against the baseline's).
+    AtMost(f64),
+    /// The ratio is at least this (a rate against a peak).
+    AtLeast(f64),
+}
+
+impl Target {
+    /// Whether `ratio` meets the bound.
+    pub fn met_by(self, ratio: f64) -> bool {
+        match self {
+            Target::AtMost(t) => ratio <= t,
+            Target::AtLeast(t) => ratio >= t,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::AtMost(t) => write!(f, "<= {t}"),
+            Target::AtLeast(t) => write!(f, ">= {t}"),
+        }
+    }
 }
 
 impl Row {
@@ -53,7 +81,7 @@ impl Row {
 
     /// Whether the ratio meets the target (`None` without a target).
     pub fn met(&self) -> Option<bool> {
-        self.target.map(|t| self.ratio() <= t)
+        self.target.map(|t| t.met_by(self.ratio()))
     }
 }
 
@@ -82,17 +110,32 @@ pub fn fastest(values: &[f64]) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// Microseconds per member and step from the baseline's JSON lines, one per run.
-pub fn parse_baseline(stdout: &str) -> Result<Vec<f64>> {
+/// One run of the PyTorch baseline, as it prints it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaselineRun {
+    /// Microseconds per member and step of the training loop.
+    pub us_per_member_step: f64,
+    /// Test accuracy, the mean over the run's members.
+    pub test_acc: f64,
+}
+
+/// The baseline's runs from its JSON lines, one per run.
+pub fn parse_baseline(stdout: &str) -> Result<Vec<BaselineRun>> {
     stdout
         .lines()
         .filter(|l| l.trim_start().starts_with('{'))
         .map(|l| {
             let v: serde_json::Value =
                 serde_json::from_str(l).with_context(|| format!("baseline printed {l:?}"))?;
-            v["us_per_member_step"]
-                .as_f64()
-                .with_context(|| format!("no us_per_member_step in {l:?}"))
+            let field = |key: &str| {
+                v[key]
+                    .as_f64()
+                    .with_context(|| format!("no {key} in {l:?}"))
+            };
+            Ok(BaselineRun {
+                us_per_member_step: field("us_per_member_step")?,
+                test_acc: field("test_acc")?,
+            })
         })
         .collect()
 }
@@ -118,7 +161,7 @@ pub fn render_table(rows: &[Row]) -> String {
         } else {
             (
                 format!("{:.2}", r.ratio()),
-                r.target.map_or("-".into(), |t| format!("<= {t}")),
+                r.target.map_or("-".into(), |t| t.to_string()),
                 match r.met() {
                     Some(true) => "yes",
                     Some(false) => "**no**",
@@ -160,6 +203,30 @@ impl Bench {
         Ok(1e6 / steps_per_s / members as f64)
     }
 
+    /// [`Bench::vgrad`]'s time, and the members' mean test accuracy.
+    fn vgrad_timed(&self, args: &[&str], members: usize) -> Result<(f64, f64)> {
+        let us = self.vgrad(args, members)?;
+        let out = self.scratch.join("vgrad-run");
+        let folders: Vec<PathBuf> = if members > 1 {
+            (0..members)
+                .map(|m| out.join(format!("seed-{m}")))
+                .collect()
+        } else {
+            vec![out]
+        };
+        let mut sum = 0.0;
+        for folder in &folders {
+            let path = folder.join("summary.json");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let summary: serde_json::Value = serde_json::from_str(&text)?;
+            sum += summary["test_acc"]
+                .as_f64()
+                .with_context(|| format!("no test_acc in {}", path.display()))?;
+        }
+        Ok((us, sum / folders.len() as f64))
+    }
+
     /// `vgrad train ARGS` as [`Bench::vgrad`] runs it; the first member's `summary.json`.
     fn vgrad_summary(&self, args: &[&str], members: usize) -> Result<serde_json::Value> {
         let out = self.scratch.join("vgrad-run");
@@ -184,8 +251,8 @@ impl Bench {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// The PyTorch baseline with ARGS; microseconds per member and step of each run.
-    fn baseline(&self, args: &[&str]) -> Result<Vec<f64>> {
+    /// The PyTorch baseline with ARGS; each run's time and accuracy.
+    fn baseline(&self, args: &[&str]) -> Result<Vec<BaselineRun>> {
         let script = workspace_root().join("bench").join("pytorch_baseline.py");
         let output = Command::new(&self.python)
             .arg(&script)
@@ -229,23 +296,36 @@ impl Bench {
     }
 
     fn first(&self, args: &[&str]) -> Result<f64> {
-        self.baseline(args)?
-            .first()
-            .copied()
-            .context("the baseline reported no run")
+        Ok(self.first_timed(args)?.0)
+    }
+
+    /// The baseline's first run: microseconds per member and step, and test accuracy.
+    fn first_timed(&self, args: &[&str]) -> Result<(f64, f64)> {
+        let run = self
+            .baseline(args)?
+            .into_iter()
+            .next()
+            .context("the baseline reported no run")?;
+        Ok((run.us_per_member_step, run.test_acc))
     }
 }
 
-/// The machine, for the report.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+/// The CPU's model name as `/proc/cpuinfo` gives it.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| {
             c.lines()
                 .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
         })
-        .unwrap_or_else(|| "unknown CPU".into());
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+/// The machine, for the report.
+fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rustc = Command::new("rustc")
         .arg("--version")
@@ -253,7 +333,7 @@ fn machine() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    format!("{cores} cores, {cpu}; {rustc}, candle 0.11.1")
+    format!("{cores} cores, {}; {rustc}, candle 0.11.1", cpu_model())
 }
 
 fn torch_version(python: &Path) -> String {
@@ -284,23 +364,71 @@ pub enum Section {
     Sweeps,
 }
 
-/// The reference network's rows.
-pub fn reference(b: &Bench) -> Result<Vec<Row>> {
+/// The ensembles' target per member-step against PyTorch's batched ensemble.
+const ENSEMBLE_TARGET: f64 = 0.75;
+
+/// Test accuracy of one kind of run in the reference section, vgrad's and PyTorch's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accuracy {
+    /// Which runs.
+    pub what: String,
+    /// vgrad's test accuracy, the mean over its members.
+    pub vgrad: f64,
+    /// PyTorch's test accuracy, the mean over its members.
+    pub baseline: f64,
+}
+
+/// The markdown table of `accuracies`, with the sentence that says what it checks.
+pub fn render_accuracies(accuracies: &[Accuracy]) -> String {
+    let mut out = String::from(
+        "Both sides train the same network: test accuracy after the timed runs (ReLU, \
+         2,500 steps; the mean over an ensemble's members; each side draws its own \
+         initial weights and data order from the same seeds):\n\n\
+         | runs | vgrad | PyTorch |\n| --- | --- | --- |\n",
+    );
+    for a in accuracies {
+        out.push_str(&format!(
+            "| {} | {:.4} | {:.4} |\n",
+            a.what, a.vgrad, a.baseline
+        ));
+    }
+    out
+}
+
+/// The reference network's rows, and each kind of run's test accuracy on both sides.
+pub fn reference(b: &Bench) -> Result<(Vec<Row>, Vec<Accuracy>)> {
     let mut rows = Vec::new();
+    let mut accuracies = Vec::new();
+    // Runs are deterministic, so every repetition gives the same accuracy: the last kept.
+    let ours_acc = std::cell::Cell::new(f64::NAN);
+    let theirs_acc = std::cell::Cell::new(f64::NAN);
+    let vgrad = |args: &[&str], members: usize| -> Result<f64> {
+        let (us, acc) = b.vgrad_timed(args, members)?;
+        ours_acc.set(acc);
+        Ok(us)
+    };
+    let fused = |args: &[&str]| -> Result<f64> {
+        let (us, acc) = b.first_timed(args)?;
+        theirs_acc.set(acc);
+        Ok(us)
+    };
     eprintln!("bench: single run, reference network (K = 1)");
     let (ours, theirs) = b.alternate(
-        &|| b.vgrad(&["--activation", "relu"], 1),
-        &[&|| b.first(&["single"]), &|| {
-            b.first(&["single", "--fused"])
-        }],
+        &|| vgrad(&["--activation", "relu"], 1),
+        &[&|| b.first(&["single"]), &|| fused(&["single", "--fused"])],
     )?;
+    accuracies.push(Accuracy {
+        what: "one run".into(),
+        vgrad: ours_acc.get(),
+        baseline: theirs_acc.get(),
+    });
     rows.push(Row {
         what: "reference step, one run (K = 1)".into(),
         vgrad: ours,
         baseline: theirs[1],
         baseline_name: "PyTorch, fused Adam".into(),
         unit: "us/step",
-        target: Some(0.45),
+        target: Some(Target::AtMost(0.45)),
     });
     rows.push(Row {
         what: "reference step, one run (K = 1)".into(),
@@ -316,19 +444,24 @@ pub fn reference(b: &Bench) -> Result<Vec<Row>> {
         let seeds = format!("0-{}", k - 1);
         let members = k.to_string();
         let (ours, theirs) = b.alternate(
-            &|| b.vgrad(&["--activation", "relu", "--seeds", &seeds], k),
-            &[&|| b.first(&["ensemble", "--members", &members, "--fused"])],
+            &|| vgrad(&["--activation", "relu", "--seeds", &seeds], k),
+            &[&|| fused(&["ensemble", "--members", &members, "--fused"])],
         )?;
+        accuracies.push(Accuracy {
+            what: format!("ensemble of {k}"),
+            vgrad: ours_acc.get(),
+            baseline: theirs_acc.get(),
+        });
         rows.push(Row {
             what: format!("reference step, ensemble of {k}"),
             vgrad: ours,
             baseline: theirs[0],
             baseline_name: "PyTorch baddbmm ensemble, fused Adam".into(),
             unit: "us/member-step",
-            target: Some(0.6),
+            target: Some(Target::AtMost(ENSEMBLE_TARGET)),
         });
     }
-    Ok(rows)
+    Ok((rows, accuracies))
 }
 
 /// The probe's rows.
@@ -377,7 +510,7 @@ pub fn probe(b: &Bench) -> Result<Vec<Row>> {
         baseline: median(&plain),
         baseline_name: "vgrad, the same runs' steps that log nothing".into(),
         unit: "us/step",
-        target: Some(1.03),
+        target: Some(Target::AtMost(1.03)),
     });
     // The Jacobian spectra's share of a logged step (8 probe examples at width 10).
     let every_step = |probe: &'static str| {
@@ -469,7 +602,7 @@ pub fn wide(b: &Bench) -> Result<Vec<Row>> {
         baseline: theirs[0],
         baseline_name: "PyTorch, fused Adam".into(),
         unit: "us/step",
-        target: Some(1.0),
+        target: Some(Target::AtMost(1.0)),
     });
     Ok(rows)
 }
@@ -481,10 +614,18 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     // The setting's flags (the same for vgrad and the baseline) and the target against
     // vgrad's plain step.
-    let settings: [(&str, &[&str], Option<f64>); 5] = [
-        ("batch norm", &["--norm", "batch"], Some(1.3)),
-        ("layer norm", &["--norm", "layer"], Some(1.3)),
-        ("residual", &["--residual"], Some(1.3)),
+    let settings: [(&str, &[&str], Option<Target>); 5] = [
+        (
+            "batch norm",
+            &["--norm", "batch"],
+            Some(Target::AtMost(1.3)),
+        ),
+        (
+            "layer norm",
+            &["--norm", "layer"],
+            Some(Target::AtMost(1.3)),
+        ),
+        ("residual", &["--residual"], Some(Target::AtMost(1.3))),
         ("SGD", &["--optimizer", "sgd", "--lr", "0.1"], None),
         (
             "momentum 0.9",
@@ -530,7 +671,7 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
                 baseline: others[1],
                 baseline_name: format!("PyTorch, {name}, fused optimizer"),
                 unit: "us/step",
-                target: Some(1.0),
+                target: Some(Target::AtMost(1.0)),
             });
             rows.push(Row {
                 what: format!("{name}, width {width}"),
@@ -553,7 +694,7 @@ pub fn paths(b: &Bench) -> Result<Vec<Row>> {
         baseline: theirs[0],
         baseline_name: "PyTorch baddbmm ensemble, fused Adam".into(),
         unit: "us/member-step",
-        target: Some(1.0),
+        target: Some(Target::AtMost(1.0)),
     });
     Ok(rows)
 }
@@ -617,7 +758,7 @@ pub fn measure_sweep(b: &Bench, vgrad_sweep: &dyn Fn() -> Result<()>) -> Result<
             baseline: median(&seq),
             baseline_name: "PyTorch, one process, runs in turn".into(),
             unit: "s",
-            target: Some(0.2),
+            target: Some(Target::AtMost(0.2)),
         },
         Row {
             what: "whole seed sweep, 40 runs + report".into(),
@@ -631,8 +772,9 @@ pub fn measure_sweep(b: &Bench, vgrad_sweep: &dyn Fn() -> Result<()>) -> Result<
 }
 
 /// Runs the benchmark's `sections` (all of them when empty) and prints its tables; a whole
-/// run also writes `reports/bench.md` and the scaling figure beside it. Returns where the
-/// report is, when it wrote one.
+/// run also writes this CPU's section of `reports/bench.md`, keeping the other CPUs'
+/// sections, and this CPU's scaling figure beside it. Returns where the report is, when
+/// it wrote one.
 pub fn run(
     vgrad: PathBuf,
     python: PathBuf,
@@ -648,8 +790,11 @@ pub fn run(
     };
     let wanted = |s: Section| sections.is_empty() || sections.contains(&s);
     let mut rows = Vec::new();
+    let mut accuracies = Vec::new();
     if wanted(Section::Reference) {
-        rows.extend(reference(&b)?);
+        let (reference_rows, reference_accuracies) = reference(&b)?;
+        rows.extend(reference_rows);
+        accuracies = reference_accuracies;
     }
     if wanted(Section::Probe) {
         rows.extend(probe(&b)?);
@@ -665,24 +810,33 @@ pub fn run(
     }
     let scaling = if wanted(Section::Scaling) {
         let (ours, theirs) = scaling::peak(&b)?;
-        Some((scaling::measure(&b)?, ours, theirs))
+        let points = scaling::measure(&b)?;
+        rows.extend(scaling::target_rows(&points, ours));
+        Some((points, ours, theirs))
     } else {
         None
     };
+    let cpu = cpu_model();
+    let figure_name = format!("bench-scaling-{}.svg", slug(&cpu));
     let mut text = format!(
-        "# Benchmark: vgrad against PyTorch\n\nMachine: {}. Baseline: {} (`bench/pytorch_baseline.py`, one thread).\n\n\
+        "## {cpu}: {}\n\nMachine: {}. Baseline: {} (`bench/pytorch_baseline.py`, one thread).\n\n\
          Medians of {reps} repetitions, vgrad and the baseline run alternately in one invocation of `cargo xtask bench`; \
          step times are the training loop's (data loading and evaluation excluded), with the reference logging (every \
-         200 steps) unless the row says otherwise. Lower is better; a ratio below 1 means vgrad is faster.\n\n{}",
+         200 steps) unless the row says otherwise. Lower is better; a ratio below 1 means vgrad is faster, except \
+         where the target reads `>=`.\n\n{}",
+        today(),
         machine(),
         torch_version(&python),
         render_table(&rows)
     );
-    let figure = workspace_root().join("reports").join("bench-scaling.svg");
+    if !accuracies.is_empty() {
+        text.push('\n');
+        text.push_str(&render_accuracies(&accuracies));
+    }
     if let Some((points, ours, theirs)) = &scaling {
         let peak = ours.max(*theirs);
         text.push_str(&format!(
-            "\n## Scaling: 6 dense layers, width and batch\n\n\
+            "\n### Scaling: 6 dense layers, width and batch\n\n\
              ReLU, fused Adam, logging every 200 steps (vgrad without the Jacobian, which \
              PyTorch does not measure); about a second of steps per size, and at least 200, so \
              that step 0 is the only logged step in 200 as at the reference. FLOPs per step count \
@@ -690,10 +844,11 @@ pub fn run(
              (`xtask/src/bench/scaling.rs`, `flops_per_step`). The peak is this machine's \
              single-thread f32 GEMM of 1024 x 1024 matrices: {ours:.0} GFLOP/s with candle's \
              kernels (`vgrad peak`), {theirs:.0} GFLOP/s with PyTorch's; the better, \
-             {peak:.0} GFLOP/s, is the 100%.\n\n{}\n![scaling](bench-scaling.svg)\n",
+             {peak:.0} GFLOP/s, is the 100%.\n\n{}\n![scaling on {cpu}]({figure_name})\n",
             scaling::render(points, peak)
         ));
         if sections.is_empty() {
+            let figure = workspace_root().join("reports").join(&figure_name);
             scaling::figure(points, peak, &figure)?;
         }
     }
@@ -705,8 +860,98 @@ pub fn run(
     }
     let path = workspace_root().join("reports").join("bench.md");
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    std::fs::write(&path, &text)?;
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, merge_report(&existing, &cpu, &text))?;
     Ok(Some(path))
+}
+
+/// The first line of `reports/bench.md`, and what follows it before the CPUs' sections.
+const REPORT_HEADER: &str = "# Benchmark: vgrad against PyTorch\n\n\
+    One section per CPU the benchmark has run on, each written by a whole `cargo xtask bench` \
+    on that machine, with its date; a run replaces its own CPU's section and keeps the others. \
+    Compare ratios within one section: times differ between machines, and between phases of \
+    one machine, far more than ratios do.\n";
+
+/// Marks the start of a CPU's section, followed by the CPU's model and ` -->`.
+const SECTION_START: &str = "<!-- bench section: ";
+/// Marks the end of a CPU's section.
+const SECTION_END: &str = "<!-- end of bench section -->";
+
+/// The report with `cpu`'s section set to `section`: the other CPUs' sections of
+/// `existing` kept as they are, all of them in the order of their CPU's name. Text of
+/// `existing` outside the marked sections (a report written before there were sections)
+/// is dropped.
+pub fn merge_report(existing: &str, cpu: &str, section: &str) -> String {
+    let mut sections: Vec<(String, String)> = split_sections(existing)
+        .into_iter()
+        .filter(|(name, _)| name != cpu)
+        .collect();
+    sections.push((cpu.to_string(), section.trim_end().to_string()));
+    sections.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = String::from(REPORT_HEADER);
+    for (name, body) in sections {
+        out.push_str(&format!(
+            "\n{SECTION_START}{name} -->\n{body}\n{SECTION_END}\n"
+        ));
+    }
+    out
+}
+
+/// The marked sections of a report: each CPU's model and its text between the markers.
+pub fn split_sections(report: &str) -> Vec<(String, String)> {
+    let mut sections = Vec::new();
+    let mut rest = report;
+    while let Some(start) = rest.find(SECTION_START) {
+        let after = &rest[start + SECTION_START.len()..];
+        let Some(name_end) = after.find(" -->") else {
+            break;
+        };
+        let name = after[..name_end].to_string();
+        let body_start = &after[name_end + " -->".len()..];
+        let Some(end) = body_start.find(SECTION_END) else {
+            break;
+        };
+        sections.push((name, body_start[..end].trim().to_string()));
+        rest = &body_start[end + SECTION_END.len()..];
+    }
+    sections
+}
+
+/// `name` lower-cased with every run of other characters than letters and digits as one
+/// `-`: a file name for the CPU's figure.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    civil_date(days)
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01, as YYYY-MM-DD (Howard Hinnant's
+/// days-to-civil algorithm).
+pub fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The whole seed sweep against PyTorch and against its 2.5 s target, and the whole
@@ -736,7 +981,7 @@ fn measure_sweeps(b: &Bench, scratch: &Path) -> Result<Vec<Row>> {
         baseline: 2.5,
         baseline_name: "the target, 2.5 s".into(),
         unit: "s",
-        target: Some(1.0),
+        target: Some(Target::AtMost(1.0)),
     });
     eprintln!("bench: whole remedies sweep");
     let remedies = whole("remedies")?;
@@ -769,11 +1014,81 @@ mod tests {
 
     #[test]
     fn parses_the_baselines_json_lines() {
-        let out =
-            "noise\n{\"us_per_member_step\": 250.5, \"steps\": 10}\n{\"us_per_member_step\": 70}\n";
-        assert_eq!(parse_baseline(out).unwrap(), vec![250.5, 70.0]);
+        let out = "noise\n{\"us_per_member_step\": 250.5, \"steps\": 10, \"test_acc\": 0.875}\n\
+                   {\"us_per_member_step\": 70, \"test_acc\": 0.5}\n";
+        let runs = parse_baseline(out).unwrap();
+        let pairs: Vec<(f64, f64)> = runs
+            .iter()
+            .map(|r| (r.us_per_member_step, r.test_acc))
+            .collect();
+        assert_eq!(pairs, vec![(250.5, 0.875), (70.0, 0.5)]);
         assert!(parse_baseline("{\"steps\": 3}").is_err());
+        let no_accuracy = parse_baseline("{\"us_per_member_step\": 70}").unwrap_err();
+        assert!(
+            no_accuracy.to_string().contains("no test_acc"),
+            "{no_accuracy}"
+        );
         assert!(parse_baseline("{broken").is_err());
+    }
+
+    #[test]
+    fn a_run_replaces_its_own_cpus_section_and_keeps_the_others() {
+        let first = merge_report(
+            "# an old report without sections\n",
+            "AMD EPYC",
+            "## AMD\nrows a\n",
+        );
+        assert!(first.starts_with(REPORT_HEADER), "{first}");
+        assert!(!first.contains("old report"), "{first}");
+        assert_eq!(
+            split_sections(&first),
+            vec![("AMD EPYC".to_string(), "## AMD\nrows a".to_string())]
+        );
+        let both = merge_report(&first, "Intel(R) Xeon(R) Platinum", "## Xeon\nrows x");
+        let again = merge_report(&both, "AMD EPYC", "## AMD\nrows b");
+        assert_eq!(
+            split_sections(&again),
+            vec![
+                ("AMD EPYC".to_string(), "## AMD\nrows b".to_string()),
+                (
+                    "Intel(R) Xeon(R) Platinum".to_string(),
+                    "## Xeon\nrows x".to_string()
+                ),
+            ]
+        );
+        assert_eq!(merge_report(&again, "AMD EPYC", "## AMD\nrows b"), again);
+    }
+
+    #[test]
+    fn figure_names_and_dates() {
+        assert_eq!(
+            slug("Intel(R) Xeon(R) Platinum 8480+"),
+            "intel-r-xeon-r-platinum-8480"
+        );
+        assert_eq!(slug("AMD EPYC"), "amd-epyc");
+        assert_eq!(civil_date(0), "1970-01-01");
+        // 2026-12-06 is day 20,793 of the Unix epoch; 2024-02-29 a leap day.
+        assert_eq!(civil_date(20_793), "2026-12-06");
+        assert_eq!(civil_date(19_782), "2024-02-29");
+        assert_eq!(civil_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn at_least_targets_read_the_other_way() {
+        assert!(Target::AtLeast(0.75).met_by(0.8));
+        assert!(!Target::AtLeast(0.75).met_by(0.7));
+        assert!(Target::AtMost(1.0).met_by(1.0));
+        assert_eq!(Target::AtLeast(0.75).to_string(), ">= 0.75");
+        let accuracies = [Accuracy {
+            what: "one run".into(),
+            vgrad: 0.89451,
+            baseline: 0.8767,
+        }];
+        assert!(
+            render_accuracies(&accuracies).contains("| one run | 0.8945 | 0.8767 |"),
+            "{}",
+            render_accuracies(&accuracies)
+        );
     }
 
     #[test]
@@ -790,7 +1105,7 @@ mod tests {
                 baseline: 250.0,
                 baseline_name: "torch".into(),
                 unit: "us/step",
-                target: Some(0.45),
+                target: Some(Target::AtMost(0.45)),
             },
             Row {
                 what: "b".into(),
@@ -798,7 +1113,7 @@ mod tests {
                 baseline: 50.0,
                 baseline_name: "torch".into(),
                 unit: "us/step",
-                target: Some(1.0),
+                target: Some(Target::AtMost(1.0)),
             },
             Row {
                 what: "c".into(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use plotters::prelude::*;
 
-use super::{Bench, median};
+use super::{Bench, Row, Target, median};
 
 /// Widths of the table.
 pub const WIDTHS: [usize; 3] = [10, 100, 1000];
@@ -131,6 +131,38 @@ pub fn measure(b: &Bench) -> Result<Vec<Point>> {
         }
     }
     Ok(points)
+}
+
+/// The size whose targets the benchmark's table carries: width 1000 at batch 128, where
+/// the products rule the step.
+pub const TARGET_SIZE: (usize, usize) = (1000, 128);
+
+/// The table's rows for [`TARGET_SIZE`]: vgrad's step at most PyTorch's, and at least 75%
+/// of `candle_peak` (candle's own measured GEMM rate, GFLOP/s). None if that size was not
+/// measured.
+pub fn target_rows(points: &[Point], candle_peak: f64) -> Vec<Row> {
+    let Some(p) = points.iter().find(|p| (p.width, p.batch) == TARGET_SIZE) else {
+        return Vec::new();
+    };
+    let what = format!("width {}, batch {}, {LAYERS} layers", p.width, p.batch);
+    vec![
+        Row {
+            what: what.clone(),
+            vgrad: p.vgrad_us,
+            baseline: p.torch_us,
+            baseline_name: "PyTorch, fused Adam".into(),
+            unit: "us/step",
+            target: Some(Target::AtMost(1.0)),
+        },
+        Row {
+            what: format!("{what}: vgrad's rate against candle's GEMM peak"),
+            vgrad: p.gflops(p.vgrad_us),
+            baseline: candle_peak,
+            baseline_name: "candle's f32 GEMM of 1024 x 1024, `vgrad peak`".into(),
+            unit: "GFLOP/s",
+            target: Some(Target::AtLeast(0.75)),
+        },
+    ]
 }
 
 /// The machine's single-thread f32 GEMM peak, GFLOP/s: the better of candle's kernels
