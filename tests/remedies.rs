@@ -1,12 +1,14 @@
-//! The remedies and optimizers of issue 11 in `vgrad train`: each setting trains, is
-//! recorded, and keeps ensemble members bit-identical to solo runs.
+//! The remedies and optimizers of issue 11, and the signal-propagation settings of the
+//! edge-of-chaos issue (variance init, bias variance, clipping, warm-up, early logging),
+//! in `vgrad train`: each setting trains, is recorded, and keeps ensemble members
+//! bit-identical to solo runs.
 
 #![forbid(unsafe_code)]
 
 use vgrad_tests::{metrics, vgrad_train};
 
 /// Each setting under test, as the flags that turn it on.
-const SETTINGS: [&[&str]; 11] = [
+const SETTINGS: [&[&str]; 14] = [
     &["--norm", "batch"],
     &["--norm", "layer", "--activation", "relu"],
     &["--residual", "--activation", "tanh"],
@@ -25,6 +27,23 @@ const SETTINGS: [&[&str]; 11] = [
     &["--init", "standard"],
     &["--activation", "softsign"],
     &["--activation", "selu", "--init", "lecun-normal"],
+    &[
+        "--bias-variance",
+        "0.05",
+        "--init",
+        "variance:1.75",
+        "--activation",
+        "tanh",
+    ],
+    &[
+        "--clip-norm",
+        "1",
+        "--activation",
+        "relu",
+        "--init",
+        "variance:8",
+    ],
+    &["--warmup-steps", "30", "--activation", "relu"],
 ];
 
 #[test]
@@ -107,5 +126,73 @@ fn batch_norm_evaluates_with_its_running_statistics_and_learns() {
     assert!(
         p["p15"].as_f64().unwrap() < -0.5 && p["p85"].as_f64().unwrap() > 0.5,
         "{p}"
+    );
+}
+
+/// `vgrad train` with `args` and the short schedule of these tests, into `dir`.
+fn short_run(
+    args: &[&str],
+    dir: &std::path::Path,
+) -> Vec<(std::path::PathBuf, vgrad_record::RunSummary)> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--steps", "60", "--log-every", "20", "--no-tensorboard"]);
+    all.extend(["--out", dir.to_str().unwrap()]);
+    vgrad_train(&all).unwrap()
+}
+
+#[test]
+fn a_network_built_to_explode_is_clipped_at_every_step_and_a_loose_bound_changes_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    // ReLU at sigma_w^2 = 8: chi_1 = 4, the error's rms doubles at every layer toward the
+    // input, and the gradient's norm is far above 1 all through 60 steps.
+    let exploding = ["--activation", "relu", "--init", "variance:8"];
+    let clipped = short_run(
+        &[&exploding[..], &["--clip-norm", "1"]].concat(),
+        &out.path().join("clipped"),
+    );
+    assert_eq!(clipped[0].1.clipped_frac, Some(1.0));
+    let summary = vgrad_tests::summary_json(&out.path().join("clipped")).unwrap();
+    assert_eq!(summary["clipped_frac"], 1.0);
+    // A bound no step reaches clips nothing, and the run is the unclipped one, bit for bit.
+    let loose = out.path().join("loose");
+    let plain = out.path().join("plain");
+    let never = short_run(&[&exploding[..], &["--clip-norm", "1e30"]].concat(), &loose);
+    assert_eq!(never[0].1.clipped_frac, Some(0.0));
+    let unclipped = short_run(&exploding, &plain);
+    assert_eq!(unclipped[0].1.clipped_frac, None);
+    assert_eq!(
+        std::fs::read(loose.join("metrics.jsonl")).unwrap(),
+        std::fs::read(plain.join("metrics.jsonl")).unwrap()
+    );
+    // Clipping changes the steps taken: the clipped run's loss after training differs.
+    assert_ne!(
+        clipped[0].1.final_loss.to_bits(),
+        unclipped[0].1.final_loss.to_bits()
+    );
+}
+
+#[test]
+fn early_steps_are_logged_without_changing_the_run_or_its_summary() {
+    let out = tempfile::tempdir().unwrap();
+    let early = out.path().join("early");
+    let grid = out.path().join("grid");
+    let with = short_run(&["--activation", "relu", "--log-first", "5"], &early);
+    let without = short_run(&["--activation", "relu"], &grid);
+    let steps: Vec<u64> = metrics(&early)
+        .unwrap()
+        .iter()
+        .map(|l| l["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![0, 1, 2, 3, 4, 20, 40]);
+    let (a, b) = (&with[0].1, &without[0].1);
+    assert_eq!(a.test_acc.to_bits(), b.test_acc.to_bits());
+    assert_eq!(a.final_loss.to_bits(), b.final_loss.to_bits());
+    assert_eq!(
+        a.profile, b.profile,
+        "the summary reads the --log-every grid only"
+    );
+    assert_eq!(
+        a.error_factor_training.to_bits(),
+        b.error_factor_training.to_bits()
     );
 }

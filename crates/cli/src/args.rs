@@ -26,6 +26,9 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process, so the size of the largest variant (a whole run configuration)
+// costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train one run (or one run per seed) and write its config, metrics and summary.

@@ -237,7 +237,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
 
     let mut results = Vec::with_capacity(outcomes.len());
     for (outcome, dir) in outcomes.iter().zip(writers.dirs) {
-        let summary = outcome.summary(args.config.steps, wall_s, seeds.len());
+        let summary = outcome.summary(&args.config, wall_s, seeds.len());
         let path = dir.path().to_path_buf();
         dir.finish(&summary).map_err(|e| incomplete(e, &dirs))?;
         if let vgrad_record::RunStatus::Diverged { step } = summary.status {

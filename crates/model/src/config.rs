@@ -18,8 +18,10 @@ pub struct MlpConfig {
     pub classes: usize,
     /// Activation after every hidden layer; the output layer has none.
     pub activation: Activation,
-    /// Weight initialisation; biases start at zero.
+    /// Weight initialisation.
     pub init: Init,
+    /// sigma_b^2: biases start at N(0, sigma_b^2), or at zero where it is 0.
+    pub bias_variance: f64,
     /// Normalisation of every hidden layer's pre-activation, before the activation.
     pub norm: Norm,
     /// Whether hidden layers 2..L-1 add their input to their output.
@@ -36,6 +38,7 @@ impl MlpConfig {
             classes: CLASSES,
             activation: cfg.activation,
             init: cfg.init,
+            bias_variance: cfg.bias_variance,
             norm: cfg.norm,
             residual: cfg.residual,
         }
@@ -58,6 +61,9 @@ impl MlpConfig {
         }
         if self.residual && self.layers < 3 {
             return fail("a residual network needs at least 3 layers");
+        }
+        if !(self.bias_variance >= 0.0 && self.bias_variance.is_finite()) {
+            return fail("the bias variance must be a finite number of at least 0");
         }
         Ok(())
     }

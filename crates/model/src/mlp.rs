@@ -99,6 +99,10 @@ impl Mlp {
             .iter()
             .map(|&s| seeding::rng(s, Stream::Init))
             .collect();
+        let mut bias_rngs: Vec<_> = seeds
+            .iter()
+            .map(|&s| seeding::rng(s, Stream::Bias))
+            .collect();
         {
             let mut vars = varmap
                 .data()
@@ -112,7 +116,15 @@ impl Mlp {
                 }
                 let weight =
                     Tensor::from_vec(weights, (k, fan_in, fan_out), device)?.to_dtype(dtype)?;
-                let bias = Tensor::zeros((k, 1, fan_out), dtype, device)?;
+                let bias = if cfg.bias_variance > 0.0 {
+                    let mut biases = Vec::with_capacity(k * fan_out);
+                    for rng in bias_rngs.iter_mut() {
+                        biases.extend(crate::init::sample_biases(cfg.bias_variance, fan_out, rng)?);
+                    }
+                    Tensor::from_vec(biases, (k, 1, fan_out), device)?.to_dtype(dtype)?
+                } else {
+                    Tensor::zeros((k, 1, fan_out), dtype, device)?
+                };
                 vars.insert(MlpConfig::weight_name(l), Var::from_tensor(&weight)?);
                 vars.insert(MlpConfig::bias_name(l), Var::from_tensor(&bias)?);
                 if cfg.is_normalised(l) {
@@ -356,6 +368,7 @@ mod tests {
             classes: 2,
             activation,
             init: Init::GlorotUniform,
+            bias_variance: 0.0,
             norm: Norm::None,
             residual: false,
         }
@@ -379,6 +392,54 @@ mod tests {
         assert_eq!(ensemble.layer(1).unwrap().weight().dims(), &[2, 4, 3]);
         assert_eq!(ensemble.layer(3).unwrap().bias().dims(), &[2, 1, 2]);
         assert!(ensemble.layer(0).is_none() && ensemble.layer(4).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn a_bias_variance_draws_the_biases_from_their_own_stream() -> Result<()> {
+        let dev = Device::Cpu;
+        let plain = Mlp::init(&config(Activation::Tanh), &[5, 9], &VarMap::new(), &dev)?;
+        let cfg = MlpConfig {
+            bias_variance: 0.25,
+            ..config(Activation::Tanh)
+        };
+        let biased = Mlp::init(&cfg, &[5, 9], &VarMap::new(), &dev)?;
+        let alone = Mlp::init(&cfg, &[9], &VarMap::new(), &dev)?;
+        for l in 1..=3 {
+            let (p, b) = (plain.layer(l).unwrap(), biased.layer(l).unwrap());
+            // The weights are those of a run without bias variance.
+            assert_eq!(
+                p.weight().flatten_all()?.to_vec1::<f32>()?,
+                b.weight().flatten_all()?.to_vec1::<f32>()?
+            );
+            assert!(
+                p.bias()
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+                    .iter()
+                    .all(|&x| x == 0.0)
+            );
+            let biases = b.bias().flatten_all()?.to_vec1::<f32>()?;
+            assert!(
+                biases.iter().all(|&x| x != 0.0 && x.abs() < 5.0 * 0.5),
+                "{biases:?}"
+            );
+            // Member 9's biases are those of seed 9 alone.
+            assert_eq!(
+                b.bias().narrow(0, 1, 1)?.flatten_all()?.to_vec1::<f32>()?,
+                alone
+                    .layer(l)
+                    .unwrap()
+                    .bias()
+                    .flatten_all()?
+                    .to_vec1::<f32>()?
+            );
+        }
+        let bad = MlpConfig {
+            bias_variance: f64::NAN,
+            ..config(Activation::Tanh)
+        };
+        assert!(Mlp::init(&bad, &[1], &VarMap::new(), &dev).is_err());
         Ok(())
     }
 

@@ -14,6 +14,9 @@ pub enum Stream {
     Init = 0,
     /// Shuffling of the training examples.
     Data = 1,
+    /// Initial biases, where the run gives them a variance (a stream of their own, so
+    /// that the weights of a run without one are drawn as before).
+    Bias = 2,
 }
 
 /// The generator of `stream` for the run with this `seed`: portable and reproducible

@@ -641,6 +641,7 @@ mod tests {
             classes: 3,
             activation,
             init: Init::GlorotNormal,
+            bias_variance: 0.0,
             norm,
             residual,
         }
@@ -797,6 +798,7 @@ mod tests {
             layers: 5,
             classes: 4,
             init: Init::Orthogonal { gain },
+            bias_variance: 0.0,
             ..config(Activation::Linear, Norm::None, false)
         };
         let mlp = model(&cfg, &[3, 4]);

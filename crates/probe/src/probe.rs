@@ -215,6 +215,7 @@ mod tests {
             classes: 2,
             activation: Activation::Tanh,
             init: Init::GlorotNormal,
+            bias_variance: 0.0,
             norm: Norm::None,
             residual: false,
         };

@@ -100,6 +100,7 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
         classes: 3,
         activation,
         init: Init::GlorotNormal,
+        bias_variance: 0.0,
         norm,
         residual,
     };

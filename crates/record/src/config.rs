@@ -35,9 +35,14 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.width))]
     pub width: usize,
     /// Weight init: glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal,
-    /// standard, orthogonal[:<gain>], normal:<std>, uniform:<limit>. Biases start at zero.
+    /// standard, orthogonal[:<gain>], normal:<std>, uniform:<limit>, variance:<sigma_w^2>
+    /// (N(0, sigma_w^2 / fan_in), the mean-field papers' convention).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.init))]
     pub init: Init,
+    /// sigma_b^2: every bias starts at N(0, sigma_b^2), drawn from the run's seed; 0 starts
+    /// them at zero.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.bias_variance))]
+    pub bias_variance: f64,
     /// Normalisation of every hidden layer's pre-activation, before the activation, with
     /// a learnable scale and shift: none, batch, layer.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.norm))]
@@ -78,9 +83,21 @@ pub struct RunConfig {
     /// Adam's epsilon, added to the bias-corrected root of the second moment.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.epsilon))]
     pub epsilon: f64,
+    /// Clip each member's gradients by their global norm (Pascanu et al. 2013): where the
+    /// norm over all its parameters exceeds this, they are scaled down to it. 0 never clips.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.clip_norm))]
+    pub clip_norm: f64,
+    /// Linear learning-rate warm-up: step t trains at lr * min(1, (t + 1) / this). 0 trains
+    /// at lr from the first step.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.warmup_steps))]
+    pub warmup_steps: usize,
     /// Log (and probe the gradients) every this many steps, starting at step 0.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.log_every))]
     pub log_every: usize,
+    /// Also log every one of the first this many steps, where explosions happen. Reports
+    /// read only the steps of the --log-every grid; TensorBoard and metrics.jsonl have all.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.log_first))]
+    pub log_first: usize,
     /// Also measure the validation accuracy at every logged step that is a multiple of
     /// this (0: only at the end); a multiple of --log-every.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.eval_every))]
@@ -110,6 +127,7 @@ pub const REFERENCE: RunConfig = RunConfig {
     layers: 6,
     width: 10,
     init: Init::GlorotUniform,
+    bias_variance: 0.0,
     norm: Norm::None,
     residual: false,
     steps: 2_500,
@@ -119,7 +137,10 @@ pub const REFERENCE: RunConfig = RunConfig {
     beta1: 0.9,
     beta2: 0.999,
     epsilon: 1e-8,
+    clip_norm: 0.0,
+    warmup_steps: 0,
     log_every: 200,
+    log_first: 0,
     eval_every: 0,
     probe: Probe::Auto,
     seed: 0,
@@ -130,7 +151,17 @@ pub const REFERENCE: RunConfig = RunConfig {
 /// Fields added after the first reports were committed. `config.json` (and so the hash in
 /// every run folder's name, and a report's configuration table) leaves each out while it
 /// holds its default, so that the runs of those reports keep their names and numbers.
-pub const OMITTED_AT_DEFAULT: [&str; 5] = ["norm", "residual", "optimizer", "eval_every", "probe"];
+pub const OMITTED_AT_DEFAULT: [&str; 9] = [
+    "bias_variance",
+    "norm",
+    "residual",
+    "optimizer",
+    "clip_norm",
+    "warmup_steps",
+    "log_first",
+    "eval_every",
+    "probe",
+];
 
 impl Default for RunConfig {
     fn default() -> Self {
@@ -168,6 +199,19 @@ impl RunConfig {
                 )));
             }
         }
+        let sigma_b2 = self.bias_variance;
+        if !(sigma_b2 >= 0.0 && sigma_b2.is_finite()) {
+            return Err(ConfigError(format!(
+                "--bias-variance must be a finite number of at least 0 (sigma_b^2; 0 starts \
+                 the biases at zero), got {sigma_b2}"
+            )));
+        }
+        let clip = self.clip_norm;
+        if !(clip >= 0.0 && clip.is_finite()) {
+            return Err(ConfigError(format!(
+                "--clip-norm must be a finite number of at least 0 (0 never clips), got {clip}"
+            )));
+        }
         if self.epsilon.is_nan() || self.epsilon <= 0.0 {
             return Err(ConfigError(format!(
                 "--epsilon must be positive, got {}",
@@ -181,6 +225,29 @@ impl RunConfig {
             )));
         }
         self.validate_architecture()
+    }
+
+    /// Whether step `step` is logged: every `log_every` steps from step 0, and every one of
+    /// the first `log_first`.
+    pub fn logs_at(&self, step: usize) -> bool {
+        step.is_multiple_of(self.log_every) || step < self.log_first
+    }
+
+    /// Whether logged step `step` lies on the `log_every` grid, the steps a report reads
+    /// (the extra early steps of `log_first` would weigh the start of training over the
+    /// rest).
+    pub fn on_log_grid(&self, step: usize) -> bool {
+        step.is_multiple_of(self.log_every)
+    }
+
+    /// The learning rate of step `step` (from 0): `lr`, ramped up linearly over the first
+    /// `warmup_steps`.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step >= self.warmup_steps {
+            self.lr
+        } else {
+            self.lr * (step + 1) as f64 / self.warmup_steps as f64
+        }
     }
 
     /// Whether the probe measures the Jacobian spectra at logged step `step`: as `--probe`
@@ -424,6 +491,41 @@ mod tests {
     }
 
     #[test]
+    fn the_signal_propagation_settings_are_recorded_only_when_set() {
+        let set = RunConfig {
+            init: "variance:1.75".parse().unwrap(),
+            bias_variance: 0.05,
+            clip_norm: 1.0,
+            warmup_steps: 100,
+            log_first: 20,
+            ..RunConfig::default()
+        };
+        let json = serde_json::to_string(&crate::layout::ConfigFile::of(&set)).unwrap();
+        assert!(
+            json.contains("\"init\":\"variance:1.75\",\"bias_variance\":0.05,"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"clip_norm\":1.0,\"warmup_steps\":100,"),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"log_every\":200,\"log_first\":20,"),
+            "{json}"
+        );
+        assert_ne!(set.hash(), REFERENCE.hash());
+        // Logged steps: the grid and the first ones; the learning rate ramps up.
+        assert!(set.logs_at(0) && set.logs_at(19) && !set.logs_at(20) && set.logs_at(400));
+        assert!(set.on_log_grid(400) && !set.on_log_grid(19));
+        assert_eq!(set.lr_at(0), 1e-3 / 100.0);
+        assert_eq!(set.lr_at(49), 1e-3 * 50.0 / 100.0);
+        assert_eq!(set.lr_at(99), 1e-3);
+        assert_eq!(set.lr_at(5000), 1e-3);
+        assert_eq!(REFERENCE.lr_at(0), REFERENCE.lr);
+        assert!(!REFERENCE.logs_at(1));
+    }
+
+    #[test]
     fn field_texts_are_canonical_and_exact() {
         let cfg = RunConfig {
             activation: "leaky-relu".parse().unwrap(),
@@ -450,6 +552,21 @@ mod tests {
         assert_eq!(
             bad(RunConfig { layers: 0, ..d() }),
             "--layers must be at least 1 (the output layer), got 0"
+        );
+        assert_eq!(
+            bad(RunConfig {
+                bias_variance: -0.1,
+                ..d()
+            }),
+            "--bias-variance must be a finite number of at least 0 (sigma_b^2; 0 starts the \
+             biases at zero), got -0.1"
+        );
+        assert_eq!(
+            bad(RunConfig {
+                clip_norm: f64::NAN,
+                ..d()
+            }),
+            "--clip-norm must be a finite number of at least 0 (0 never clips), got NaN"
         );
         assert_eq!(
             bad(RunConfig { lr: -1.0, ..d() }),

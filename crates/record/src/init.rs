@@ -7,12 +7,14 @@ use std::str::FromStr;
 use crate::ParseError;
 
 /// Names accepted by [`Init::from_str`], for error messages and help texts.
-pub const INIT_NAMES: &str = "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, orthogonal, orthogonal:<gain>, normal:<std>, uniform:<limit>";
+pub const INIT_NAMES: &str = "glorot-uniform, glorot-normal, he-uniform, he-normal, lecun-normal, standard, orthogonal, orthogonal:<gain>, normal:<std>, uniform:<limit>, variance:<sigma_w^2>";
 
-/// How a layer's weight matrix is drawn; biases always start at zero.
+/// How a layer's weight matrix is drawn (biases start at zero, or as the run's
+/// `bias_variance` says).
 ///
 /// The normal schemes are plain (untruncated) normals with the textbook variance:
-/// Glorot 2 / (fan_in + fan_out), He 2 / fan_in, LeCun 1 / fan_in.
+/// Glorot 2 / (fan_in + fan_out), He 2 / fan_in, LeCun 1 / fan_in, and the mean-field
+/// papers' sigma_w^2 / fan_in.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
     /// U(-l, l) with l = sqrt(6 / (fan_in + fan_out)): TensorFlow's `tf.layers.dense` default.
@@ -44,6 +46,13 @@ pub enum Init {
         /// Half-width of the interval.
         limit: f64,
     },
+    /// N(0, sigma_w^2 / fan_in): the convention of the signal-propagation papers (Poole et
+    /// al. 2016, Schoenholz et al. 2017), where sigma_w^2 places a network on their phase
+    /// diagram (lecun-normal is `variance:1`, he-normal `variance:2`).
+    Variance {
+        /// sigma_w^2: fan-in times the variance of a weight.
+        sigma_w2: f64,
+    },
 }
 
 /// The distribution a layer's weights are drawn from, resolved for its fan-in and fan-out.
@@ -71,6 +80,7 @@ impl Init {
             Self::Orthogonal { gain } => Resolved::Orthogonal(gain),
             Self::Normal { std } => Resolved::Normal(std),
             Self::Uniform { limit } => Resolved::Uniform(limit),
+            Self::Variance { sigma_w2 } => Resolved::Normal((sigma_w2 / fan_in).sqrt()),
         }
     }
 }
@@ -87,6 +97,7 @@ impl fmt::Display for Init {
             Self::Orthogonal { gain } => write!(f, "orthogonal:{gain}"),
             Self::Normal { std } => write!(f, "normal:{std}"),
             Self::Uniform { limit } => write!(f, "uniform:{limit}"),
+            Self::Variance { sigma_w2 } => write!(f, "variance:{sigma_w2}"),
         }
     }
 }
@@ -130,6 +141,10 @@ impl FromStr for Init {
                     Self::Uniform {
                         limit: scale("uniform", limit)?,
                     }
+                } else if let Some(sigma_w2) = other.strip_prefix("variance:") {
+                    Self::Variance {
+                        sigma_w2: scale("variance", sigma_w2)?,
+                    }
                 } else {
                     return Err(bad(format!("expected one of {INIT_NAMES}")));
                 }
@@ -157,6 +172,7 @@ mod tests {
             "orthogonal:1.4142",
             "normal:1",
             "uniform:0.05",
+            "variance:1.75",
         ] {
             assert_eq!(name.parse::<Init>().unwrap().to_string(), name);
         }
@@ -178,5 +194,19 @@ mod tests {
             "1/sqrt(fan_in)"
         );
         assert!("uniform:abc".parse::<Init>().is_err());
+        assert_eq!(
+            "variance:0".parse::<Init>().unwrap_err().to_string(),
+            "invalid init `variance:0`: the value after `variance:` must be a positive \
+             number, e.g. variance:1.0"
+        );
+        // sigma_w^2 / fan_in: He's normal at 2, LeCun's at 1.
+        assert_eq!(
+            Init::Variance { sigma_w2: 2.0 }.resolve(50, 10),
+            Init::HeNormal.resolve(50, 10)
+        );
+        assert_eq!(
+            Init::Variance { sigma_w2: 1.0 }.resolve(400, 10),
+            Init::LecunNormal.resolve(400, 10)
+        );
     }
 }

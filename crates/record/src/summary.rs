@@ -143,6 +143,10 @@ pub struct RunSummary {
     /// Its regime; null where the factor is not defined.
     #[serde(default)]
     pub regime_training: Option<Regime>,
+    /// The fraction of its trained steps whose gradients were clipped (`--clip-norm`);
+    /// absent where clipping was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipped_frac: Option<f64>,
 }
 
 /// What a finished run measured, from which its summary is derived.
@@ -213,6 +217,7 @@ impl RunSummary {
             regime_start: factor_start.and_then(Regime::of),
             error_factor_training: factor_training.unwrap_or(f64::NAN),
             regime_training: factor_training.and_then(Regime::of),
+            clipped_frac: None,
         }
     }
 

@@ -101,8 +101,13 @@ pub fn collect(sweep: &Sweep, runs_dir: &Path) -> Result<Vec<Scenario>> {
                 .map(|&seed| {
                     let dir = runs_dir.join(point.run_dir_name(seed));
                     let state = run_state(&dir);
+                    // Only the steps of the --log-every grid: the extra early steps of
+                    // --log-first would weigh the start of training over the rest.
                     let steps = match &state {
-                        RunState::Done(_) => read_metrics(&dir)?,
+                        RunState::Done(_) => read_metrics(&dir)?
+                            .into_iter()
+                            .filter(|r| point.config.on_log_grid(r.step))
+                            .collect(),
                         _ => Vec::new(),
                     };
                     Ok(RunRecord {

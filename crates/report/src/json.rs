@@ -69,7 +69,7 @@ pub fn companion(a: &Analysis) -> Value {
             let theory = st.mean_field.chain.map_or(Value::Null, |c| {
                 json!({
                     "sigma_w2": num(c.sigma_w2),
-                    "sigma_b2": 0.0,
+                    "sigma_b2": c.sigma_b2,
                     "chi1": c.chi1.map_or(Value::Null, num),
                     "predicted_factor": c.predicted_factor().map_or(Value::Null, num),
                     "predicted_regime": c.predicted_regime().map(|r| r.name()),

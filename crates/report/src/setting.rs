@@ -53,7 +53,7 @@ pub fn is_plain_chain(c: &RunConfig) -> bool {
 }
 
 /// sigma_w^2 of the hidden-to-hidden layers: the weight variance times the fan-in
-/// (`vgrad_theory::weight_variance`); biases start at zero, so sigma_b^2 = 0.
+/// (`vgrad_theory::weight_variance`); sigma_b^2 is the run's `bias_variance`.
 pub fn hidden_sigma_w2(c: &RunConfig) -> f64 {
     weight_variance(c.init, c.width, c.width)
 }

@@ -233,8 +233,8 @@ pub fn is_positively_homogeneous(activation: Activation) -> bool {
 ///
 /// Uniform(-l, l) has variance l^2 / 3 and N(0, s^2) s^2; a `gain` times orthogonal
 /// matrix has squared Frobenius norm gain^2 min(fan_in, fan_out), spread evenly over its
-/// entries, so sigma_w^2 = gain^2 for a square layer. Biases start at zero in vgrad, so
-/// sigma_b^2 = 0 for every init. Both fans must be positive (a zero gives NaN or
+/// entries, so sigma_w^2 = gain^2 for a square layer; `variance:<s>` is s by definition.
+/// sigma_b^2 is a run's `bias_variance`, not the init's. Both fans must be positive (a zero gives NaN or
 /// infinity). The theory assumes the same sigma_w^2 in every layer: in vgrad that is
 /// the hidden-to-hidden layers, not the input or output layer.
 pub fn weight_variance(init: Init, fan_in: usize, fan_out: usize) -> f64 {
@@ -600,6 +600,10 @@ mod tests {
             assert!(close(weight_variance(Init::HeUniform, n, n), 2.0));
             assert!(close(weight_variance(Init::LecunNormal, n, n), 1.0));
             assert!(close(weight_variance(Init::Standard, n, n), 1.0 / 3.0));
+            assert!(close(
+                weight_variance(Init::Variance { sigma_w2: 1.75 }, n, 10),
+                1.75
+            ));
             assert!(close(
                 weight_variance(Init::Orthogonal { gain: 1.0 }, n, n),
                 1.0

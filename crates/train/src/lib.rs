@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod clipping;
 pub mod data;
 pub mod error;
 pub mod events;

@@ -14,6 +14,7 @@ use vgrad_record::probe::jacobian_examples;
 use vgrad_record::{Outcome, RunConfig, RunStatus, RunSummary, StepRecord};
 
 use crate::TrainError;
+use crate::clipping::clip_by_global_norm;
 use crate::data::{BatchSampler, ImageSet, Splits};
 use crate::memory::EVAL_CHUNK;
 use crate::optimizer::EnsembleOptimizer;
@@ -60,25 +61,41 @@ pub struct MemberOutcome {
     pub step_us: f64,
     /// See `step_us`.
     pub logged_step_us: f64,
+    /// Steps whose gradients were clipped (`--clip-norm`), among the steps it trained.
+    pub clipped_steps: usize,
+    /// Steps it trained (up to its divergence).
+    pub steps_trained: usize,
 }
 
 impl MemberOutcome {
-    /// The member's `summary.json`: `steps` configured, `wall_s` from the first step to
-    /// the end of the evaluation, in an ensemble of `ensemble_size`.
-    pub fn summary(&self, steps: usize, wall_s: f64, ensemble_size: usize) -> RunSummary {
-        RunSummary::new(&Outcome {
+    /// The member's `summary.json` for configuration `cfg`: `wall_s` from the first step
+    /// to the end of the evaluation, in an ensemble of `ensemble_size`. Its averages over
+    /// steps read the steps of the `--log-every` grid only.
+    pub fn summary(&self, cfg: &RunConfig, wall_s: f64, ensemble_size: usize) -> RunSummary {
+        let on_grid: Vec<StepRecord> = self
+            .records
+            .iter()
+            .filter(|r| cfg.on_log_grid(r.step))
+            .cloned()
+            .collect();
+        let mut summary = RunSummary::new(&Outcome {
             seed: self.seed,
             status: self.status,
-            records: &self.records,
+            records: &on_grid,
             test_acc: self.test_acc,
             val_acc: self.val_acc,
-            steps,
+            steps: cfg.steps,
             wall_s,
             train_s: self.train_s,
             step_us: self.step_us,
             logged_step_us: self.logged_step_us,
             ensemble_size,
-        })
+        });
+        if cfg.clip_norm > 0.0 {
+            summary.clipped_frac =
+                Some(self.clipped_steps as f64 / self.steps_trained.max(1) as f64);
+        }
+        summary
     }
 }
 
@@ -158,6 +175,8 @@ impl<'a> Trainer<'a> {
                 train_s: f64::NAN,
                 step_us: f64::NAN,
                 logged_step_us: f64::NAN,
+                clipped_steps: 0,
+                steps_trained: 0,
             })
             .collect();
         Ok(Self {
@@ -182,7 +201,7 @@ impl<'a> Trainer<'a> {
             if !self.step(step, sink)? {
                 break;
             }
-            let logged = step.is_multiple_of(self.cfg.log_every);
+            let logged = self.cfg.logs_at(step);
             times.add(step, logged, step_started.elapsed().as_secs_f64() * 1e6);
             sink.progress(step + 1);
         }
@@ -194,7 +213,7 @@ impl<'a> Trainer<'a> {
     /// `step` is a logged step. Returns false once every member has diverged.
     pub fn step(&mut self, step: usize, sink: &mut dyn StepSink) -> Result<bool, TrainError> {
         let (xs, ys) = self.next_batch()?;
-        let taps = if step.is_multiple_of(self.cfg.log_every) {
+        let taps = if self.cfg.logs_at(step) {
             Some(DeltaTaps::new(
                 &self.model,
                 self.cfg.batch_size,
@@ -225,7 +244,25 @@ impl<'a> Trainer<'a> {
             Some(_) => Some(Snapshot::of(&self.model)?),
             None => None,
         };
-        self.optimizer.step_with(&param_grads, &frozen)?;
+        for (outcome, _) in self.outcomes.iter_mut().zip(&frozen).filter(|(_, f)| !**f) {
+            outcome.steps_trained += 1;
+        }
+        if self.cfg.warmup_steps > 0 {
+            self.optimizer.set_learning_rate(self.cfg.lr_at(step));
+        }
+        if self.cfg.clip_norm > 0.0 {
+            let clipped = clip_by_global_norm(&param_grads, frozen.len(), self.cfg.clip_norm)?;
+            for ((outcome, &was), &f) in self.outcomes.iter_mut().zip(&clipped.clipped).zip(&frozen)
+            {
+                if was && !f {
+                    outcome.clipped_steps += 1;
+                }
+            }
+            let grads: Vec<&Tensor> = clipped.grads.iter().collect();
+            self.optimizer.step_with(&grads, &frozen)?;
+        } else {
+            self.optimizer.step_with(&param_grads, &frozen)?;
+        }
         if let (Some(records), Some(before)) = (records, before) {
             self.log(records, &before, sink)?;
         }
@@ -497,6 +534,7 @@ mod tests {
                 classes: 10,
                 activation,
                 init: Init::GlorotUniform,
+                bias_variance: 0.0,
                 norm: Norm::None,
                 residual: false,
             };

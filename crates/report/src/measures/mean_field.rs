@@ -65,6 +65,8 @@ impl Measured {
 pub struct Chain {
     /// sigma_w^2 of the hidden-to-hidden layers.
     pub sigma_w2: f64,
+    /// sigma_b^2 of every layer: the run's `--bias-variance`.
+    pub sigma_b2: f64,
     /// chi_1 from first principles; `None` where the variance map has no fixed point.
     pub chi1: Option<f64>,
     /// E[f'(z)^2] at the fixed point: chi_1 / sigma_w^2.
@@ -104,7 +106,7 @@ impl MeanField {
             return Self { chain: None };
         }
         let sigma_w2 = hidden_sigma_w2(c);
-        let chi1 = Theory::new(c.activation, sigma_w2, 0.0)
+        let chi1 = Theory::new(c.activation, sigma_w2, c.bias_variance)
             .ok()
             .and_then(|t| t.chi1());
         let (all, trained) = (scenario.all_steps(), scenario.trained_steps());
@@ -132,6 +134,7 @@ impl MeanField {
         Self {
             chain: Some(Chain {
                 sigma_w2,
+                sigma_b2: c.bias_variance,
                 chi1,
                 deriv_sq: chi1.map(|x| x / sigma_w2),
                 start: Measured::over(&starts),
@@ -172,19 +175,36 @@ pub fn section(a: &Analysis) -> Section {
     if with.is_empty() && left_out.is_empty() {
         return s;
     }
-    s.text(
+    let zero_biases = with.iter().all(|&i| {
+        a.stats[i]
+            .mean_field
+            .chain
+            .is_none_or(|c| c.sigma_b2 == 0.0)
+    });
+    let (biases, inputs) = if zero_biases {
+        (
+            "0 here: biases start at zero",
+            "the activation and sigma_w^2 alone",
+        )
+    } else {
+        (
+            "each run's --bias-variance",
+            "the activation, sigma_w^2 and sigma_b^2 alone",
+        )
+    };
+    s.text(format!(
         "Mean-field theory (Poole et al. 2016; Schoenholz et al. 2017) takes a network of \
          infinitely wide layers with weights W ~ N(0, sigma_w^2 / fan-in) and biases of \
-         variance sigma_b^2 (0 here: biases start at zero), and finds the variance q* that the \
+         variance sigma_b^2 ({biases}), and finds the variance q* that the \
          pre-activations settle at; then the error's mean square changes by chi_1 = sigma_w^2 \
          E[f'(z)^2] per layer, z ~ N(0, q*), so its rms by sqrt(chi_1). That is computed here \
-         from the activation and sigma_w^2 alone (Gauss-Hermite quadrature, `vgrad-theory`). \
+         from {inputs} (Gauss-Hermite quadrature, `vgrad-theory`). \
          Beside it, measured at step 0 (every run) and over training (trained runs): the \
          probe's chi_1 from the batch's derivatives and the layers' actual weights, the simple \
          estimate rms f'(z) times the weight gain ||W|| / sqrt(fan-in), and the error factor \
          itself. The theory assumes wide layers (these are as wide as the sweep says) and \
-         weights independent of the errors they carry, which training undoes.",
-    );
+         weights independent of the errors they carry, which training undoes."
+    ));
     if !with.is_empty() {
         let mut t = Table::new([
             "scenario",

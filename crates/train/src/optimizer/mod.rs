@@ -136,6 +136,11 @@ impl EnsembleOptimizer {
         self.members
     }
 
+    /// Sets the learning rate of the steps to come (a warm-up's schedule).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.rule.set_learning_rate(lr);
+    }
+
     /// Every variable's gradient in `grads`, in the variables' order. A variable without
     /// one is an error naming it: left alone, it would silently stop training.
     pub fn gradients<'g>(&self, grads: &'g GradStore) -> Result<Vec<&'g Tensor>> {
