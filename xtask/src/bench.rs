@@ -362,6 +362,8 @@ pub enum Section {
     Wide,
     /// The whole seed and remedies sweeps.
     Sweeps,
+    /// Mean-field theory: the tanh phase diagram on a 100 x 100 grid.
+    Theory,
 }
 
 /// The ensembles' target per member-step against PyTorch's batched ensemble.
@@ -808,6 +810,9 @@ pub fn run(
     if wanted(Section::Sweeps) {
         rows.extend(measure_sweeps(&b, &scratch)?);
     }
+    if wanted(Section::Theory) {
+        rows.push(theory(&b));
+    }
     let scaling = if wanted(Section::Scaling) {
         let (ours, theirs) = scaling::peak(&b)?;
         let points = scaling::measure(&b)?;
@@ -952,6 +957,34 @@ pub fn civil_date(days: i64) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The theory's phase diagram: depth scales of tanh at 100 x 100 points (sigma_w^2 from 1
+/// to 4, sigma_b^2 from 0.005 to 0.505), against its 1 s target, in this process (the
+/// theory is candle-free and single-threaded).
+pub fn theory(b: &Bench) -> Row {
+    eprintln!("bench: theory, 100 x 100 phase diagram");
+    let sigma_w2s: Vec<f64> = (0..100).map(|i| 1.0 + 3.0 * f64::from(i) / 99.0).collect();
+    let sigma_b2s: Vec<f64> = (0..100)
+        .map(|j| 0.005 + 0.5 * f64::from(j) / 99.0)
+        .collect();
+    let times: Vec<f64> = (0..b.reps)
+        .map(|_| {
+            let t = Instant::now();
+            let grid =
+                vgrad_theory::phase_diagram(vgrad_record::Activation::Tanh, &sigma_w2s, &sigma_b2s);
+            std::hint::black_box(grid);
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    Row {
+        what: "theory: tanh depth scales on a 100 x 100 grid of (sigma_w^2, sigma_b^2)".into(),
+        vgrad: median(&times),
+        baseline: 1.0,
+        baseline_name: "the target, 1 s".into(),
+        unit: "s",
+        target: Some(Target::AtMost(1.0)),
+    }
 }
 
 /// The whole seed sweep against PyTorch and against its 2.5 s target, and the whole

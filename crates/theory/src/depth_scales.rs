@@ -18,7 +18,7 @@
 use vgrad_record::Activation;
 
 use crate::mean_field::{FixedPoint, MeanField, is_positively_homogeneous};
-use crate::quadrature::{GaussHermite, expect_normal, expect_normal_pair};
+use crate::quadrature::{GaussHermite, HermiteSeries, expect_normal, expect_normal_pair};
 
 /// The largest pre-activation variance at which a smooth activation's pair expectations
 /// take the [`GaussHermite::standard`] rule (200 nodes a side) rather than nested panels.
@@ -28,6 +28,15 @@ use crate::quadrature::{GaussHermite, expect_normal, expect_normal_pair};
 /// by 2e-6 at q = 4; 200 nodes bring that below 1e-7 up to q = 4 (2e-6 at q = 6). Above,
 /// the panels.
 pub const HERMITE_MAX_Q: f64 = 4.0;
+
+/// The orders of the Hermite series of a smooth activation ([`HermiteSeries`]). Its terms
+/// shrink like c^n times the coefficients', so 160 orders leave less than 1e-12 at the c*
+/// of a phase diagram's chaotic side (checked per point: see [`SERIES_TOLERANCE`]).
+pub const SERIES_ORDERS: usize = 160;
+
+/// The largest truncation bound ([`HermiteSeries::truncation_bound`]) at c* that the series
+/// may leave; beyond it (c* close to 1, near the edge) the pair rule takes over.
+const SERIES_TOLERANCE: f64 = 1e-12;
 
 /// How close to 1 a slope counts as 1, where a depth scale is then infinite: the
 /// quadrature's rounding, not a physical tolerance.
@@ -131,46 +140,37 @@ impl MeanField {
 
     /// The stable fixed point c* of the correlation map at q* and the map's slope there,
     /// `None` where q* is not a finite positive number.
+    pub fn correlation_fixed_point(&self) -> Option<(f64, f64)> {
+        let q = self.fixed_point().q().filter(|&q| q > 0.0)?;
+        Some(self.correlation_fixed_point_at(q, self.chi1_at(q)))
+    }
+
+    /// c* and chi_c at pre-activation variance `q` where chi_1 is `chi_1`.
     ///
     /// Where chi_1 <= 1, c* = 1 and chi_c = chi_1. Where chi_1 > 1, c* is the zero of
     /// h(c) = map(c) - c below 1: h(1) = 0 with slope chi_1 - 1 > 0, so h < 0 just below
-    /// 1, and h(0) >= 0 (E[phi(U) phi(V)] at c = 0 is E[phi(U)]^2); it is found by Newton's
-    /// method inside that bracket, bisecting where a step would leave it.
-    pub fn correlation_fixed_point(&self) -> Option<(f64, f64)> {
-        let q = self.fixed_point().q().filter(|&q| q > 0.0)?;
-        let chi_1 = self.chi1_at(q);
+    /// 1, and h(0) >= 0 (E[phi(U) phi(V)] at c = 0 is E[phi(U)]^2). For a smooth activation
+    /// up to [`HERMITE_MAX_Q`] the map is the Hermite series of phi (Mehler's formula:
+    /// [`HermiteSeries`]), which costs a polynomial per evaluation; where the series'
+    /// truncation could matter (c* near 1), and for every other activation, the pair rule.
+    pub(crate) fn correlation_fixed_point_at(&self, q: f64, chi_1: f64) -> (f64, f64) {
         if chi_1 <= 1.0 + UNIT_SLOPE {
-            return Some((1.0, chi_1));
+            return (1.0, chi_1);
         }
-        let gap = |c: f64| self.correlation_map(q, c) - c;
-        // The map is convex in c, so the gap is >= 0 on [0, c*] and < 0 on (c*, 1): every
-        // point evaluated narrows the bracket [lo, hi] around c*.
-        let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-        let mut c = 0.0;
-        for _ in 0..200 {
-            let h = gap(c);
-            if h == 0.0 {
-                break;
-            }
-            if h > 0.0 {
-                lo = c;
-            } else {
-                hi = c;
-            }
-            let slope = self.chi_c_at(q, c) - 1.0;
-            let newton = c - h / slope;
-            let next = if slope < 0.0 && newton > lo && newton < hi {
-                newton
-            } else {
-                lo + (hi - lo) / 2.0
-            };
-            let settled = (next - c).abs() <= 4.0 * f64::EPSILON || hi - lo <= 4.0 * f64::EPSILON;
-            c = next;
-            if settled {
-                break;
+        let (sigma_w2, sigma_b2) = (self.sigma_w2(), self.sigma_b2());
+        if pair_rule(self.activation(), q) == PairRule::Hermite {
+            let phi = self.activation();
+            let series =
+                HermiteSeries::of(|x| phi.value(x), q, SERIES_ORDERS, GaussHermite::standard());
+            let map = |c: f64| (sigma_w2 * series.pair(c) + sigma_b2) / q;
+            let slope = |c: f64| sigma_w2 * series.pair_slope(c) / q;
+            let c = attracting_correlation(map, slope);
+            if series.truncation_bound(c) <= SERIES_TOLERANCE {
+                return (c, slope(c));
             }
         }
-        Some((c, self.chi_c_at(q, c)))
+        let c = attracting_correlation(|c| self.correlation_map(q, c), |c| self.chi_c_at(q, c));
+        (c, self.chi_c_at(q, c))
     }
 
     /// q*, chi_1, chi_q, c*, chi_c and the depth scales xi_q and xi_c; `None` where q* is
@@ -191,6 +191,39 @@ impl MeanField {
             xi_c: depth_scale(chi_c),
         })
     }
+}
+
+/// The zero below 1 of map(c) - c, for a correlation map that is convex in c with
+/// map(1) = 1 and a slope above 1 there (the chaotic phase): the gap is >= 0 on [0, c*]
+/// and < 0 on (c*, 1), so every point evaluated narrows the bracket around c*. Newton's
+/// method inside the bracket, bisecting where a step would leave it.
+fn attracting_correlation(map: impl Fn(f64) -> f64, slope: impl Fn(f64) -> f64) -> f64 {
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    let mut c = 0.0;
+    for _ in 0..200 {
+        let h = map(c) - c;
+        if h == 0.0 {
+            break;
+        }
+        if h > 0.0 {
+            lo = c;
+        } else {
+            hi = c;
+        }
+        let step_slope = slope(c) - 1.0;
+        let newton = c - h / step_slope;
+        let next = if step_slope < 0.0 && newton > lo && newton < hi {
+            newton
+        } else {
+            lo + (hi - lo) / 2.0
+        };
+        let settled = (next - c).abs() <= 4.0 * f64::EPSILON || hi - lo <= 4.0 * f64::EPSILON;
+        c = next;
+        if settled {
+            break;
+        }
+    }
+    c
 }
 
 /// The critical sigma_w^2 at `sigma_b2`: where chi_1 = 1, between the ordered phase

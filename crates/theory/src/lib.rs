@@ -19,16 +19,21 @@
 //! [`quadrature`] holds the expectations over Gaussians every map needs; [`mean_field`]
 //! the length map, its fixed point, chi_1, and the sigma_w^2 of vgrad's inits;
 //! [`depth_scales`] the correlation map, its fixed point c* and slope chi_c, the depth
-//! scales xi_q and xi_c, and the critical line where chi_1 = 1.
+//! scales xi_q and xi_c, and the critical line where chi_1 = 1; [`phase_diagram`] all of
+//! them over a grid of (sigma_w^2, sigma_b^2).
 
 #![forbid(unsafe_code)]
 
 pub mod depth_scales;
 pub mod mean_field;
+pub mod phase_diagram;
 pub mod quadrature;
 
 pub use depth_scales::{DepthScales, critical_weight_variance, depth_scale};
 pub use mean_field::{
     FixedPoint, InvalidVariance, MeanField, is_positively_homogeneous, weight_variance,
 };
-pub use quadrature::{DEFAULT_NODES, GaussHermite, expect_normal, expect_normal_pair};
+pub use phase_diagram::phase_diagram;
+pub use quadrature::{
+    DEFAULT_NODES, GaussHermite, HermiteSeries, expect_normal, expect_normal_pair,
+};

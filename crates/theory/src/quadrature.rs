@@ -261,6 +261,90 @@ impl GaussHermite {
     }
 }
 
+/// The Hermite expansion of f(sqrt(q) Z), Z ~ N(0, 1): the coefficients a_n = E[f(sqrt(q)
+/// Z) h_n(Z)] on the orthonormal Hermite polynomials h_n = He_n / sqrt(n!), from n = 0.
+///
+/// Mehler's formula turns every pair expectation of f into a power series: for U, V with
+/// variance q each and correlation c, E[f(U) f(V)] = sum_n a_n^2 c^n. Computed once per q,
+/// the series gives the correlation map and its slope at any c for a few hundred
+/// operations, where a two-dimensional rule takes n^2 evaluations of f.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HermiteSeries {
+    coefficients: Vec<f64>,
+    /// E[f(sqrt(q) Z)^2] - sum_n a_n^2: the mass beyond the last order (Parseval).
+    tail: f64,
+}
+
+impl HermiteSeries {
+    /// The first `orders` coefficients of `f` at variance `q`, by `rule`.
+    pub fn of(f: impl Fn(f64) -> f64, q: f64, orders: usize, rule: &GaussHermite) -> Self {
+        let sd = q.max(0.0).sqrt();
+        let values: Vec<f64> = rule.nodes().iter().map(|&z| f(sd * z)).collect();
+        // Each node's weight times f there: a_n is its dot product with h_n at the nodes.
+        let weighted: Vec<f64> = values
+            .iter()
+            .zip(rule.weights())
+            .map(|(v, w)| v * w)
+            .collect();
+        let square: f64 = weighted.iter().zip(&values).map(|(a, b)| a * b).sum();
+        // h_0 = 1, h_1 = z, h_(n+1) = (z h_n - sqrt(n) h_(n-1)) / sqrt(n + 1), one order at a
+        // time over all the nodes (which the compiler vectorises).
+        let mut previous = vec![0.0; values.len()];
+        let mut current = vec![1.0; values.len()];
+        let mut coefficients = Vec::with_capacity(orders);
+        for n in 0..orders {
+            coefficients.push(weighted.iter().zip(&current).map(|(a, h)| a * h).sum());
+            let (root, inverse) = ((n as f64).sqrt(), 1.0 / ((n + 1) as f64).sqrt());
+            for ((p, c), &z) in previous
+                .iter_mut()
+                .zip(current.iter_mut())
+                .zip(rule.nodes())
+            {
+                let next = (z * *c - root * *p) * inverse;
+                (*p, *c) = (*c, next);
+            }
+        }
+        let tail = square - coefficients.iter().map(|a| a * a).sum::<f64>();
+        Self { coefficients, tail }
+    }
+
+    /// The coefficients a_0, a_1, ...
+    pub fn coefficients(&self) -> &[f64] {
+        &self.coefficients
+    }
+
+    /// What the orders kept leave out of E[f(U)^2]: a bound on what they leave out of
+    /// E[f(U) f(V)] at |c| < 1, times |c| to the number of orders.
+    pub fn tail(&self) -> f64 {
+        self.tail
+    }
+
+    /// A bound on what the orders kept leave out of [`HermiteSeries::pair`] at `c`: the
+    /// tail times |c| to the number of orders.
+    pub fn truncation_bound(&self, c: f64) -> f64 {
+        self.tail.abs() * c.abs().powi(self.coefficients.len() as i32)
+    }
+
+    /// E[f(U) f(V)] at correlation `c`: sum_n a_n^2 c^n (Horner's rule).
+    pub fn pair(&self, c: f64) -> f64 {
+        self.coefficients
+            .iter()
+            .rev()
+            .fold(0.0, |sum, a| sum * c + a * a)
+    }
+
+    /// d/dc E[f(U) f(V)] at `c`: sum_n n a_n^2 c^(n-1), which is q E[f'(U) f'(V)] (Price's
+    /// theorem).
+    pub fn pair_slope(&self, c: f64) -> f64 {
+        self.coefficients
+            .iter()
+            .enumerate()
+            .skip(1)
+            .rev()
+            .fold(0.0, |sum, (n, a)| sum * c + n as f64 * a * a)
+    }
+}
+
 /// The `m`-point Gauss–Legendre rule on [-1, 1], nodes ascending: Newton's method on the
 /// Legendre recurrence from the first guesses cos(pi (i + 3/4) / (m + 1/2)), which lie
 /// close enough to their zeros for any m (Numerical Recipes' `gauleg`).
@@ -614,5 +698,40 @@ mod tests {
                 .is_nan()
         );
         assert_eq!(expect_normal_pair(0.0, 0.5, |x| x + 2.0, |x| x + 3.0), 6.0);
+    }
+
+    #[test]
+    fn the_hermite_series_of_erf_gives_its_pair_expectations() {
+        // Mehler's formula against the closed forms of
+        // pair_expectations_of_erf_match_their_closed_forms, with q E[erf'(U) erf'(V)] as
+        // the series' slope (Price's theorem).
+        let pi = std::f64::consts::PI;
+        for q in [0.5_f64, 2.0, 4.0] {
+            let series = HermiteSeries::of(erf, q, 160, GaussHermite::standard());
+            assert!(
+                series.tail() >= -1e-12 && series.tail() < 1e-8,
+                "q {q}: {}",
+                series.tail()
+            );
+            for c in [0.0_f64, 0.3, 0.7, 0.9] {
+                let values = 2.0 / pi * (2.0 * q * c / (1.0 + 2.0 * q)).asin();
+                let slopes = q * 4.0 / pi / ((1.0 + 2.0 * q).powi(2) - 4.0 * q * q * c * c).sqrt();
+                let (got, slope) = (series.pair(c), series.pair_slope(c));
+                assert!(
+                    (got - values).abs() < 1e-9,
+                    "q {q} c {c}: {got} against {values}"
+                );
+                assert!(
+                    (slope - slopes).abs() < 1e-8 * slopes,
+                    "q {q} c {c}: {slope} against {slopes}"
+                );
+                assert!(series.truncation_bound(c) < 1e-9, "q {q} c {c}");
+            }
+        }
+        // Parseval at c = 1: the coefficients' squares sum to E[f^2] less the tail.
+        let series = HermiteSeries::of(|z| z * z, 1.0, 4, GaussHermite::standard());
+        assert!((series.coefficients()[2] - 2f64.sqrt()).abs() < 1e-13);
+        assert!((series.coefficients()[0] - 1.0).abs() < 1e-13);
+        assert!(series.tail().abs() < 1e-12);
     }
 }
