@@ -25,6 +25,7 @@ fn all_changed() -> RunConfig {
         bias_variance: 0.05,
         norm: Norm::Layer,
         residual: true,
+        branch_scale: vgrad_record::BranchScale::SkipInit,
         steps: 11,
         batch_size: 5,
         optimizer: "momentum:0.5".parse().unwrap(),
@@ -63,7 +64,12 @@ fn from_sweep(text: &str) -> RunConfig {
 
 /// The default configuration with `field` set to `value`.
 fn with_field(field: &str, value: &Value) -> RunConfig {
-    let mut object = serde_json::to_value(RunConfig::default()).unwrap();
+    with_field_of(RunConfig::default(), field, value)
+}
+
+/// `config` with `field` set to `value`.
+fn with_field_of(config: RunConfig, field: &str, value: &Value) -> RunConfig {
+    let mut object = serde_json::to_value(config).unwrap();
     object[field] = value.clone();
     serde_json::from_value(object).unwrap()
 }
@@ -87,17 +93,37 @@ fn every_field_is_a_flag_a_sweep_key_and_a_config_json_field_with_one_default() 
             value, default_value,
             "{field}: all_changed() must change it"
         );
-        let want = with_field(field, value);
+        // A setting that only applies beside another is set with it.
+        let needs: &[(&str, Value)] = match field.as_str() {
+            "branch_scale" => &[("residual", Value::Bool(true))],
+            _ => &[],
+        };
+        let mut want = with_field(field, value);
+        for (other, v) in needs {
+            want = with_field_of(want, other, v);
+        }
 
         let flag = format!("--{}={}", field.replace('_', "-"), text(value));
-        assert_eq!(from_flags(&[&flag]), want, "the flag {flag}");
+        let mut flags = vec![flag.clone()];
+        flags.extend(
+            needs
+                .iter()
+                .map(|(o, v)| format!("--{}={}", o.replace('_', "-"), text(v))),
+        );
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        assert_eq!(from_flags(&flags), want, "the flag {flag}");
 
         let literal = toml::Value::try_from(value).unwrap().to_string();
         let sweep = if field == "seed" {
             // A sweep's seeds are its top-level key, not a field of `[base]`.
             format!("seeds = [{literal}]\n")
         } else {
-            format!("seeds = 1\n[base]\n{field} = {literal}\n")
+            let mut base = format!("seeds = 1\n[base]\n{field} = {literal}\n");
+            for (other, v) in needs {
+                let literal = toml::Value::try_from(v).unwrap().to_string();
+                base.push_str(&format!("{other} = {literal}\n"));
+            }
+            base
         };
         assert_eq!(from_sweep(&sweep), want, "the sweep file\n{sweep}");
 

@@ -8,7 +8,7 @@
 use vgrad_tests::{metrics, vgrad_train};
 
 /// Each setting under test, as the flags that turn it on.
-const SETTINGS: [&[&str]; 14] = [
+const SETTINGS: [&[&str]; 16] = [
     &["--norm", "batch"],
     &["--norm", "layer", "--activation", "relu"],
     &["--residual", "--activation", "tanh"],
@@ -44,6 +44,20 @@ const SETTINGS: [&[&str]; 14] = [
         "variance:8",
     ],
     &["--warmup-steps", "30", "--activation", "relu"],
+    &[
+        "--branch-scale",
+        "skipinit",
+        "--residual",
+        "--activation",
+        "relu",
+    ],
+    &[
+        "--branch-scale",
+        "inverse-sqrt-depth",
+        "--residual",
+        "--norm",
+        "layer",
+    ],
 ];
 
 #[test]

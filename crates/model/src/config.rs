@@ -1,6 +1,6 @@
 //! What network to build: its shape and ingredients, and the names of its parameters.
 
-use vgrad_record::{Activation, CLASSES, INPUT, Init, Norm, RunConfig};
+use vgrad_record::{Activation, BranchScale, CLASSES, INPUT, Init, Norm, RunConfig};
 
 use crate::{ModelError, Result};
 
@@ -26,6 +26,8 @@ pub struct MlpConfig {
     pub norm: Norm,
     /// Whether hidden layers 2..L-1 add their input to their output.
     pub residual: bool,
+    /// The scale of each residual branch where it joins the skip.
+    pub branch_scale: BranchScale,
 }
 
 impl MlpConfig {
@@ -41,6 +43,7 @@ impl MlpConfig {
             bias_variance: cfg.bias_variance,
             norm: cfg.norm,
             residual: cfg.residual,
+            branch_scale: cfg.branch_scale,
         }
     }
 
@@ -93,6 +96,23 @@ impl MlpConfig {
         format!("layer{l}.bias")
     }
 
+    /// Name of layer `l`'s (1-based) learnable branch scale (`skipinit`) in a
+    /// [`VarMap`](candle_nn::VarMap).
+    pub fn branch_gain_name(l: usize) -> String {
+        format!("layer{l}.branch.gain")
+    }
+
+    /// Whether layer `l` (1-based) has a learnable branch scale: a skip layer under
+    /// `skipinit`.
+    pub fn has_learned_branch(&self, l: usize) -> bool {
+        self.has_skip(l) && self.branch_scale == BranchScale::SkipInit
+    }
+
+    /// The residual branches: hidden layers 2..L-1 of a residual network.
+    pub fn branches(&self) -> usize {
+        (1..=self.layers).filter(|&l| self.has_skip(l)).count()
+    }
+
     /// Name of the normalisation's scale of layer `l` (1-based) in a [`VarMap`](candle_nn::VarMap).
     pub fn scale_name(l: usize) -> String {
         format!("layer{l}.norm.scale")
@@ -122,6 +142,9 @@ impl MlpConfig {
                 let mut names = vec![Self::weight_name(l), Self::bias_name(l)];
                 if self.is_normalised(l) {
                     names.extend([Self::scale_name(l), Self::shift_name(l)]);
+                }
+                if self.has_learned_branch(l) {
+                    names.push(Self::branch_gain_name(l));
                 }
                 names
             })

@@ -67,10 +67,19 @@ pub struct Mlp {
     layers: Vec<EnsembleLinear>,
     /// One per hidden layer, `None` where it is not normalised.
     norms: Vec<Option<EnsembleNorm>>,
-    /// Per layer, whether it adds its input to its output.
-    skips: Vec<bool>,
+    /// Per layer, whether it adds its input to its output, and how its branch is scaled.
+    skips: Vec<Skip>,
     activation: ActivationLayer,
     members: usize,
+}
+
+/// A layer's skip connection: none, or one whose branch is scaled by a fixed alpha or by
+/// a learnable one per member (`[K, 1, 1]`).
+#[derive(Debug, Clone)]
+enum Skip {
+    None,
+    Fixed(f64),
+    Learned(Tensor),
 }
 
 impl Mlp {
@@ -133,6 +142,11 @@ impl Mlp {
                     vars.insert(MlpConfig::scale_name(l), scale);
                     vars.insert(MlpConfig::shift_name(l), shift);
                 }
+                if cfg.has_learned_branch(l) {
+                    // SkipInit: every block starts as the identity.
+                    let gain = Var::zeros((k, 1, 1), dtype, device)?;
+                    vars.insert(MlpConfig::branch_gain_name(l), gain);
+                }
             }
         }
         Self::load(cfg, k, VarBuilder::from_varmap(varmap, dtype, device))
@@ -167,10 +181,23 @@ impl Mlp {
                 Ok(Some(EnsembleNorm::new(cfg.norm, scale, shift)?))
             })
             .collect::<Result<_>>()?;
+        let skips = (1..=cfg.layers)
+            .map(|l| {
+                if !cfg.has_skip(l) {
+                    return Ok(Skip::None);
+                }
+                Ok(match cfg.branch_scale.fixed(cfg.branches()) {
+                    Some(alpha) => Skip::Fixed(alpha),
+                    None => {
+                        Skip::Learned(vb.get((members, 1, 1), &MlpConfig::branch_gain_name(l))?)
+                    }
+                })
+            })
+            .collect::<Result<_>>()?;
         Ok(Self {
             layers,
             norms,
-            skips: (1..=cfg.layers).map(|l| cfg.has_skip(l)).collect(),
+            skips,
             activation: ActivationLayer::new(cfg.activation),
             members,
         })
@@ -302,9 +329,31 @@ impl Mlp {
     }
 
     /// Hidden layer `i`'s (0-based) output from its input `h` and its activation's output
-    /// `out`: `out`, plus `h` where the layer has a skip.
+    /// `out`: `out`, plus `h` where the layer has a skip, the branch scaled by its alpha
+    /// (an alpha of exactly 1 multiplies nothing, which keeps the plain residual
+    /// network's bits).
     fn with_skip(&self, i: usize, h: &Tensor, out: Tensor) -> candle_core::Result<Tensor> {
-        if self.skips[i] { h + out } else { Ok(out) }
+        match &self.skips[i] {
+            Skip::None => Ok(out),
+            Skip::Fixed(alpha) if *alpha == 1.0 => h + out,
+            Skip::Fixed(alpha) => h + (out * *alpha)?,
+            Skip::Learned(gain) => h + out.broadcast_mul(gain)?,
+        }
+    }
+
+    /// Each member's branch scale alpha at layer `l` (1-based); `None` where the layer has
+    /// no skip.
+    pub fn branch_scale(&self, l: usize) -> candle_core::Result<Option<Vec<f64>>> {
+        let Some(skip) = l.checked_sub(1).and_then(|i| self.skips.get(i)) else {
+            return Ok(None);
+        };
+        Ok(match skip {
+            Skip::None => None,
+            Skip::Fixed(alpha) => Some(vec![*alpha; self.members]),
+            Skip::Learned(gain) => {
+                Some(gain.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?)
+            }
+        })
     }
 
     /// Averages the batch statistics of a training forward pass into batch norm's running
@@ -322,8 +371,7 @@ impl Mlp {
     pub fn has_skip(&self, l: usize) -> bool {
         l.checked_sub(1)
             .and_then(|i| self.skips.get(i))
-            .copied()
-            .unwrap_or(false)
+            .is_some_and(|s| !matches!(s, Skip::None))
     }
 
     /// The normalisation of layer `l` (1-based), if it has one.
@@ -371,6 +419,7 @@ mod tests {
             bias_variance: 0.0,
             norm: Norm::None,
             residual: false,
+            branch_scale: vgrad_record::BranchScale::One,
         }
     }
 

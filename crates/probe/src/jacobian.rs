@@ -313,6 +313,9 @@ struct Hidden {
     norm: HiddenNorm,
     /// Whether the layer adds its input to its output.
     skip: bool,
+    /// Each member's branch scale alpha where it has a skip (h_l = h_(l-1) + alpha f):
+    /// the branch's Jacobian is alpha times the plain layer's.
+    branch: Option<Vec<f64>>,
 }
 
 /// The normalisation of a hidden layer at evaluation.
@@ -451,6 +454,9 @@ impl Host {
                 a: to_host(a)?,
                 norm,
                 skip: mlp.has_skip(l),
+                branch: mlp
+                    .branch_scale(l)?
+                    .filter(|alpha| alpha.iter().any(|&a| a != 1.0)),
             });
         }
         Ok(Self {
@@ -503,6 +509,12 @@ impl Host {
                         *d *= s / sigma;
                     }
                 }
+            }
+        }
+        // A scaled branch: alpha N_l D_l, folded into D_l.
+        for (i, h) in self.hidden.iter().enumerate() {
+            if let Some(alpha) = &h.branch {
+                ws.d[i].iter_mut().for_each(|d| *d *= alpha[m]);
             }
         }
         // J_l = N_l D_l W_(l+1).
@@ -644,6 +656,7 @@ mod tests {
             bias_variance: 0.0,
             norm,
             residual,
+            branch_scale: vgrad_record::BranchScale::One,
         }
     }
 
@@ -680,6 +693,11 @@ mod tests {
                 scale.set(&wavy(scale, 0.3, 1.1, 1.0)).unwrap();
                 let shift = &vars[&MlpConfig::shift_name(l)];
                 shift.set(&wavy(shift, 0.2, 0.0, 2.0)).unwrap();
+            }
+            if cfg.has_learned_branch(l) {
+                // Away from SkipInit's 0, and different per member.
+                let gain = &vars[&MlpConfig::branch_gain_name(l)];
+                gain.set(&wavy(gain, 0.4, 0.5, 1.0 + l as f64)).unwrap();
             }
         }
         mlp
@@ -798,7 +816,6 @@ mod tests {
             layers: 5,
             classes: 4,
             init: Init::Orthogonal { gain },
-            bias_variance: 0.0,
             ..config(Activation::Linear, Norm::None, false)
         };
         let mlp = model(&cfg, &[3, 4]);
@@ -1140,6 +1157,22 @@ mod tests {
             ..config(Activation::Gelu, Norm::Layer, true)
         };
         check_against_finite_differences(model(&cfg, &[11, 12]));
+    }
+
+    #[test]
+    fn scaled_and_learned_branches_match_finite_differences() {
+        let scaled = MlpConfig {
+            layers: 5,
+            branch_scale: vgrad_record::BranchScale::InverseSqrtDepth,
+            ..config(Activation::Tanh, Norm::None, true)
+        };
+        check_against_finite_differences(model(&scaled, &[11, 12]));
+        let learned = MlpConfig {
+            layers: 5,
+            branch_scale: vgrad_record::BranchScale::SkipInit,
+            ..config(Activation::Gelu, Norm::Layer, true)
+        };
+        check_against_finite_differences(model(&learned, &[11, 12]));
     }
 
     #[test]

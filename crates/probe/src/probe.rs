@@ -218,6 +218,7 @@ mod tests {
             bias_variance: 0.0,
             norm: Norm::None,
             residual: false,
+            branch_scale: vgrad_record::BranchScale::One,
         };
         let mlp = Mlp::init(&cfg, &[1, 2], &VarMap::new(), &Device::Cpu).unwrap();
         let x = Tensor::arange(0f32, 40.0, &Device::Cpu)

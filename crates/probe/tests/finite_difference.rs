@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarMap;
 use vgrad_model::{ActivationLayer, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
-use vgrad_record::{Activation, Distribution, Init, LayerRecord, Norm};
+use vgrad_record::{Activation, BranchScale, Distribution, Init, LayerRecord, Norm};
 
 const K: usize = 2;
 const B: usize = 5;
@@ -91,7 +91,7 @@ fn assert_close(what: &str, probe: f64, numeric: f64) {
     );
 }
 
-fn check(activation: Activation, norm: Norm, residual: bool) {
+fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: BranchScale) {
     let dev = Device::Cpu;
     let cfg = MlpConfig {
         input: 6,
@@ -103,6 +103,7 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
         bias_variance: 0.0,
         norm,
         residual,
+        branch_scale,
     };
     let varmap = VarMap::new();
     let model = Mlp::init_with_dtype(&cfg, &[11, 12], &varmap, &dev, DType::F64).unwrap();
@@ -120,6 +121,13 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
             * 0.1;
         bias.set(&values.unwrap().reshape(bias.shape()).unwrap())
             .unwrap();
+    }
+    // A learned branch scale away from SkipInit's 0, where the branch's own gradients
+    // would all be 0.
+    for l in (1..=cfg.layers).filter(|&l| cfg.has_learned_branch(l)) {
+        let gain = varmap.data().lock().unwrap()[&MlpConfig::branch_gain_name(l)].clone();
+        let values = Tensor::new(&[0.7f64, -0.4], &dev).unwrap();
+        gain.set(&values.reshape(gain.shape()).unwrap()).unwrap();
     }
     // Deterministic inputs spread over [-2, 2].
     let x = (Tensor::arange(0f64, (K * B * 6) as f64, &dev)
@@ -158,6 +166,25 @@ fn check(activation: Activation, norm: Norm, residual: bool) {
             .unwrap()
     };
     let vars = varmap.data().lock().unwrap().clone();
+    // The learned branch scales' own gradients, which the optimizer steps with.
+    for l in (1..=cfg.layers).filter(|&l| cfg.has_learned_branch(l)) {
+        let gain = &vars[&MlpConfig::branch_gain_name(l)];
+        let numeric = numeric_gradient(gain, &eval);
+        let analytic = grads
+            .get(gain)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
+        for m in 0..K {
+            assert_close(
+                &format!("branch gain {l} member {m}"),
+                analytic[m],
+                f64::from(numeric[m][0]),
+            );
+        }
+    }
     for l in 1..=cfg.layers {
         let weight = &vars[&MlpConfig::weight_name(l)];
         let numeric_w = numeric_gradient(weight, &eval);
@@ -217,9 +244,12 @@ macro_rules! fd_test {
         fd_test!($name, $activation, Norm::None, false);
     };
     ($name:ident, $activation:expr, $norm:expr, $residual:expr) => {
+        fd_test!($name, $activation, $norm, $residual, BranchScale::One);
+    };
+    ($name:ident, $activation:expr, $norm:expr, $residual:expr, $branch:expr) => {
         #[test]
         fn $name() {
-            check($activation, $norm, $residual);
+            check($activation, $norm, $residual, $branch);
         }
     };
 }
@@ -242,4 +272,18 @@ fd_test!(
     Activation::Relu,
     Norm::Batch,
     true
+);
+fd_test!(
+    tanh_residual_inverse_sqrt_depth,
+    Activation::Tanh,
+    Norm::None,
+    true,
+    BranchScale::InverseSqrtDepth
+);
+fd_test!(
+    relu_layer_norm_residual_skipinit,
+    Activation::Relu,
+    Norm::Layer,
+    true,
+    BranchScale::SkipInit
 );

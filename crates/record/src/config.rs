@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Activation, ConfigError, Init, Norm, Optimizer, ParseError, Probe};
+use crate::{Activation, BranchScale, ConfigError, Init, Norm, Optimizer, ParseError, Probe};
 
 /// Pixels per MNIST image: the network's input size.
 pub const INPUT: usize = 28 * 28;
@@ -61,6 +61,11 @@ pub struct RunConfig {
         )
     )]
     pub residual: bool,
+    /// With --residual: the scale alpha of each residual branch, h_l = h_(l-1) + alpha
+    /// f(z_l): one, inverse-sqrt-depth (1/sqrt(L - 2), over the L - 2 branches),
+    /// skipinit (a learnable scalar per branch starting at 0; De & Smith 2020).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.branch_scale))]
+    pub branch_scale: BranchScale,
     /// Optimizer steps.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.steps))]
     pub steps: usize,
@@ -130,6 +135,7 @@ pub const REFERENCE: RunConfig = RunConfig {
     bias_variance: 0.0,
     norm: Norm::None,
     residual: false,
+    branch_scale: BranchScale::One,
     steps: 2_500,
     batch_size: 30,
     optimizer: Optimizer::Adam,
@@ -151,10 +157,11 @@ pub const REFERENCE: RunConfig = RunConfig {
 /// Fields added after the first reports were committed. `config.json` (and so the hash in
 /// every run folder's name, and a report's configuration table) leaves each out while it
 /// holds its default, so that the runs of those reports keep their names and numbers.
-pub const OMITTED_AT_DEFAULT: [&str; 9] = [
+pub const OMITTED_AT_DEFAULT: [&str; 10] = [
     "bias_variance",
     "norm",
     "residual",
+    "branch_scale",
     "optimizer",
     "clip_norm",
     "warmup_steps",
@@ -283,6 +290,12 @@ impl RunConfig {
                 "--norm layer needs --width of at least 2 (one unit has no layer statistics \
                  to normalise by), got {}",
                 self.width
+            )));
+        }
+        if self.branch_scale != BranchScale::One && !self.residual {
+            return Err(ConfigError(format!(
+                "--branch-scale {} scales residual branches: it needs --residual",
+                self.branch_scale
             )));
         }
         if self.residual && self.layers < 3 {
@@ -560,6 +573,13 @@ mod tests {
             }),
             "--bias-variance must be a finite number of at least 0 (sigma_b^2; 0 starts the \
              biases at zero), got -0.1"
+        );
+        assert_eq!(
+            bad(RunConfig {
+                branch_scale: BranchScale::SkipInit,
+                ..d()
+            }),
+            "--branch-scale skipinit scales residual branches: it needs --residual"
         );
         assert_eq!(
             bad(RunConfig {

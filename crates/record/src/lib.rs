@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
+pub mod branch;
 pub mod class;
 pub mod config;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod step;
 pub mod summary;
 
 pub use activation::{Activation, OffKind};
+pub use branch::BranchScale;
 pub use class::{Regime, RunClass};
 pub use config::{
     CLASSES, DataSource, DeviceChoice, INPUT, REFERENCE, RunConfig, VALIDATION_EXAMPLES,

@@ -537,6 +537,7 @@ mod tests {
                 bias_variance: 0.0,
                 norm: Norm::None,
                 residual: false,
+                branch_scale: vgrad_record::BranchScale::One,
             };
             let model = |kernels| -> Result<Mlp, TrainError> {
                 Ok(Mlp::init(&cfg, &seeds, &VarMap::new(), &cpu)?.with_kernels(kernels))
