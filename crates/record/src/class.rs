@@ -16,6 +16,17 @@ pub const COLLAPSE_MARGIN: f64 = 0.05;
 /// (a quarter, the other way) at every layer on its way to the input.
 pub const STABLE_BAND: f64 = 1.25;
 
+/// The test accuracy from which a network counts as trainable in a phase diagram (the
+/// edge-of-chaos report): a run that reaches it has learned far beyond a guess (10%), as
+/// Schoenholz et al. 2017 read trainability off their heatmaps.
+pub const TRAINABLE_ACCURACY: f64 = 0.5;
+
+/// Whether a run that ended with `test_acc` is trainable ([`TRAINABLE_ACCURACY`]); a NaN
+/// (a diverged run) is not.
+pub fn is_trainable(test_acc: f64) -> bool {
+    test_acc >= TRAINABLE_ACCURACY
+}
+
 /// The accuracy of a guess: one over the number of classes.
 pub fn chance_accuracy() -> f64 {
     1.0 / CLASSES as f64

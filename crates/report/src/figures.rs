@@ -10,6 +10,7 @@ use vgrad_record::class::STABLE_BAND;
 use crate::document::Figure;
 use crate::measures::Analysis;
 use crate::measures::learning_rate::searches;
+use crate::measures::phase::{PhaseMap, XI_C_MULTIPLE};
 use crate::plot::{self, Axis, Guide, Kind, Panel, Scale, Series};
 use crate::setting::{groups, varies, without_depth};
 use crate::{ReportError, Result};
@@ -38,6 +39,7 @@ fn steps() -> Axis {
 
 fn lines(title: String, x: Axis, y: Axis, series: Vec<Series>) -> Panel {
     Panel {
+        heat: None,
         title,
         x,
         y,
@@ -175,7 +177,7 @@ fn curve_panels(
 fn draw(dir: &Path, file: &str, caption: &str, panels: &[Panel]) -> Result<Option<Figure>> {
     let panels: Vec<Panel> = panels
         .iter()
-        .filter(|p| p.series.iter().any(|s| !s.points.is_empty()))
+        .filter(|p| p.heat.is_some() || p.series.iter().any(|s| !s.points.is_empty()))
         .cloned()
         .collect();
     if panels.is_empty() {
@@ -198,6 +200,13 @@ fn draw(dir: &Path, file: &str, caption: &str, panels: &[Panel]) -> Result<Optio
 /// Draws every figure of the report into `dir`.
 pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
     let mut f = Figures::default();
+    if let Some(map) = PhaseMap::of(a) {
+        // A phase diagram's grid has a scenario per (sigma_w^2, depth): its two maps say
+        // what a curve per scenario would, in two figures instead of dozens of panels.
+        let main = [phase_diagram(&map, dir)?, phase_factor(a, &map, dir)?];
+        f.main.extend(main.into_iter().flatten());
+        return Ok(f);
+    }
     let main = [
         accuracy(a, dir)?,
         error_factor(a, dir)?,
@@ -413,6 +422,7 @@ fn theory_vs_measurement(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
             })
             .collect();
         panels.push(Panel {
+            heat: None,
             title: "Measured against predicted, step 0".into(),
             x: axis("sqrt(chi_1) from first principles (log)", Scale::Log, false),
             y: axis("measured per-layer error factor (log)", Scale::Log, false),
@@ -694,5 +704,155 @@ fn delta_hist(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
         "delta_hist.svg",
         "The back-propagated error dC/dz at each layer at step 0 by magnitude (both signs), one line per layer: each bucket's share of a logged batch's values, mean over every run (Glorot & Bengio 2010, Figure 7). A vanishing error moves left from the output layer to layer 1.",
         &panels,
+    )
+}
+
+/// The ends of an axis that shows every cell of `centres` whole: half a step beyond the
+/// first and the last (on a log scale when `log`).
+fn cell_range(centres: &[f64], log: bool) -> Option<(f64, f64)> {
+    let (&first, &last) = (centres.first()?, centres.last()?);
+    let (second, before_last) = (*centres.get(1)?, centres[centres.len() - 2]);
+    Some(if log {
+        (
+            first / (second / first).sqrt(),
+            last * (last / before_last).sqrt(),
+        )
+    } else {
+        (
+            first - (second - first) / 2.0,
+            last + (last - before_last) / 2.0,
+        )
+    })
+}
+
+/// 6 xi_c over a fine grid of sigma_w^2 across the map, for the line drawn over it.
+fn depth_bound_curve(map: &PhaseMap) -> Vec<(f64, f64)> {
+    let (lo, hi) = (map.sigma_w2s[0], map.sigma_w2s[map.sigma_w2s.len() - 1]);
+    let fine: Vec<f64> = (0..=240)
+        .map(|k| lo + (hi - lo) * f64::from(k) / 240.0)
+        .collect();
+    let grid = vgrad_theory::phase_diagram(map.activation, &fine, &[map.sigma_b2]);
+    fine.iter()
+        .zip(&grid[0])
+        .map(|(&w, scales)| {
+            let bound = scales.map_or(f64::NAN, |s| XI_C_MULTIPLE * s.xi_c);
+            // The edge itself, where 6 xi_c is infinite, breaks the line.
+            (w, if bound.is_finite() { bound } else { f64::NAN })
+        })
+        .collect()
+}
+
+/// Test and training accuracy over (sigma_w^2, depth), with the theory's 6 xi_c over them.
+fn phase_diagram(map: &PhaseMap, dir: &Path) -> Result<Option<Figure>> {
+    let depths: Vec<f64> = map.depths.iter().map(|&d| d as f64).collect();
+    let x = Axis {
+        range: cell_range(&map.sigma_w2s, false),
+        ..axis(
+            "sigma_w^2 (weights N(0, sigma_w^2 / fan-in))",
+            Scale::Linear,
+            false,
+        )
+    };
+    let y = Axis {
+        range: cell_range(&depths, true),
+        ..axis("dense layers (log)", Scale::Log, true)
+    };
+    let curve = depth_bound_curve(map);
+    let panel = |title: &str, label: &str, value: fn(&crate::measures::phase::Cell) -> f64| {
+        let cells = map
+            .cells
+            .iter()
+            .enumerate()
+            .flat_map(|(w, row)| {
+                row.iter().enumerate().filter_map(move |(d, c)| {
+                    c.map(|c| (map.sigma_w2s[w], map.depths[d] as f64, value(&c)))
+                })
+            })
+            .collect();
+        Panel {
+            title: title.into(),
+            x: x.clone(),
+            y: y.clone(),
+            kind: Kind::Lines,
+            series: vec![series(
+                format!("6 xi_c, theory (sigma_b^2 = {})", map.sigma_b2),
+                curve.clone(),
+            )],
+            guides: Vec::new(),
+            heat: Some(plot::Heat {
+                cells,
+                label: label.into(),
+            }),
+        }
+    };
+    let panels = [
+        panel("Test accuracy", "test accuracy", |c| c.test_acc),
+        panel(
+            "Training accuracy, last logged batch",
+            "training accuracy",
+            |c| c.train_acc,
+        ),
+    ];
+    let edge = map.critical.map_or(String::new(), |c| {
+        format!(
+            " It diverges at the edge of chaos, sigma_w^2 = {}.",
+            crate::format::sig(c, 3)
+        )
+    });
+    draw(
+        dir,
+        "phase_diagram.svg",
+        &format!(
+            "Test accuracy (left) and the last logged batch's training accuracy (right) of \
+             every network of the sweep after {} steps, mean over its runs, with the depth \
+             the theory lets a signal cross, 6 xi_c, drawn over them.{edge}",
+            map.steps
+        ),
+        &panels,
+    )
+}
+
+/// The measured per-layer error factor at step 0, squared, against chi_1 along sigma_w^2.
+fn phase_factor(a: &Analysis, map: &PhaseMap, dir: &Path) -> Result<Option<Figure>> {
+    let mut s: Vec<Series> = map
+        .depths
+        .iter()
+        .enumerate()
+        .map(|(d, depth)| {
+            let points = (0..map.sigma_w2s.len())
+                .filter_map(|w| {
+                    let c = map.cells[w][d]?;
+                    let g = a.stats[c.scenario].regime.start.split.positive?.geo_mean;
+                    Some((map.sigma_w2s[w], g * g))
+                })
+                .collect();
+            series(format!("measured, {depth} layers"), points)
+        })
+        .collect();
+    s.truncate(plot::MAX_SERIES - 1);
+    let theory = map
+        .sigma_w2s
+        .iter()
+        .zip(&map.theory)
+        .filter_map(|(&w, t)| Some((w, t.as_ref()?.chi_1)))
+        .collect();
+    s.push(series("chi_1, theory".into(), theory));
+    let mut panel = lines(
+        "Per-layer factor of the error's mean square, step 0".into(),
+        axis("sigma_w^2", Scale::Linear, false),
+        axis("factor per layer toward the input (log)", Scale::Log, false),
+        s,
+    );
+    panel.guides = vec![Guide::Horizontal {
+        y: 1.0,
+        label: Some("1: the edge of chaos".into()),
+    }];
+    draw(
+        dir,
+        "phase_factor.svg",
+        "The measured per-layer error factor at step 0, squared (the mean square's factor \
+         from one hidden layer to the one below, geometric mean over runs), one line per \
+         depth, against chi_1 of mean-field theory, which predicts it for wide networks.",
+        &[panel],
     )
 }

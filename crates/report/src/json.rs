@@ -3,10 +3,11 @@
 
 use serde_json::{Value, json};
 use vgrad_record::RunClass;
-use vgrad_record::class::{COLLAPSE_MARGIN, STABLE_BAND, chance_accuracy};
+use vgrad_record::class::{COLLAPSE_MARGIN, STABLE_BAND, TRAINABLE_ACCURACY, chance_accuracy};
 
 use crate::measures::Analysis;
 use crate::measures::learning_rate::searches;
+use crate::measures::phase::{PhaseMap, XI_C_MULTIPLE};
 use crate::measures::regime::Factor;
 use crate::stats::{AccuracySummary, GeometricSummary, Split};
 
@@ -116,5 +117,49 @@ pub fn companion(a: &Analysis) -> Value {
     if !rates.is_empty() {
         out["learning_rates"] = json!(rates);
     }
+    if let Some(map) = PhaseMap::of(a) {
+        out["phase_diagram"] = phase(&map);
+    }
     out
+}
+
+/// The phase diagram's numbers: per sigma_w^2 the theory and each depth's test accuracy.
+fn phase(map: &PhaseMap) -> Value {
+    let rows: Vec<Value> = map
+        .sigma_w2s
+        .iter()
+        .enumerate()
+        .map(|(w, &sigma_w2)| {
+            let theory = map.theory[w];
+            let depths: Vec<Value> = map
+                .depths
+                .iter()
+                .zip(&map.cells[w])
+                .map(|(&layers, c)| {
+                    json!({
+                        "layers": layers,
+                        "test_acc": c.map_or(Value::Null, |c| num(c.test_acc)),
+                        "train_acc": c.map_or(Value::Null, |c| num(c.train_acc)),
+                        "trainable": c.map(|c| c.trainable),
+                    })
+                })
+                .collect();
+            json!({
+                "sigma_w2": sigma_w2,
+                "chi1": theory.map_or(Value::Null, |t| num(t.chi_1)),
+                "xi_c": theory.map_or(Value::Null, |t| num(t.xi_c)),
+                "depth_bound": map.depth_bound(w).map_or(Value::Null, num),
+                "deepest_trainable": map.deepest_trainable(w),
+                "depths": depths,
+            })
+        })
+        .collect();
+    json!({
+        "activation": map.activation.to_string(),
+        "sigma_b2": map.sigma_b2,
+        "critical_sigma_w2": map.critical.map_or(Value::Null, num),
+        "trainable": format!("every run's test accuracy at least {TRAINABLE_ACCURACY}"),
+        "depth_bound": format!("{XI_C_MULTIPLE} xi_c"),
+        "rows": rows,
+    })
 }

@@ -92,6 +92,64 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Reference lines behind the data.
     pub guides: Vec<Guide>,
+    /// A heatmap behind the series, if any.
+    pub heat: Option<Heat>,
+}
+
+/// A heatmap: cells centred on grid points, shaded by a value in [0, 1] from light to dark,
+/// with a key of shades in the legend. A cell reaches halfway to its neighbours (on the
+/// axis's scale); a value that is not finite is drawn grey and keyed as "no result".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heat {
+    /// (x, y, value) per cell.
+    pub cells: Vec<(f64, f64, f64)>,
+    /// What the shade measures, for the key ("test accuracy").
+    pub label: String,
+}
+
+/// The shades' key: the values of [`Heat`] its legend shows.
+const HEAT_KEY: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+const NO_RESULT: RGBColor = RGBColor(0xBD, 0xBD, 0xBD);
+
+/// The shade of `v` in [0, 1]: from near white to dark blue (sequential, light to dark,
+/// so it reads in greyscale).
+fn shade(v: f64) -> RGBColor {
+    if !v.is_finite() {
+        return NO_RESULT;
+    }
+    let v = v.clamp(0.0, 1.0);
+    let (light, dark) = ((0xF7, 0xFB, 0xFF), (0x08, 0x30, 0x6B));
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * v).round() as u8;
+    RGBColor(
+        mix(light.0, dark.0),
+        mix(light.1, dark.1),
+        mix(light.2, dark.2),
+    )
+}
+
+/// Each of `centres`' half-way points to its neighbours (in axis units), as (low, high)
+/// per centre; a lone centre spans half a unit either side.
+fn cell_edges(centres: &[f64]) -> Vec<(f64, f64, f64)> {
+    let mut sorted: Vec<f64> = centres.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.dedup_by(|a, b| same(*a, *b));
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| {
+            let before = k.checked_sub(1).map(|j| sorted[j]);
+            let after = sorted.get(k + 1).copied();
+            let half_below = before.map(|b| (c - b) / 2.0);
+            let half_above = after.map(|a| (a - c) / 2.0);
+            let (lo, hi) = match (half_below, half_above) {
+                (Some(b), Some(a)) => (b, a),
+                (Some(b), None) => (b, b),
+                (None, Some(a)) => (a, a),
+                (None, None) => (0.5, 0.5),
+            };
+            (c, c - lo, c + hi)
+        })
+        .collect()
 }
 
 /// The most series one panel may hold: callers facet beyond it.
@@ -493,6 +551,10 @@ enum Entry {
     Guide {
         label: String,
     },
+    Swatch {
+        label: String,
+        color: RGBColor,
+    },
 }
 
 /// A panel ready to draw: its axes fitted and its guides clipped.
@@ -527,6 +589,23 @@ impl<'a> Chart<'a> {
                     ys.extend(ends);
                 }
             }
+        }
+        if let Some(heat) = &panel.heat {
+            // The axes reach the cells' outer edges.
+            let centres = |pick: fn(&(f64, f64, f64)) -> f64, log: bool| -> Vec<f64> {
+                let ts: Vec<f64> = heat
+                    .cells
+                    .iter()
+                    .filter_map(|c| transform(pick(c), log))
+                    .collect();
+                cell_edges(&ts)
+                    .into_iter()
+                    .flat_map(|(_, lo, hi)| [lo, hi])
+                    .map(|t| if log { 10f64.powf(t) } else { t })
+                    .collect()
+            };
+            xs.extend(centres(|c| c.0, xlog));
+            ys.extend(centres(|c| c.1, ylog));
         }
         let in_panel = |e: String| format!("panel '{}': {e}", panel.title);
         let x = Mapped::of(&panel.x, &xs, "x").map_err(in_panel)?;
@@ -601,7 +680,54 @@ impl<'a> Chart<'a> {
                 Guide::Horizontal { label, .. } | Guide::Diagonal { label, .. } => label.clone(),
             })
             .map(|label| Entry::Guide { label });
-        series.chain(guides).collect()
+        let key: Vec<Entry> = match &self.panel.heat {
+            None => Vec::new(),
+            Some(heat) => {
+                let mut key: Vec<Entry> = HEAT_KEY
+                    .iter()
+                    .map(|&v| Entry::Swatch {
+                        label: format!("{} {v}", heat.label),
+                        color: shade(v),
+                    })
+                    .collect();
+                if heat.cells.iter().any(|c| !c.2.is_finite()) {
+                    key.push(Entry::Swatch {
+                        label: "no result".into(),
+                        color: NO_RESULT,
+                    });
+                }
+                key
+            }
+        };
+        series.chain(guides).chain(key).collect()
+    }
+
+    /// Draws the heatmap's cells inside the frame.
+    fn cells(&self, root: &Root, origin: (i32, i32), heat: &Heat) -> Result<(), String> {
+        let tx: Vec<f64> = heat.cells.iter().filter_map(|c| self.x.t(c.0)).collect();
+        let ty: Vec<f64> = heat.cells.iter().filter_map(|c| self.y.t(c.1)).collect();
+        let (ex, ey) = (cell_edges(&tx), cell_edges(&ty));
+        let edge = |edges: &[(f64, f64, f64)], t: f64| {
+            edges
+                .iter()
+                .find(|e| same(e.0, t))
+                .map(|&(_, lo, hi)| (lo, hi))
+        };
+        for &(x, y, v) in &heat.cells {
+            let (Some(cx), Some(cy)) = (self.x.t(x), self.y.t(y)) else {
+                continue;
+            };
+            let (Some((x0, x1)), Some((y0, y1))) = (edge(&ex, cx), edge(&ey, cy)) else {
+                continue;
+            };
+            let clamp_x = |t: f64| t.clamp(self.x.lo, self.x.hi);
+            let clamp_y = |t: f64| t.clamp(self.y.lo, self.y.hi);
+            let a = self.pixel(origin, (clamp_x(x0), clamp_y(y1)));
+            let b = self.pixel(origin, (clamp_x(x1), clamp_y(y0)));
+            root.draw(&Rectangle::new([round(a), round(b)], shade(v).filled()))
+                .map_err(fail)?;
+        }
+        Ok(())
     }
 
     /// The pixel of (tx, ty) in axis units, for a panel at `origin`.
@@ -631,6 +757,9 @@ impl<'a> Chart<'a> {
         for &(ty, _) in &self.y.ticks {
             let y = self.pixel(origin, (self.x.lo, ty)).1;
             line((l, y), (r, y), &GRID)?;
+        }
+        if let Some(heat) = &self.panel.heat {
+            self.cells(root, origin, heat)?;
         }
         for pieces in &self.guides {
             for piece in pieces {
@@ -1026,6 +1155,14 @@ fn legend(root: &Root, at: (i32, i32), entries: &[Entry]) -> Result<(), String> 
                 )?;
                 label
             }
+            Entry::Swatch { label, color } => {
+                let square = [round((x + 8.0, y - 7.0)), round((x + 22.0, y + 7.0))];
+                root.draw(&Rectangle::new(square, color.filled()))
+                    .map_err(fail)?;
+                root.draw(&Rectangle::new(square, FRAME.stroke_width(1)))
+                    .map_err(fail)?;
+                label
+            }
         };
         let lines = wrap(label, LEGEND_CHARS, LEGEND_LINES);
         for (k, line) in lines.iter().enumerate() {
@@ -1224,6 +1361,7 @@ mod tests {
     /// A panel of lines over steps 0..=10, on a log y axis.
     fn panel(title: &str, series: Vec<Series>) -> Panel {
         Panel {
+            heat: None,
             title: title.into(),
             x: axis("training step", Scale::Linear, true),
             y: axis("gradient norm", Scale::Log, false),

@@ -10,7 +10,7 @@ use crate::figures::Figures;
 use crate::format::accuracy;
 use crate::measures::{
     Analysis, activations, comparison, decay, jacobian, learning_rate, mean_field, outcome, papers,
-    profile, regime, saturation, updates,
+    phase, profile, regime, saturation, updates,
 };
 
 /// The most sentences the answer opens a report with.
@@ -24,7 +24,8 @@ pub fn answer(a: &Analysis) -> Vec<String> {
     [
         outcome::answer(a),
         regime::answer(a),
-        comparison::answer(a)
+        phase::answer(a)
+            .or_else(|| comparison::answer(a))
             .or_else(|| learning_rate::answer(a))
             .or_else(|| regime::depth_trend(a)),
         papers::answer(a),
@@ -159,6 +160,7 @@ pub fn main(a: &Analysis, figures: &Figures, runs_dir: &Path) -> String {
         why.text(sentence);
     }
     sections.push(why);
+    sections.push(phase::section(a));
     sections.push(comparison::section(a));
     sections.push(learning_rate::section(a));
     sections.push(papers::section(a));

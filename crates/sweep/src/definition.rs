@@ -75,15 +75,18 @@ pub enum Paper {
     Ioffe2015,
     /// He et al. 2015: deep ReLU networks under their init and Glorot's.
     He2015,
+    /// Schoenholz et al. 2017: trainable depth over sigma_w^2 against 6 xi_c.
+    Schoenholz2017,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 4] = [
+    pub const ALL: [(Self, &'static str); 5] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
         (Self::He2015, "he2015"),
+        (Self::Schoenholz2017, "schoenholz2017"),
     ];
 }
 
@@ -475,7 +478,8 @@ mod tests {
             ("seeds = 2\n[base", "not valid TOML"),
             (
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
-                "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015",
+                "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
+                 schoenholz2017",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",

@@ -9,6 +9,7 @@ pub mod learning_rate;
 pub mod mean_field;
 pub mod outcome;
 pub mod papers;
+pub mod phase;
 pub mod profile;
 pub mod regime;
 pub mod saturation;

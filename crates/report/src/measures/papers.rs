@@ -1,6 +1,7 @@
 //! The published numbers a sweep can be set against: the reference post's decay ratios,
-//! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves
-//! and He et al. 2015's deep ReLU networks. A sweep names the papers it reproduces in its
+//! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves,
+//! He et al. 2015's deep ReLU networks and Schoenholz et al. 2017's trainable depth (in
+//! [`crate::measures::phase`]). A sweep names the papers it reproduces in its
 //! `[papers]` table, each with its setup beside the sweep's and which numbers are
 //! comparable; the report compares with those alone, on the scenarios whose typed
 //! settings match the paper's.
@@ -198,6 +199,7 @@ fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
         Paper::Glorot2010 => glorot_2010(a),
         Paper::Ioffe2015 => ioffe_szegedy_2015(a),
         Paper::He2015 => he_2015(a),
+        Paper::Schoenholz2017 => crate::measures::phase::against_the_paper(a),
     }
 }
 
