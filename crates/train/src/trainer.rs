@@ -244,29 +244,41 @@ impl<'a> Trainer<'a> {
             Some(_) => Some(Snapshot::of(&self.model)?),
             None => None,
         };
-        for (outcome, _) in self.outcomes.iter_mut().zip(&frozen).filter(|(_, f)| !**f) {
+        self.update(step, &param_grads, &frozen)?;
+        if let (Some(records), Some(before)) = (records, before) {
+            self.log(records, &before, sink)?;
+        }
+        Ok(true)
+    }
+
+    /// The optimizer's step for every member `frozen` does not mark: at step `step`'s
+    /// learning rate (the warm-up's), each member's gradients clipped by their own global
+    /// norm where `--clip-norm` is set, with the counts its summary reports.
+    fn update(
+        &mut self,
+        step: usize,
+        param_grads: &[&Tensor],
+        frozen: &[bool],
+    ) -> Result<(), TrainError> {
+        for (outcome, _) in self.outcomes.iter_mut().zip(frozen).filter(|(_, f)| !**f) {
             outcome.steps_trained += 1;
         }
         if self.cfg.warmup_steps > 0 {
             self.optimizer.set_learning_rate(self.cfg.lr_at(step));
         }
-        if self.cfg.clip_norm > 0.0 {
-            let clipped = clip_by_global_norm(&param_grads, frozen.len(), self.cfg.clip_norm)?;
-            for ((outcome, &was), &f) in self.outcomes.iter_mut().zip(&clipped.clipped).zip(&frozen)
-            {
-                if was && !f {
-                    outcome.clipped_steps += 1;
-                }
+        if self.cfg.clip_norm <= 0.0 {
+            self.optimizer.step_with(param_grads, frozen)?;
+            return Ok(());
+        }
+        let clipped = clip_by_global_norm(param_grads, frozen.len(), self.cfg.clip_norm)?;
+        for ((outcome, &was), &f) in self.outcomes.iter_mut().zip(&clipped.clipped).zip(frozen) {
+            if was && !f {
+                outcome.clipped_steps += 1;
             }
-            let grads: Vec<&Tensor> = clipped.grads.iter().collect();
-            self.optimizer.step_with(&grads, &frozen)?;
-        } else {
-            self.optimizer.step_with(&param_grads, &frozen)?;
         }
-        if let (Some(records), Some(before)) = (records, before) {
-            self.log(records, &before, sink)?;
-        }
-        Ok(true)
+        let grads: Vec<&Tensor> = clipped.grads.iter().collect();
+        self.optimizer.step_with(&grads, frozen)?;
+        Ok(())
     }
 
     /// Completes a logged step's records with the update ratios of the step just taken
