@@ -77,16 +77,19 @@ pub enum Paper {
     He2015,
     /// Schoenholz et al. 2017: trainable depth over sigma_w^2 against 6 xi_c.
     Schoenholz2017,
+    /// Yang et al. 2019: batch norm's gradient explosion with depth.
+    Yang2019,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 5] = [
+    pub const ALL: [(Self, &'static str); 6] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
         (Self::He2015, "he2015"),
         (Self::Schoenholz2017, "schoenholz2017"),
+        (Self::Yang2019, "yang2019"),
     ];
 }
 
@@ -479,7 +482,7 @@ mod tests {
             (
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
                 "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
-                 schoenholz2017",
+                 schoenholz2017, yang2019",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",

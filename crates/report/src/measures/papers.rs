@@ -1,7 +1,7 @@
 //! The published numbers a sweep can be set against: the reference post's decay ratios,
 //! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves,
-//! He et al. 2015's deep ReLU networks and Schoenholz et al. 2017's trainable depth (in
-//! [`crate::measures::phase`]). A sweep names the papers it reproduces in its
+//! He et al. 2015's deep ReLU networks, Schoenholz et al. 2017's trainable depth (in
+//! [`crate::measures::phase`]) and Yang et al. 2019's gradient explosion under batch norm. A sweep names the papers it reproduces in its
 //! `[papers]` table, each with its setup beside the sweep's and which numbers are
 //! comparable; the report compares with those alone, on the scenarios whose typed
 //! settings match the paper's.
@@ -153,6 +153,46 @@ fn ioffe_szegedy_2015(a: &Analysis) -> Option<String> {
     ))
 }
 
+/// Yang et al. 2019's per-layer growth of the gradient's squared norm under batch norm,
+/// for ReLU at infinite width and batch: pi / (pi - 1).
+pub const YANG_RELU_FACTOR: f64 = std::f64::consts::PI / (std::f64::consts::PI - 1.0);
+
+/// Yang et al. 2019: batch norm makes the error grow toward the input, for ReLU by
+/// pi / (pi - 1) per layer in mean square. Ours: the ReLU networks with batch norm (and no
+/// skips), each depth's measured error factor at step 0, squared (geometric mean over
+/// runs, with its interval).
+fn yang_2019(a: &Analysis) -> Option<String> {
+    let with: Vec<usize> = a
+        .with_finished()
+        .into_iter()
+        .filter(|&i| {
+            let c = &a.scenarios[i].point.config;
+            c.activation == Activation::Relu && c.norm == Norm::Batch && !c.residual
+        })
+        .collect();
+    let parts: Vec<String> = with
+        .iter()
+        .filter_map(|&i| {
+            let g = a.stats[i].regime.start.split.positive?;
+            let layers = a.scenarios[i].point.config.layers;
+            Some(format!(
+                "{} at {layers} layers ({}-{})",
+                sig(g.geo_mean * g.geo_mean, 3),
+                sig(g.ci_low * g.ci_low, 3),
+                sig(g.ci_high * g.ci_high, 3)
+            ))
+        })
+        .collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Against Yang et al. 2019 (with batch norm the gradient's squared norm grows by pi / (pi - 1) = {} per layer toward the input for ReLU, at infinite width and batch): the measured factor of the error's mean square per layer at step 0, geometric mean over runs with its 95% interval, is {}.",
+        sig(YANG_RELU_FACTOR, 3),
+        and_list(&parts)
+    ))
+}
+
 /// He et al. 2015: with their init, deep ReLU networks train where Glorot's stalls (their
 /// 30-layer convolutional network on ImageNet). Ours: the deepest ReLU networks of the
 /// sweep under both inits.
@@ -200,6 +240,7 @@ fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
         Paper::Ioffe2015 => ioffe_szegedy_2015(a),
         Paper::He2015 => he_2015(a),
         Paper::Schoenholz2017 => crate::measures::phase::against_the_paper(a),
+        Paper::Yang2019 => yang_2019(a),
     }
 }
 
@@ -261,5 +302,37 @@ mod tests {
             "{text}"
         );
         assert!(reference_on("fashion").is_empty());
+    }
+
+    #[test]
+    fn yang_2019_is_set_against_the_relu_networks_with_batch_norm_alone() {
+        let sweep = sweep(
+            "seeds = 2\n[base]\nnorm = \"batch\"\nsteps = 300\nlog_every = 100\n[axes]\n\
+             activation = [\"relu\", \"tanh\"]\nlayers = [8, 16]\n\
+             [papers]\nyang2019 = \"| | Yang et al. 2019 | here |\"\n",
+        );
+        // The error's rms grows by sqrt(pi / (pi - 1)) per layer, so its mean square by
+        // pi / (pi - 1); tanh's networks grow less and are left out.
+        let scenarios: Vec<_> = sweep
+            .points
+            .iter()
+            .map(|p| {
+                let relu = p.config.activation == Activation::Relu;
+                let spec = |seed| Spec {
+                    layers: p.config.layers,
+                    factor_start: if relu { YANG_RELU_FACTOR.sqrt() } else { 1.1 },
+                    ..Spec::new(seed)
+                };
+                scenario(p, &[spec(0), spec(1)])
+            })
+            .collect();
+        let text = comparisons(&Analysis::new(&sweep, &scenarios)).join(" ");
+        assert!(text.contains("pi / (pi - 1) = 1.47 per layer"), "{text}");
+        assert!(text.contains("is 1.47 at 8 layers"), "{text}");
+        assert!(text.contains("and 1.47 at 16 layers"), "{text}");
+        assert!(
+            !text.contains("1.21"),
+            "tanh's factor squared is not set against it: {text}"
+        );
     }
 }
