@@ -79,17 +79,20 @@ pub enum Paper {
     Schoenholz2017,
     /// Yang et al. 2019: batch norm's gradient explosion with depth.
     Yang2019,
+    /// Hanin & Rolnick 2018 (with Fixup and SkipInit): residual branches, scaled.
+    Hanin2018,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 6] = [
+    pub const ALL: [(Self, &'static str); 7] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
         (Self::He2015, "he2015"),
         (Self::Schoenholz2017, "schoenholz2017"),
         (Self::Yang2019, "yang2019"),
+        (Self::Hanin2018, "hanin2018"),
     ];
 }
 
@@ -482,7 +485,7 @@ mod tests {
             (
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
                 "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
-                 schoenholz2017, yang2019",
+                 schoenholz2017, yang2019, hanin2018",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",

@@ -20,7 +20,8 @@
 //! the length map, its fixed point, chi_1, and the sigma_w^2 of vgrad's inits;
 //! [`depth_scales`] the correlation map, its fixed point c* and slope chi_c, the depth
 //! scales xi_q and xi_c, and the critical line where chi_1 = 1; [`phase_diagram`] all of
-//! them over a grid of (sigma_w^2, sigma_b^2).
+//! them over a grid of (sigma_w^2, sigma_b^2); [`residual`] the forward growth of residual
+//! ReLU networks per block.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +29,7 @@ pub mod depth_scales;
 pub mod mean_field;
 pub mod phase_diagram;
 pub mod quadrature;
+pub mod residual;
 
 pub use depth_scales::{DepthScales, critical_weight_variance, depth_scale};
 pub use mean_field::{

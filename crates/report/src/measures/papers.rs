@@ -1,7 +1,8 @@
 //! The published numbers a sweep can be set against: the reference post's decay ratios,
 //! Glorot & Bengio 2010's Jacobian singular values, Ioffe & Szegedy 2015's learning curves,
 //! He et al. 2015's deep ReLU networks, Schoenholz et al. 2017's trainable depth (in
-//! [`crate::measures::phase`]) and Yang et al. 2019's gradient explosion under batch norm. A sweep names the papers it reproduces in its
+//! [`crate::measures::phase`]), Yang et al. 2019's gradient explosion under batch norm and
+//! Hanin & Rolnick 2018's growth of residual networks' signal. A sweep names the papers it reproduces in its
 //! `[papers]` table, each with its setup beside the sweep's and which numbers are
 //! comparable; the report compares with those alone, on the scenarios whose typed
 //! settings match the paper's.
@@ -193,6 +194,61 @@ fn yang_2019(a: &Analysis) -> Option<String> {
     ))
 }
 
+/// The mean square of the pre-activations of hidden layer `l` (1-based) at `step`.
+fn mean_square(step: &vgrad_record::StepRecord, l: usize) -> Option<f64> {
+    let z = step.layers.get(l - 1)?.preact?;
+    Some(z.mean * z.mean + z.std * z.std)
+}
+
+/// Hanin & Rolnick 2018 (with Fixup and SkipInit): unscaled residual branches make the
+/// signal grow geometrically with depth. Ours: the ReLU residual networks with He-normal
+/// weights, each one's measured growth per block at step 0, (ms(z_(L-1)) /
+/// ms(z_2))^(1 / (L - 3)) over the skip layers 2..L-1 (geometric mean over runs), against
+/// the wide-limit recursion of `vgrad_theory::residual`.
+fn hanin_2018(a: &Analysis) -> Option<String> {
+    let parts: Vec<String> = a
+        .with_finished()
+        .into_iter()
+        .filter_map(|i| {
+            let c = &a.scenarios[i].point.config;
+            let he_relu = c.activation == Activation::Relu
+                && c.init == Init::HeNormal
+                && c.residual
+                && c.norm == Norm::None
+                && c.layers >= 4;
+            if !he_relu {
+                return None;
+            }
+            let branches = c.layers - 2;
+            let alpha = c.branch_scale.fixed(branches).unwrap_or(0.0);
+            let predicted = vgrad_theory::residual::relu_growth_per_block(alpha, c.layers - 3);
+            let blocks = (c.layers - 3) as f64;
+            let growth: Vec<f64> = a.scenarios[i]
+                .finished()
+                .filter_map(|(r, _)| {
+                    let first = r.steps.first()?;
+                    let ratio = mean_square(first, c.layers - 1)? / mean_square(first, 2)?;
+                    (ratio > 0.0 && ratio.is_finite()).then(|| ratio.powf(1.0 / blocks))
+                })
+                .collect();
+            let measured = crate::stats::geo_mean(growth.into_iter())?;
+            Some(format!(
+                "{} {} (predicted {})",
+                a.named(i),
+                sig(measured, 3),
+                sig(predicted, 3)
+            ))
+        })
+        .collect();
+    if parts.is_empty() || parts.len() > Analysis::NAMED_IN_A_SENTENCE {
+        return None;
+    }
+    Some(format!(
+        "Against Hanin & Rolnick 2018 (unscaled residual branches make the signal grow geometrically with depth; alpha = 1/sqrt(blocks) as in Fixup keeps it bounded, SkipInit's alpha = 0 makes each block the identity; the prediction here is the wide-limit growth per block of a ReLU network at He's variance, whose residual stream has a positive mean, `vgrad_theory::residual`): the measured growth per block of the pre-activations' mean square at step 0, geometric mean over runs, is {}.",
+        and_list(&parts)
+    ))
+}
+
 /// He et al. 2015: with their init, deep ReLU networks train where Glorot's stalls (their
 /// 30-layer convolutional network on ImageNet). Ours: the deepest ReLU networks of the
 /// sweep under both inits.
@@ -241,6 +297,7 @@ fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
         Paper::He2015 => he_2015(a),
         Paper::Schoenholz2017 => crate::measures::phase::against_the_paper(a),
         Paper::Yang2019 => yang_2019(a),
+        Paper::Hanin2018 => hanin_2018(a),
     }
 }
 
@@ -333,6 +390,34 @@ mod tests {
         assert!(
             !text.contains("1.21"),
             "tanh's factor squared is not set against it: {text}"
+        );
+    }
+
+    #[test]
+    fn hanin_2018_sets_each_he_relu_residual_network_against_the_recursion() {
+        let sweep = sweep(
+            "seeds = 2\n[base]\nactivation = \"relu\"\nresidual = true\nsteps = 300\n\
+             log_every = 100\n[axes]\ninit = [\"he-normal\", \"glorot-uniform\"]\n\
+             branch_scale = [\"one\", \"skipinit\"]\n\
+             [papers]\nhanin2018 = \"| | Hanin & Rolnick 2018 | here |\"\n",
+        );
+        let scenarios: Vec<_> = sweep
+            .points
+            .iter()
+            .map(|p| scenario(p, &[Spec::new(0), Spec::new(1)]))
+            .collect();
+        let text = comparisons(&Analysis::new(&sweep, &scenarios)).join(" ");
+        // The synthetic pre-activations at step 0 have mean 0.1 l and sd 1 at layer l: over
+        // layers 2..5 of 6, (1.25 / 1.04)^(1/3) = 1.06 a block.
+        let one = vgrad_theory::residual::relu_growth_per_block(1.0, 3);
+        assert!(
+            text.contains(&format!("1.06 (predicted {})", sig(one, 3))),
+            "{text}"
+        );
+        assert!(text.contains("1.06 (predicted 1.00)"), "{text}");
+        assert!(
+            !text.contains("glorot-uniform"),
+            "only He's variance: {text}"
         );
     }
 }
