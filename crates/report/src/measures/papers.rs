@@ -231,7 +231,7 @@ fn hanin_2018(a: &Analysis) -> Option<String> {
                     (ratio > 0.0 && ratio.is_finite()).then(|| ratio.powf(1.0 / blocks))
                 })
                 .collect();
-            let measured = crate::stats::geo_mean(growth.into_iter())?;
+            let measured = crate::stats::geo_mean(growth)?;
             Some(format!(
                 "{} {} (predicted {})",
                 a.named(i),
