@@ -210,3 +210,49 @@ fn early_steps_are_logged_without_changing_the_run_or_its_summary() {
         b.error_factor_training.to_bits()
     );
 }
+
+#[test]
+fn each_plain_run_records_the_phase_theory_puts_it_in() {
+    let out = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], Option<&str>); 4] = [
+        // Sigmoid at Glorot's variance: chi_1 about 0.06.
+        (&["--activation", "sigmoid"], Some("ordered")),
+        // tanh on the critical line's neighbourhood at sigma_b^2 = 0.05 (chi_1 0.998).
+        (
+            &[
+                "--activation",
+                "tanh",
+                "--init",
+                "variance:1.75",
+                "--bias-variance",
+                "0.05",
+            ],
+            Some("critical"),
+        ),
+        // ReLU at sigma_w^2 = 8: chi_1 = 4.
+        (
+            &[
+                "--activation",
+                "relu",
+                "--init",
+                "variance:8",
+                "--clip-norm",
+                "1",
+            ],
+            Some("chaotic"),
+        ),
+        // Skips add terms the theory leaves out: no phase.
+        (&["--activation", "relu", "--residual"], None),
+    ];
+    for (i, (flags, phase)) in cases.iter().enumerate() {
+        let dir = out.path().join(i.to_string());
+        short_run(flags, &dir);
+        let summary = vgrad_tests::summary_json(&dir).unwrap();
+        assert_eq!(summary["phase_start"].as_str(), *phase, "{flags:?}");
+        assert_eq!(
+            summary["chi1_theory"].is_number(),
+            phase.is_some(),
+            "{flags:?}"
+        );
+    }
+}

@@ -168,6 +168,62 @@ impl std::str::FromStr for Regime {
 
 crate::serde_as_text!(Regime);
 
+/// The phase mean-field theory puts a network in at initialisation (Poole et al. 2016;
+/// Schoenholz et al. 2017), from chi_1, the factor it predicts for the error's mean square
+/// per layer: the regime [`Regime::of`] gives sqrt(chi_1), named as the signal-propagation
+/// papers name it, so that theory's class and the measured one share their thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// chi_1 so far below 1 that the predicted error vanishes (ordered phase).
+    Ordered,
+    /// chi_1 near 1: the edge of chaos, where the predicted error keeps its size.
+    Critical,
+    /// chi_1 so far above 1 that the predicted error explodes (chaotic phase).
+    Chaotic,
+}
+
+impl Phase {
+    /// All phases, ordered to chaotic.
+    pub const ALL: [Self; 3] = [Self::Ordered, Self::Critical, Self::Chaotic];
+
+    /// The phase of a network whose chi_1 is `chi_1`; `None` for NaN or a negative value.
+    pub fn of(chi_1: f64) -> Option<Self> {
+        if chi_1.is_nan() || chi_1 < 0.0 {
+            return None;
+        }
+        Regime::of(chi_1.sqrt()).map(|r| match r {
+            Regime::Vanishing => Self::Ordered,
+            Regime::Stable => Self::Critical,
+            Regime::Exploding => Self::Chaotic,
+        })
+    }
+
+    /// Its name in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ordered => "ordered",
+            Self::Critical => "critical",
+            Self::Chaotic => "chaotic",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Phase {
+    type Err = crate::ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_named(&Self::ALL, Self::name, s, "phase")
+    }
+}
+
+crate::serde_as_text!(Phase);
+
 /// The per-layer error factor of one logged step: the factor by which the root mean square
 /// of the back-propagated error dC/dz is multiplied, per layer, from the last hidden layer
 /// to the first, `(rms_1 / rms_H)^(1 / (H - 1))` over the H hidden layers. Below 1 the
@@ -219,6 +275,23 @@ pub fn error_factor_over_training(steps: &[StepRecord]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_share_the_regimes_thresholds_on_both_sides() {
+        let band = STABLE_BAND * STABLE_BAND;
+        let below = |x: f64| x * (1.0 - 1e-9);
+        let above = |x: f64| x * (1.0 + 1e-9);
+        assert_eq!(Phase::of(below(1.0 / band)), Some(Phase::Ordered));
+        assert_eq!(Phase::of(above(1.0 / band)), Some(Phase::Critical));
+        assert_eq!(Phase::of(1.0), Some(Phase::Critical));
+        assert_eq!(Phase::of(below(band)), Some(Phase::Critical));
+        assert_eq!(Phase::of(above(band)), Some(Phase::Chaotic));
+        assert_eq!(Phase::of(f64::NAN), None);
+        assert_eq!(Phase::of(-1.0), None);
+        for p in Phase::ALL {
+            assert_eq!(p.name().parse::<Phase>().unwrap(), p);
+        }
+    }
     use crate::LayerRecord;
 
     fn step(step: usize, mean_squares: &[f64]) -> StepRecord {

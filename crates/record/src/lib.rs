@@ -25,7 +25,7 @@ pub mod summary;
 
 pub use activation::{Activation, OffKind};
 pub use branch::BranchScale;
-pub use class::{Regime, RunClass};
+pub use class::{Phase, Regime, RunClass};
 pub use config::{
     CLASSES, DataSource, DeviceChoice, INPUT, REFERENCE, RunConfig, VALIDATION_EXAMPLES,
 };

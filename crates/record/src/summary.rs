@@ -147,6 +147,15 @@ pub struct RunSummary {
     /// absent where clipping was off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clipped_frac: Option<f64>,
+    /// chi_1 of mean-field theory for its network at initialisation (from the activation,
+    /// sigma_w^2 and sigma_b^2 alone); absent where the theory leaves the network out (a
+    /// normalisation, skips, fewer than two hidden layers) or has no fixed point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chi1_theory: Option<f64>,
+    /// The phase that chi_1 puts the network in at initialisation: ordered, critical or
+    /// chaotic ([`crate::class::Phase`]); absent with `chi1_theory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase_start: Option<crate::class::Phase>,
 }
 
 /// What a finished run measured, from which its summary is derived.
@@ -218,6 +227,8 @@ impl RunSummary {
             error_factor_training: factor_training.unwrap_or(f64::NAN),
             regime_training: factor_training.and_then(Regime::of),
             clipped_frac: None,
+            chi1_theory: None,
+            phase_start: None,
         }
     }
 

@@ -21,11 +21,25 @@ pub const ANSWER_SENTENCES: usize = 5;
 /// this sweep's question (a remedy, depth, the learning rate) answer, how does it compare
 /// with the paper, what does theory say.
 pub fn answer(a: &Analysis) -> Vec<String> {
+    // A phase diagram's sweep asks where networks train against the theory's depth
+    // scale: that answer leads.
+    if let Some(phase) = phase::answer(a) {
+        return [
+            Some(phase),
+            outcome::answer(a),
+            regime::answer(a),
+            papers::answer(a),
+            mean_field::answer(a),
+        ]
+        .into_iter()
+        .flatten()
+        .take(ANSWER_SENTENCES)
+        .collect();
+    }
     [
         outcome::answer(a),
         regime::answer(a),
-        phase::answer(a)
-            .or_else(|| comparison::answer(a))
+        comparison::answer(a)
             .or_else(|| learning_rate::answer(a))
             .or_else(|| regime::depth_trend(a)),
         papers::answer(a),
