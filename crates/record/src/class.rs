@@ -170,15 +170,18 @@ crate::serde_as_text!(Regime);
 
 /// The phase mean-field theory puts a network in at initialisation (Poole et al. 2016;
 /// Schoenholz et al. 2017), from chi_1, the factor it predicts for the error's mean square
-/// per layer: the regime [`Regime::of`] gives sqrt(chi_1), named as the signal-propagation
-/// papers name it, so that theory's class and the measured one share their thresholds.
+/// per layer, and the network's depth: *critical* where the error it predicts keeps its
+/// size across all the network's hidden layers (sqrt(chi_1) to the power of the hidden
+/// steps, the whole network's error factor, within the stable band of [`Regime`]),
+/// *ordered* below that (chi_1 < 1: the error vanishes), *chaotic* above (it explodes).
+/// The deeper the network, the closer to 1 chi_1 must be to count as critical.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
-    /// chi_1 so far below 1 that the predicted error vanishes (ordered phase).
+    /// chi_1 below 1 by more than the network's depth leaves the error intact.
     Ordered,
-    /// chi_1 near 1: the edge of chaos, where the predicted error keeps its size.
+    /// chi_1 close enough to 1 that the predicted error keeps its size across the network.
     Critical,
-    /// chi_1 so far above 1 that the predicted error explodes (chaotic phase).
+    /// chi_1 above 1 by more than the network's depth leaves the error intact.
     Chaotic,
 }
 
@@ -186,12 +189,15 @@ impl Phase {
     /// All phases, ordered to chaotic.
     pub const ALL: [Self; 3] = [Self::Ordered, Self::Critical, Self::Chaotic];
 
-    /// The phase of a network whose chi_1 is `chi_1`; `None` for NaN or a negative value.
-    pub fn of(chi_1: f64) -> Option<Self> {
+    /// The phase of a network whose chi_1 is `chi_1`, over `hidden_steps` steps between
+    /// hidden layers (L - 2 for L dense layers, as the error factor counts them); `None`
+    /// for a NaN or negative chi_1.
+    pub fn of(chi_1: f64, hidden_steps: usize) -> Option<Self> {
         if chi_1.is_nan() || chi_1 < 0.0 {
             return None;
         }
-        Regime::of(chi_1.sqrt()).map(|r| match r {
+        let whole = chi_1.sqrt().powf(hidden_steps.max(1) as f64);
+        Some(match Regime::of(whole)? {
             Regime::Vanishing => Self::Ordered,
             Regime::Stable => Self::Critical,
             Regime::Exploding => Self::Chaotic,
@@ -278,16 +284,21 @@ mod tests {
 
     #[test]
     fn phases_share_the_regimes_thresholds_on_both_sides() {
-        let band = STABLE_BAND * STABLE_BAND;
+        // Over 4 hidden steps the whole network's factor is chi_1^2: the band's edges sit
+        // at chi_1 = STABLE_BAND^(+-1/2).
+        let edge = STABLE_BAND.sqrt();
         let below = |x: f64| x * (1.0 - 1e-9);
         let above = |x: f64| x * (1.0 + 1e-9);
-        assert_eq!(Phase::of(below(1.0 / band)), Some(Phase::Ordered));
-        assert_eq!(Phase::of(above(1.0 / band)), Some(Phase::Critical));
-        assert_eq!(Phase::of(1.0), Some(Phase::Critical));
-        assert_eq!(Phase::of(below(band)), Some(Phase::Critical));
-        assert_eq!(Phase::of(above(band)), Some(Phase::Chaotic));
-        assert_eq!(Phase::of(f64::NAN), None);
-        assert_eq!(Phase::of(-1.0), None);
+        assert_eq!(Phase::of(below(1.0 / edge), 4), Some(Phase::Ordered));
+        assert_eq!(Phase::of(above(1.0 / edge), 4), Some(Phase::Critical));
+        assert_eq!(Phase::of(1.0, 4), Some(Phase::Critical));
+        assert_eq!(Phase::of(below(edge), 4), Some(Phase::Critical));
+        assert_eq!(Phase::of(above(edge), 4), Some(Phase::Chaotic));
+        // Deeper, the same chi_1 leaves the critical band.
+        assert_eq!(Phase::of(0.99, 4), Some(Phase::Critical));
+        assert_eq!(Phase::of(0.99, 198), Some(Phase::Ordered));
+        assert_eq!(Phase::of(f64::NAN, 4), None);
+        assert_eq!(Phase::of(-1.0, 4), None);
         for p in Phase::ALL {
             assert_eq!(p.name().parse::<Phase>().unwrap(), p);
         }

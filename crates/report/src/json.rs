@@ -74,6 +74,7 @@ pub fn companion(a: &Analysis) -> Value {
                     "chi1": c.chi1.map_or(Value::Null, num),
                     "predicted_factor": c.predicted_factor().map_or(Value::Null, num),
                     "predicted_regime": c.predicted_regime().map(|r| r.name()),
+                    "phase": c.phase().map(|p| p.name()),
                     "chi1_measured_start": c.start.chi1.map_or(Value::Null, num),
                 })
             });

@@ -96,7 +96,9 @@ impl MemberOutcome {
                 Some(self.clipped_steps as f64 / self.steps_trained.max(1) as f64);
         }
         summary.chi1_theory = theory_chi1(cfg);
-        summary.phase_start = summary.chi1_theory.and_then(Phase::of);
+        summary.phase_start = summary
+            .chi1_theory
+            .and_then(|chi1| Phase::of(chi1, cfg.layers.saturating_sub(2)));
         summary
     }
 }

@@ -67,6 +67,8 @@ pub struct Chain {
     pub sigma_w2: f64,
     /// sigma_b^2 of every layer: the run's `--bias-variance`.
     pub sigma_b2: f64,
+    /// Steps between hidden layers (L - 2), over which the phase is read.
+    pub hidden_steps: usize,
     /// chi_1 from first principles; `None` where the variance map has no fixed point.
     pub chi1: Option<f64>,
     /// E[f'(z)^2] at the fixed point: chi_1 / sigma_w^2.
@@ -88,6 +90,13 @@ impl Chain {
     /// The regime theory predicts.
     pub fn predicted_regime(&self) -> Option<Regime> {
         self.predicted_factor().and_then(Regime::of)
+    }
+
+    /// The phase theory puts the network in at initialisation: ordered, critical or
+    /// chaotic.
+    pub fn phase(&self) -> Option<vgrad_record::Phase> {
+        self.chi1
+            .and_then(|chi1| vgrad_record::Phase::of(chi1, self.hidden_steps))
     }
 }
 
@@ -135,6 +144,7 @@ impl MeanField {
             chain: Some(Chain {
                 sigma_w2,
                 sigma_b2: c.bias_variance,
+                hidden_steps: c.layers - 2,
                 chi1,
                 deriv_sq: chi1.map(|x| x / sigma_w2),
                 start: Measured::over(&starts),
@@ -209,7 +219,7 @@ pub fn section(a: &Analysis) -> Section {
         let mut t = Table::new([
             "scenario",
             "sigma_w^2",
-            "chi_1, theory",
+            "chi_1, theory (phase)",
             "predicted factor",
             "measured factor, step 0",
             "chi_1 measured, step 0",
@@ -225,10 +235,14 @@ pub fn section(a: &Analysis) -> Section {
                 (Some(f), Some(r)) => format!("{} {r}", sig(f, 3)),
                 _ => "n/a".into(),
             };
+            let theory = match (c.chi1, c.phase()) {
+                (Some(chi1), Some(phase)) => format!("{} {phase}", sig(chi1, 3)),
+                (chi1, _) => opt(chi1),
+            };
             t.row([
                 a.label(i),
                 sig(c.sigma_w2, 3),
-                opt(c.chi1),
+                theory,
                 predicted,
                 a.stats[i].regime.start.cell(),
                 opt(c.start.chi1),
