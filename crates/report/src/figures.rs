@@ -200,10 +200,10 @@ fn draw(dir: &Path, file: &str, caption: &str, panels: &[Panel]) -> Result<Optio
 /// Draws every figure of the report into `dir`.
 pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
     let mut f = Figures::default();
-    if let Some(map) = PhaseMap::of(a) {
+    if let Some(map) = &a.phase {
         // A phase diagram's grid has a scenario per (sigma_w^2, depth): its two maps say
         // what a curve per scenario would, in two figures instead of dozens of panels.
-        let main = [phase_diagram(&map, dir)?, phase_factor(a, &map, dir)?];
+        let main = [phase_diagram(map, dir)?, phase_factor(a, map, dir)?];
         f.main.extend(main.into_iter().flatten());
         return Ok(f);
     }

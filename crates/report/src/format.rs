@@ -80,6 +80,19 @@ pub fn bold(label: &str) -> String {
     format!("**{label}**")
 }
 
+/// `n` with commas between groups of three digits (1,200).
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +117,12 @@ mod tests {
         let a = AccuracySummary::of(&[0.8, 0.9]);
         assert!(accuracy(a).starts_with("85.0% ["), "{}", accuracy(a));
         assert_eq!(accuracy(AccuracySummary::of(&[0.5])), "50.0%");
+    }
+
+    #[test]
+    fn thousands_are_grouped_by_commas() {
+        assert_eq!(thousands(1200), "1,200");
+        assert_eq!(thousands(25), "25");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

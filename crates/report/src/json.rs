@@ -118,8 +118,8 @@ pub fn companion(a: &Analysis) -> Value {
     if !rates.is_empty() {
         out["learning_rates"] = json!(rates);
     }
-    if let Some(map) = PhaseMap::of(a) {
-        out["phase_diagram"] = phase(&map);
+    if let Some(map) = &a.phase {
+        out["phase_diagram"] = phase(map);
     }
     out
 }

@@ -22,26 +22,20 @@ pub const ANSWER_SENTENCES: usize = 5;
 /// with the paper, what does theory say.
 pub fn answer(a: &Analysis) -> Vec<String> {
     // A phase diagram's sweep asks where networks train against the theory's depth
-    // scale: that answer leads.
-    if let Some(phase) = phase::answer(a) {
-        return [
-            Some(phase),
-            outcome::answer(a),
-            regime::answer(a),
-            papers::answer(a),
-            mean_field::answer(a),
-        ]
-        .into_iter()
-        .flatten()
-        .take(ANSWER_SENTENCES)
-        .collect();
-    }
-    [
-        outcome::answer(a),
-        regime::answer(a),
+    // scale: that answer leads, and takes the place of the sweep's question.
+    let phase = phase::answer(a);
+    let question = if phase.is_some() {
+        None
+    } else {
         comparison::answer(a)
             .or_else(|| learning_rate::answer(a))
-            .or_else(|| regime::depth_trend(a)),
+            .or_else(|| regime::depth_trend(a))
+    };
+    [
+        phase,
+        outcome::answer(a),
+        regime::answer(a),
+        question,
         papers::answer(a),
         mean_field::answer(a),
     ]

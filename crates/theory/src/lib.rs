@@ -33,7 +33,7 @@ pub mod residual;
 
 pub use depth_scales::{DepthScales, critical_weight_variance, depth_scale};
 pub use mean_field::{
-    FixedPoint, InvalidVariance, MeanField, is_positively_homogeneous, weight_variance,
+    FixedPoint, InvalidVariance, MeanField, is_positively_homogeneous, run_chi1, weight_variance,
 };
 pub use phase_diagram::phase_diagram;
 pub use quadrature::{

@@ -2,8 +2,8 @@
 //! chi_1, the per-layer gain of the back-propagated error's mean square at q*
 //! (Poole et al. 2016; Schoenholz et al. 2017).
 
-use vgrad_record::Activation;
 use vgrad_record::init::{Init, Resolved};
+use vgrad_record::{Activation, Norm, RunConfig};
 
 use crate::quadrature::expect_normal;
 
@@ -247,6 +247,21 @@ pub fn weight_variance(init: Init, fan_in: usize, fan_out: usize) -> f64 {
         }
     };
     fan_in_f * variance
+}
+
+/// chi_1 of the network a run configures: its activation, its hidden-to-hidden layers'
+/// sigma_w^2 ([`weight_variance`] at width x width) and its sigma_b^2 (`bias_variance`).
+/// `None` where the theory leaves the network out: a normalisation or skip connections
+/// add terms to the chain, and fewer than two hidden layers (3 dense layers) have no
+/// chain; and where the variance map has no fixed point.
+pub fn run_chi1(cfg: &RunConfig) -> Option<f64> {
+    if cfg.norm != Norm::None || cfg.residual || cfg.layers < 3 {
+        return None;
+    }
+    let sigma_w2 = weight_variance(cfg.init, cfg.width, cfg.width);
+    MeanField::new(cfg.activation, sigma_w2, cfg.bias_variance)
+        .ok()?
+        .chi1()
 }
 
 /// A zero of `f` in (lo, hi), where f(lo) > 0 > f(hi), to the last bit or the first
@@ -588,6 +603,31 @@ mod tests {
             err.to_string(),
             "sigma_b^2 must be a finite number at least 0, not -0.5"
         );
+    }
+
+    #[test]
+    fn a_runs_chi1_is_its_plain_networks_and_none_elsewhere() {
+        let reference = vgrad_record::REFERENCE;
+        let hidden = weight_variance(reference.init, reference.width, reference.width);
+        let direct = field(Activation::Sigmoid, hidden, 0.0).chi1();
+        assert!(direct.is_some());
+        assert_eq!(run_chi1(&reference), direct);
+        for other in [
+            RunConfig {
+                residual: true,
+                ..reference.clone()
+            },
+            RunConfig {
+                norm: Norm::Batch,
+                ..reference.clone()
+            },
+            RunConfig {
+                layers: 2,
+                ..reference.clone()
+            },
+        ] {
+            assert_eq!(run_chi1(&other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -95,25 +95,12 @@ impl MemberOutcome {
             summary.clipped_frac =
                 Some(self.clipped_steps as f64 / self.steps_trained.max(1) as f64);
         }
-        summary.chi1_theory = theory_chi1(cfg);
+        summary.chi1_theory = vgrad_theory::run_chi1(cfg);
         summary.phase_start = summary
             .chi1_theory
             .and_then(|chi1| Phase::of(chi1, cfg.layers.saturating_sub(2)));
         summary
     }
-}
-
-/// chi_1 of mean-field theory for `cfg`'s network: a plain chain (no normalisation, no
-/// skips) of at least two hidden layers, from the activation, the hidden layers' sigma_w^2
-/// and sigma_b^2; `None` elsewhere or where the variance map has no fixed point.
-fn theory_chi1(cfg: &RunConfig) -> Option<f64> {
-    if cfg.norm != vgrad_record::Norm::None || cfg.residual || cfg.layers < 3 {
-        return None;
-    }
-    let sigma_w2 = vgrad_theory::weight_variance(cfg.init, cfg.width, cfg.width);
-    vgrad_theory::MeanField::new(cfg.activation, sigma_w2, cfg.bias_variance)
-        .ok()?
-        .chi1()
 }
 
 /// Each member's batch sampler, and reused buffers for the indices and the labels of the

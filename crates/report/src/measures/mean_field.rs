@@ -7,7 +7,6 @@
 
 use vgrad_record::class::error_factor;
 use vgrad_record::{Regime, StepRecord};
-use vgrad_theory::MeanField as Theory;
 
 use crate::Scenario;
 use crate::document::{Section, Table};
@@ -115,9 +114,7 @@ impl MeanField {
             return Self { chain: None };
         }
         let sigma_w2 = hidden_sigma_w2(c);
-        let chi1 = Theory::new(c.activation, sigma_w2, c.bias_variance)
-            .ok()
-            .and_then(|t| t.chi1());
+        let chi1 = vgrad_theory::run_chi1(c);
         let (all, trained) = (scenario.all_steps(), scenario.trained_steps());
         let starts: Vec<Measured> = all
             .iter()

@@ -70,6 +70,9 @@ pub struct Analysis<'a> {
     pub scenarios: &'a [Scenario],
     /// Each scenario's statistics.
     pub stats: Vec<ScenarioStats>,
+    /// The phase diagram the sweep's grid makes, if it makes one (the edge-of-chaos
+    /// sweep's), with its theory.
+    pub phase: Option<phase::PhaseMap>,
 }
 
 impl<'a> Analysis<'a> {
@@ -79,6 +82,7 @@ impl<'a> Analysis<'a> {
             sweep,
             scenarios,
             stats: scenarios.iter().map(ScenarioStats::of).collect(),
+            phase: phase::PhaseMap::of(scenarios),
         }
     }
 

@@ -8,10 +8,12 @@ use vgrad_record::class::{TRAINABLE_ACCURACY, is_trainable};
 use vgrad_record::{Activation, Init};
 use vgrad_theory::{DepthScales, MeanField as Theory, critical_weight_variance};
 
+use crate::Scenario;
 use crate::document::{Section, Table};
 use crate::format::sig;
 use crate::measures::Analysis;
 use crate::setting::is_plain_chain;
+use crate::stats::mean;
 
 /// The trainable region is compared with this many depth scales (the paper's finding:
 /// networks train up to about 6 xi_c layers).
@@ -53,10 +55,11 @@ pub struct PhaseMap {
 }
 
 impl PhaseMap {
-    /// The map of `a`'s sweep, where it has one: plain networks of one activation and one
-    /// sigma_b^2, all with `variance:` weights, over at least two sigma_w^2 and two depths.
-    pub fn of(a: &Analysis) -> Option<Self> {
-        let configs: Vec<_> = a.scenarios.iter().map(|s| &s.point.config).collect();
+    /// The map of a sweep's `scenarios`, where they make one: plain networks of one
+    /// activation and one sigma_b^2, all with `variance:` weights, over at least two
+    /// sigma_w^2 and two depths. [`Analysis::phase`] holds it, computed once.
+    pub fn of(scenarios: &[Scenario]) -> Option<Self> {
+        let configs: Vec<_> = scenarios.iter().map(|s| &s.point.config).collect();
         let first = configs.first()?;
         let sigma_w2 = |c: &vgrad_record::RunConfig| match c.init {
             Init::Variance { sigma_w2 } => Some(sigma_w2),
@@ -82,7 +85,7 @@ impl PhaseMap {
             return None;
         }
         let mut cells = vec![vec![None; depths.len()]; sigma_w2s.len()];
-        for (i, scenario) in a.scenarios.iter().enumerate() {
+        for (i, scenario) in scenarios.iter().enumerate() {
             let c = &scenario.point.config;
             let (Some(w), Some(d)) = (
                 sigma_w2s.iter().position(|&s| Some(s) == sigma_w2(c)),
@@ -90,7 +93,7 @@ impl PhaseMap {
             ) else {
                 continue;
             };
-            cells[w][d] = cell(a, i);
+            cells[w][d] = cell(scenario, i);
         }
         let theory = sigma_w2s
             .iter()
@@ -122,33 +125,40 @@ impl PhaseMap {
             .max()
     }
 
+    /// The deepest trainable network of the whole map and the indices of the sigma_w^2
+    /// where it trains; `None` where nothing trains.
+    pub fn peak(&self) -> Option<(usize, Vec<usize>)> {
+        let deepest: Vec<(usize, usize)> = (0..self.sigma_w2s.len())
+            .filter_map(|w| Some((w, self.deepest_trainable(w)?)))
+            .collect();
+        let top = deepest.iter().map(|(_, d)| *d).max()?;
+        let at = deepest
+            .iter()
+            .filter(|(_, d)| *d == top)
+            .map(|&(w, _)| w)
+            .collect();
+        Some((top, at))
+    }
+
     /// 6 xi_c at `sigma_w2s[w]` (infinite at the edge; `None` without a theory).
     pub fn depth_bound(&self, w: usize) -> Option<f64> {
         self.theory[w].map(|t| XI_C_MULTIPLE * t.xi_c)
     }
 }
 
-/// Scenario `i`'s cell: `None` without a finished run.
-fn cell(a: &Analysis, i: usize) -> Option<Cell> {
-    let scenario = &a.scenarios[i];
+/// The cell of `scenario`, the sweep's scenario `i`: `None` without a finished run.
+fn cell(scenario: &Scenario, i: usize) -> Option<Cell> {
     let runs: Vec<_> = scenario.finished().collect();
     if runs.is_empty() {
         return None;
     }
     let ok: Vec<_> = runs.iter().filter(|(_, s)| s.status.is_ok()).collect();
-    let mean = |values: Vec<f64>| {
-        if values.is_empty() {
-            f64::NAN
-        } else {
-            values.iter().sum::<f64>() / values.len() as f64
-        }
-    };
-    let test_acc = mean(ok.iter().map(|(_, s)| s.test_acc).collect());
+    let test_acc = mean(ok.iter().map(|(_, s)| s.test_acc)).unwrap_or(f64::NAN);
     let train_acc = mean(
         ok.iter()
-            .filter_map(|(r, _)| r.steps.last().map(|s| s.train_acc))
-            .collect(),
-    );
+            .filter_map(|(r, _)| r.steps.last().map(|s| s.train_acc)),
+    )
+    .unwrap_or(f64::NAN);
     let trainable = ok.len() == runs.len() && ok.iter().all(|(_, s)| is_trainable(s.test_acc));
     Some(Cell {
         scenario: i,
@@ -161,8 +171,7 @@ fn cell(a: &Analysis, i: usize) -> Option<Cell> {
 /// The answer: where the deepest trainable network lies against the theory's edge, how
 /// the trainable region sits against 6 xi_c, and where the step budget bounds it.
 pub fn answer(a: &Analysis) -> Option<String> {
-    let map = PhaseMap::of(a)?;
-    Some(sentences(&map).join(" "))
+    Some(sentences(a.phase.as_ref()?).join(" "))
 }
 
 /// The answer's sentences for `map`.
@@ -179,19 +188,12 @@ pub fn sentences(map: &PhaseMap) -> Vec<String> {
             map.activation, map.sigma_b2
         ),
     };
-    let deepest: Vec<(usize, usize)> = (0..map.sigma_w2s.len())
-        .filter_map(|w| Some((w, map.deepest_trainable(w)?)))
-        .collect();
-    let Some(&(_, top)) = deepest.iter().max_by_key(|(_, d)| *d) else {
+    let Some((top, peaks)) = map.peak() else {
         return vec![format!(
             "No network of this sweep trains (test accuracy at least {pct}); {edge}."
         )];
     };
-    let at: Vec<String> = deepest
-        .iter()
-        .filter(|(_, d)| *d == top)
-        .map(|&(w, _)| sig(map.sigma_w2s[w], 3))
-        .collect();
+    let at: Vec<String> = peaks.iter().map(|&w| sig(map.sigma_w2s[w], 3)).collect();
     let mut out = vec![format!(
         "The deepest network that trains (test accuracy at least {pct}) has {top} layers, at \
          sigma_w^2 = {}; {edge}.",
@@ -235,7 +237,7 @@ pub fn sentences(map: &PhaseMap) -> Vec<String> {
              network does not train: there the budget of {} steps, not the theory, bounds the \
              measured region.",
             crate::format::and_list(&bounded),
-            thousands(map.steps)
+            crate::format::thousands(map.steps)
         ));
     }
     out
@@ -246,22 +248,14 @@ pub fn sentences(map: &PhaseMap) -> Vec<String> {
 /// sigma_w^2 nearest the theory's edge. `None` without a map, an edge or a trainable
 /// network.
 pub fn against_the_paper(a: &Analysis) -> Option<String> {
-    let map = PhaseMap::of(a)?;
+    let map = a.phase.as_ref()?;
     let critical = map.critical?;
     let nearest = (0..map.sigma_w2s.len()).min_by(|&i, &j| {
         (map.sigma_w2s[i] - critical)
             .abs()
             .total_cmp(&(map.sigma_w2s[j] - critical).abs())
     })?;
-    let deepest: Vec<(usize, usize)> = (0..map.sigma_w2s.len())
-        .filter_map(|w| Some((w, map.deepest_trainable(w)?)))
-        .collect();
-    let top = deepest.iter().map(|(_, d)| *d).max()?;
-    let peaks: Vec<usize> = deepest
-        .iter()
-        .filter(|(_, d)| *d == top)
-        .map(|&(w, _)| w)
-        .collect();
+    let (top, peaks) = map.peak()?;
     let at = |w: usize| sig(map.sigma_w2s[w], 3);
     let peak_list: Vec<String> = peaks.iter().map(|&w| at(w)).collect();
     let setting = "their trainable depth peaks at the critical sigma_w^2; qualitative, their \
@@ -283,23 +277,10 @@ pub fn against_the_paper(a: &Analysis) -> Option<String> {
     })
 }
 
-/// `n` with commas between groups of three digits (1,200).
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (k, c) in digits.chars().enumerate() {
-        if k > 0 && (digits.len() - k).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The section: the sweep's grid of test accuracies with the theory at each sigma_w^2.
 pub fn section(a: &Analysis) -> Section {
     let mut s = Section::new("Edge of chaos");
-    let Some(map) = PhaseMap::of(a) else {
+    let Some(map) = &a.phase else {
         return s;
     };
     s.text(format!(
@@ -401,12 +382,12 @@ mod tests {
         ];
         let (sweep, scenarios) = map_with(|w, d| table[w][d]);
         let a = Analysis::new(&sweep, &scenarios);
-        let map = PhaseMap::of(&a).expect("a phase map");
+        let map = a.phase.as_ref().expect("a phase map");
         assert_eq!(map.sigma_w2s, vec![1.0, 1.75, 3.0]);
         assert_eq!(map.depths, vec![10, 40, 200]);
         let deepest: Vec<Option<usize>> = (0..3).map(|w| map.deepest_trainable(w)).collect();
         assert_eq!(deepest, vec![Some(10), Some(40), Some(200)]);
-        let said = sentences(&map);
+        let said = sentences(map);
         assert!(
             said[0].starts_with(
                 "The deepest network that trains (test accuracy at least 50%) has 200 layers, \
@@ -457,10 +438,8 @@ mod tests {
             said.starts_with("No network of this sweep trains (test accuracy at least 50%)"),
             "{said}"
         );
-        assert_eq!(thousands(1200), "1,200");
         assert_eq!(against_the_paper(&a), None, "no trainable network");
-        assert_eq!(thousands(25), "25");
         let (sweep, scenarios) = synthetic::over(&["sigmoid", "relu"], |_, s| Spec::new(s));
-        assert!(PhaseMap::of(&Analysis::new(&sweep, &scenarios)).is_none());
+        assert!(Analysis::new(&sweep, &scenarios).phase.is_none());
     }
 }
