@@ -110,6 +110,19 @@ pub fn fastest(values: &[f64]) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Microseconds per member and step from a run's `summary.json`.
+fn per_member_step(summary: &serde_json::Value, members: usize) -> Result<f64> {
+    let steps_per_s = summary["steps_per_s"].as_f64().context("no steps_per_s")?;
+    Ok(1e6 / steps_per_s / members as f64)
+}
+
+/// The test accuracy in a run's `summary.json`.
+fn test_acc(summary: &serde_json::Value) -> Result<f64> {
+    summary["test_acc"]
+        .as_f64()
+        .context("no test_acc in summary.json")
+}
+
 /// One run of the PyTorch baseline, as it prints it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BaselineRun {
@@ -199,32 +212,17 @@ impl Bench {
     /// microseconds per member and step from its summaries.
     fn vgrad(&self, args: &[&str], members: usize) -> Result<f64> {
         let summary = self.vgrad_summary(args, members)?;
-        let steps_per_s = summary["steps_per_s"].as_f64().context("no steps_per_s")?;
-        Ok(1e6 / steps_per_s / members as f64)
+        per_member_step(&summary, members)
     }
 
     /// [`Bench::vgrad`]'s time, and the members' mean test accuracy.
     fn vgrad_timed(&self, args: &[&str], members: usize) -> Result<(f64, f64)> {
-        let us = self.vgrad(args, members)?;
-        let out = self.scratch.join("vgrad-run");
-        let folders: Vec<PathBuf> = if members > 1 {
-            (0..members)
-                .map(|m| out.join(format!("seed-{m}")))
-                .collect()
-        } else {
-            vec![out]
-        };
-        let mut sum = 0.0;
-        for folder in &folders {
-            let path = folder.join("summary.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let summary: serde_json::Value = serde_json::from_str(&text)?;
-            sum += summary["test_acc"]
-                .as_f64()
-                .with_context(|| format!("no test_acc in {}", path.display()))?;
+        let first = self.vgrad_summary(args, members)?;
+        let mut sum = test_acc(&first)?;
+        for member in 1..members {
+            sum += test_acc(&self.read_summary(member, members)?)?;
         }
-        Ok((us, sum / folders.len() as f64))
+        Ok((per_member_step(&first, members)?, sum / members as f64))
     }
 
     /// `vgrad train ARGS` as [`Bench::vgrad`] runs it; the first member's `summary.json`.
@@ -242,12 +240,21 @@ impl Bench {
         if !status.success() {
             bail!("vgrad train {args:?} failed");
         }
-        let summary = if members > 1 {
-            out.join("seed-0")
+        self.read_summary(0, members)
+    }
+
+    /// The `summary.json` of member `member` of the last run of `members` members (a run
+    /// of several seeds writes one folder per seed).
+    fn read_summary(&self, member: usize, members: usize) -> Result<serde_json::Value> {
+        let out = self.scratch.join("vgrad-run");
+        let folder = if members > 1 {
+            out.join(format!("seed-{member}"))
         } else {
-            out.clone()
+            out
         };
-        let text = std::fs::read_to_string(summary.join("summary.json"))?;
+        let path = folder.join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         Ok(serde_json::from_str(&text)?)
     }
 
