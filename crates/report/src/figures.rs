@@ -707,24 +707,6 @@ fn delta_hist(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     )
 }
 
-/// The ends of an axis that shows every cell of `centres` whole: half a step beyond the
-/// first and the last (on a log scale when `log`).
-fn cell_range(centres: &[f64], log: bool) -> Option<(f64, f64)> {
-    let (&first, &last) = (centres.first()?, centres.last()?);
-    let (second, before_last) = (*centres.get(1)?, centres[centres.len() - 2]);
-    Some(if log {
-        (
-            first / (second / first).sqrt(),
-            last * (last / before_last).sqrt(),
-        )
-    } else {
-        (
-            first - (second - first) / 2.0,
-            last + (last - before_last) / 2.0,
-        )
-    })
-}
-
 /// 6 xi_c over a fine grid of sigma_w^2 across the map, for the line drawn over it.
 fn depth_bound_curve(map: &PhaseMap) -> Vec<(f64, f64)> {
     let (lo, hi) = (map.sigma_w2s[0], map.sigma_w2s[map.sigma_w2s.len() - 1]);
@@ -744,19 +726,12 @@ fn depth_bound_curve(map: &PhaseMap) -> Vec<(f64, f64)> {
 
 /// Test and training accuracy over (sigma_w^2, depth), with the theory's 6 xi_c over them.
 fn phase_diagram(map: &PhaseMap, dir: &Path) -> Result<Option<Figure>> {
-    let depths: Vec<f64> = map.depths.iter().map(|&d| d as f64).collect();
-    let x = Axis {
-        range: cell_range(&map.sigma_w2s, false),
-        ..axis(
-            "sigma_w^2 (weights N(0, sigma_w^2 / fan-in))",
-            Scale::Linear,
-            false,
-        )
-    };
-    let y = Axis {
-        range: cell_range(&depths, true),
-        ..axis("dense layers (log)", Scale::Log, true)
-    };
+    let x = axis(
+        "sigma_w^2 (weights N(0, sigma_w^2 / fan-in))",
+        Scale::Linear,
+        false,
+    );
+    let y = axis("dense layers (log)", Scale::Log, true);
     let curve = depth_bound_curve(map);
     let panel = |title: &str, label: &str, value: fn(&crate::measures::phase::Cell) -> f64| {
         let cells = map

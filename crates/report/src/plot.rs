@@ -127,7 +127,26 @@ fn shade(v: f64) -> RGBColor {
     )
 }
 
-/// Each of `centres`' half-way points to its neighbours (in axis units), as (low, high)
+/// `axis` with the range of the cells at `centres` from the first one's outer edge to the
+/// last one's (see [`cell_edges`], on the axis's scale), unless it has a range of its own.
+fn heat_axis(axis: &Axis, centres: impl Iterator<Item = f64>) -> Axis {
+    if axis.range.is_some() {
+        return axis.clone();
+    }
+    let log = axis.scale == Scale::Log;
+    let ts: Vec<f64> = centres.filter_map(|c| transform(c, log)).collect();
+    let edges = cell_edges(&ts);
+    let value = |t: f64| if log { 10f64.powf(t) } else { t };
+    Axis {
+        range: edges
+            .first()
+            .zip(edges.last())
+            .map(|(first, last)| (value(first.1), value(last.2))),
+        ..axis.clone()
+    }
+}
+
+/// Each of `centres`' half-way points to its neighbours/// Each of `centres`' half-way points to its neighbours (in axis units), as (low, high)
 /// per centre; a lone centre spans half a unit either side.
 fn cell_edges(centres: &[f64]) -> Vec<(f64, f64, f64)> {
     let mut sorted: Vec<f64> = centres.to_vec();
@@ -590,26 +609,18 @@ impl<'a> Chart<'a> {
                 }
             }
         }
-        if let Some(heat) = &panel.heat {
-            // The axes reach the cells' outer edges.
-            let centres = |pick: fn(&(f64, f64, f64)) -> f64, log: bool| -> Vec<f64> {
-                let ts: Vec<f64> = heat
-                    .cells
-                    .iter()
-                    .filter_map(|c| transform(pick(c), log))
-                    .collect();
-                cell_edges(&ts)
-                    .into_iter()
-                    .flat_map(|(_, lo, hi)| [lo, hi])
-                    .map(|t| if log { 10f64.powf(t) } else { t })
-                    .collect()
-            };
-            xs.extend(centres(|c| c.0, xlog));
-            ys.extend(centres(|c| c.1, ylog));
-        }
+        // A heatmap's axes span its cells, edge to edge, where no range is fixed: lines
+        // drawn over it (a theory's curve) are clipped to the map rather than stretching it.
+        let (x_axis, y_axis) = match &panel.heat {
+            Some(heat) => (
+                heat_axis(&panel.x, heat.cells.iter().map(|c| c.0)),
+                heat_axis(&panel.y, heat.cells.iter().map(|c| c.1)),
+            ),
+            None => (panel.x.clone(), panel.y.clone()),
+        };
         let in_panel = |e: String| format!("panel '{}': {e}", panel.title);
-        let x = Mapped::of(&panel.x, &xs, "x").map_err(in_panel)?;
-        let y = Mapped::of(&panel.y, &ys, "y").map_err(in_panel)?;
+        let x = Mapped::of(&x_axis, &xs, "x").map_err(in_panel)?;
+        let y = Mapped::of(&y_axis, &ys, "y").map_err(in_panel)?;
         let widest = y
             .ticks
             .iter()
@@ -1795,5 +1806,25 @@ mod tests {
         for (i, a) in colors.iter().enumerate() {
             assert!(!colors[i + 1..].contains(a));
         }
+    }
+
+    #[test]
+    fn a_heatmaps_axes_span_its_cells_edge_to_edge_unless_fixed() {
+        let axis = |scale, range| Axis {
+            label: "x".into(),
+            scale,
+            range,
+            integer: false,
+        };
+        let linear = heat_axis(&axis(Scale::Linear, None), [2.0, 1.0, 3.0].into_iter());
+        assert_eq!(linear.range, Some((0.5, 3.5)));
+        let log = heat_axis(&axis(Scale::Log, None), [10.0, 100.0].into_iter());
+        let (lo, hi) = log.range.unwrap();
+        assert!((lo - 10f64.powf(0.5)).abs() < 1e-12 && (hi - 10f64.powf(2.5)).abs() < 1e-9);
+        let fixed = heat_axis(
+            &axis(Scale::Linear, Some((0.0, 9.0))),
+            [1.0, 2.0].into_iter(),
+        );
+        assert_eq!(fixed.range, Some((0.0, 9.0)));
     }
 }
