@@ -371,6 +371,9 @@ pub enum Section {
     Sweeps,
     /// Mean-field theory: the tanh phase diagram on a 100 x 100 grid.
     Theory,
+    /// vgrad-watch on candle's MNIST ConvNet (`examples/mnist-conv`): logging every 200
+    /// steps against the watch turned off.
+    Watch,
 }
 
 /// The ensembles' target per member-step against PyTorch's batched ensemble.
@@ -820,6 +823,9 @@ pub fn run(
     if wanted(Section::Theory) {
         rows.push(theory(&b));
     }
+    if wanted(Section::Watch) {
+        rows.extend(watch(&b)?);
+    }
     let scaling = if wanted(Section::Scaling) {
         let (ours, theirs) = scaling::peak(&b)?;
         let points = scaling::measure(&b)?;
@@ -875,6 +881,107 @@ pub fn run(
     let existing = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, merge_report(&existing, &cpu, &text))?;
     Ok(Some(path))
+}
+
+/// Steps of each timed run of the watch's example: two logged steps in 200 (0 and 200),
+/// so that a logged step's cost weighs as it does in a long run.
+const WATCH_STEPS: usize = 400;
+
+/// The watch's rows: `examples/mnist-conv` (candle's ConvNet, AdamW, batch 64) for
+/// [`WATCH_STEPS`] steps with the watch logging every 200 steps and with it turned off
+/// (`--every 0`: a counter per step, otherwise candle's own `backward_step`), alternating.
+pub fn watch(b: &Bench) -> Result<Vec<Row>> {
+    eprintln!("bench: the watch on candle's MNIST ConvNet");
+    let mut cmd = crate::build::cargo();
+    cmd.args([
+        "build",
+        "--release",
+        "--package",
+        "vgrad-example-mnist-conv",
+    ]);
+    crate::build::run(cmd).context("building examples/mnist-conv")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let example = target
+        .join("release")
+        .join(format!("mnist-conv{}", std::env::consts::EXE_SUFFIX));
+    // Each run's last line: the training loop's seconds (evaluation excluded) and the
+    // medians of its logged and unlogged steps.
+    let run = |every: &str| -> Result<serde_json::Value> {
+        let out = b.scratch.join("mnist-conv");
+        let _ = std::fs::remove_dir_all(&out);
+        let steps = WATCH_STEPS.to_string();
+        let output = Command::new(&example)
+            .args(["--steps", &steps, "--every", every, "--out"])
+            .arg(&out)
+            .output()
+            .context("running examples/mnist-conv")?;
+        if !output.status.success() {
+            bail!(
+                "mnist-conv --every {every} failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).with_context(|| format!("mnist-conv printed {last:?}"))
+    };
+    let field = |v: &serde_json::Value, key: &str| {
+        v[key]
+            .as_f64()
+            .with_context(|| format!("no {key} in mnist-conv's summary {v}"))
+    };
+    let watched = std::cell::RefCell::new(Vec::new());
+    let with_watch = || -> Result<f64> {
+        let v = run("200")?;
+        let plain = field(&v, "step_s_median")?;
+        let logged = field(&v, "logged_step_s_median")?;
+        watched.borrow_mut().push((plain, logged));
+        field(&v, "train_s")
+    };
+    let off = || -> Result<f64> { field(&run("0")?, "train_s") };
+    let (on, others) = b.samples(&with_watch, &[&off])?;
+    let per_step = |s: &[f64]| median(s) / WATCH_STEPS as f64 * 1e3;
+    let (plain, logged): (Vec<f64>, Vec<f64>) = watched.into_inner().into_iter().unzip();
+    // A logged step's extra time spread over the 200 steps it covers, from each watched
+    // run's own medians: immune to the drift between runs that the first row is exposed
+    // to. Step 0, one of the two logged steps, is also the run's first (cold) step, so
+    // this errs high.
+    let amortised: Vec<f64> = plain
+        .iter()
+        .zip(&logged)
+        .map(|(p, l)| (p + (l - p) / 200.0) * 1e3)
+        .collect();
+    Ok(vec![
+        Row {
+            what: format!(
+                "watch: candle's MNIST ConvNet, {WATCH_STEPS} steps, logging every 200 steps \
+                 (with 3 taps) against the watch off (medians of {} runs each, alternating)",
+                b.reps
+            ),
+            vgrad: per_step(&on),
+            baseline: per_step(&others[0]),
+            baseline_name: "the same loop, `--every 0`".into(),
+            unit: "ms/step",
+            target: Some(Target::AtMost(1.03)),
+        },
+        Row {
+            what: format!(
+                "watch: the same, from each watched run's median step and median logged step \
+                 (medians of {} runs)",
+                b.reps
+            ),
+            vgrad: median(&amortised),
+            baseline: median(&plain) * 1e3,
+            baseline_name: "the same runs' steps that log nothing".into(),
+            unit: "ms/step",
+            // The same bound, read where the noise between runs cannot reach it: on this
+            // shared 2-core machine whole runs drift by a tenth, the watch's cost is a
+            // few tenths of a percent.
+            target: Some(Target::AtMost(1.03)),
+        },
+    ])
 }
 
 /// The first line of `reports/bench.md`, and what follows it before the CPUs' sections.

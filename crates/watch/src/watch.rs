@@ -414,6 +414,22 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_watch_writes_a_step_observed_but_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let (varmap, w, b) = tiny();
+        let mut watch = Watch::new(dir.path(), &varmap).unwrap();
+        watch.observe(&loss(&w, &b).backward().unwrap()).unwrap();
+        drop(watch);
+        let text = std::fs::read_to_string(dir.path().join(crate::METRICS)).unwrap();
+        let lines: Vec<StepRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].params.iter().all(|p| p.update_ratio.is_none()));
+    }
+
+    #[test]
     fn observe_twice_without_a_step_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (varmap, w, b) = tiny();

@@ -3,10 +3,11 @@
 //! `ConvNet` and `training_loop_cnn` are those of candle's
 //! `candle-examples/examples/mnist-training/main.rs` (github.com/huggingface/candle, commit
 //! 2a13b0f3, MIT or Apache-2.0 like this workspace), changed only where marked:
-//! `// vgrad-watch:` marks the lines the watch added to the training loop, `// tap:` the
-//! optional taps in the model, and `// example:` what this example needs to run offline
-//! and briefly (vgrad's vendored MNIST instead of the hub, a step limit, a seeded shuffle,
-//! step times for `cargo xtask bench`).
+//! `// vgrad-watch` marks the four lines the watch added to the training loop (the watch is
+//! created after the model, which fills the VarMap), `// tap` the optional taps in the
+//! model, and `// example:` what this example needs to run offline and briefly (vgrad's
+//! vendored MNIST instead of the hub, a step limit, `--every`, a seeded shuffle, step times
+//! for `cargo xtask bench`).
 //!
 //! ```sh
 //! cargo run --release -p vgrad-example-mnist-conv -- --epochs 1
@@ -116,10 +117,8 @@ fn training_loop_cnn(m: Dataset, args: &TrainingArgs) -> anyhow::Result<Timing> 
         ..Default::default()
     };
     let mut opt = candle_nn::AdamW::new(varmap.all_vars(), adamw_params)?;
-    // vgrad-watch: after the model, which fills the VarMap.
-    let mut watch = Watch::new(&args.out, &varmap)?
-        .every(args.every)
-        .with_taps(&model.taps);
+    let mut watch = Watch::new(&args.out, &varmap)?.with_taps(&model.taps); // vgrad-watch
+    watch = watch.every(args.every); // example: --every, for the test and the bench
     let test_images = m.test_images.to_device(&dev)?;
     let test_labels = m.test_labels.to_dtype(DType::U32)?.to_device(&dev)?;
     let n_batches = train_images.dim(0)? / BSIZE;
@@ -145,7 +144,7 @@ fn training_loop_cnn(m: Dataset, args: &TrainingArgs) -> anyhow::Result<Timing> 
             let logits = model.forward(&train_images, true)?;
             let log_sm = ops::log_softmax(&logits, D::Minus1)?;
             let loss = loss::nll(&log_sm, &train_labels)?;
-            watch.backward_step(&mut opt, &loss)?; // vgrad-watch: was opt.backward_step(&loss)?;
+            watch.backward_step(&mut opt, &loss)?; // vgrad-watch, was: opt.backward_step(&loss)?;
             sum_loss += loss.to_vec0::<f32>()?;
             timing.step_s.push(started.elapsed().as_secs_f64());
             timing.logged.push(logged);
