@@ -10,6 +10,7 @@
 //!
 //! - [`adam`]: Adam's update on AVX-512, without the cost of subnormal first moments;
 //! - [`affine`]: a dense layer's `x W + b` and its backward pass as one op;
+//! - [`im2col`]: a 3x3 convolution's patches and their backward pass, one op each;
 //! - [`input_matmul`]: the first layer's product, without the gradient of its data input;
 //! - [`matmul`]: candle's batched matmul, with narrow products computed in registers;
 //! - [`rectifier`]: ReLU and leaky ReLU in one op each;
@@ -33,6 +34,8 @@ pub mod affine;
 pub mod cpu;
 #[cfg(feature = "ops")]
 pub mod fused_norm;
+#[cfg(feature = "ops")]
+pub mod im2col;
 #[cfg(feature = "ops")]
 pub mod input_matmul;
 #[cfg(feature = "ops")]

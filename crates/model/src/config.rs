@@ -1,13 +1,20 @@
 //! What network to build: its shape and ingredients, and the names of its parameters.
 
-use vgrad_record::{Activation, BranchScale, CLASSES, INPUT, Init, Norm, RunConfig};
+use vgrad_record::{Activation, Architecture, BranchScale, CLASSES, INPUT, Init, Norm, RunConfig};
 
 use crate::{ModelError, Result};
 
+/// MNIST's images are this many pixels on a side; a convolutional network reads them as
+/// one channel.
+pub const IMAGE_SIDE: usize = 28;
+
 /// Shape and ingredients of the network. `layers` counts dense layers, the output layer
-/// included and the input not: the reference network (784 -> 5 x 10 -> 10) has 6.
+/// included and the input not: the reference network (784 -> 5 x 10 -> 10) has 6. A
+/// convolutional network counts its convolutions and the output layer the same way.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MlpConfig {
+    /// Dense layers, or 3x3 convolutions (see [`LayerInput`]).
+    pub model: Architecture,
     /// Features per example (784 for MNIST).
     pub input: usize,
     /// Units of every hidden layer.
@@ -34,6 +41,7 @@ impl MlpConfig {
     /// The network a run with configuration `cfg` trains on MNIST.
     pub fn for_run(cfg: &RunConfig) -> Self {
         Self {
+            model: cfg.model,
             input: INPUT,
             width: cfg.width,
             layers: cfg.layers,
@@ -65,14 +73,32 @@ impl MlpConfig {
         if self.residual && self.layers < 3 {
             return fail("a residual network needs at least 3 layers");
         }
+        if self.model.is_convolutional() && self.layers < 3 {
+            return fail("a convolutional network needs at least 3 layers");
+        }
+        if self.model.is_convolutional() && self.input != IMAGE_SIDE * IMAGE_SIDE {
+            return fail("a convolutional network reads 28x28 images (784 inputs)");
+        }
         if !(self.bias_variance >= 0.0 && self.bias_variance.is_finite()) {
             return fail("the bias variance must be a finite number of at least 0");
         }
         Ok(())
     }
 
-    /// `(fan_in, fan_out)` of layers 1..=L.
+    /// `(fan_in, fan_out)` of layers 1..=L: of a convolution, 9 times its input channels
+    /// and its output channels (its weight is the matrix the patches multiply).
     pub fn layer_dims(&self) -> Vec<(usize, usize)> {
+        if self.model.is_convolutional() {
+            return self
+                .layer_inputs()
+                .iter()
+                .enumerate()
+                .map(|(i, input)| match *input {
+                    LayerInput::Conv { channels, .. } => (9 * channels, self.channels(i + 1)),
+                    _ => (self.channels(i), self.classes),
+                })
+                .collect();
+        }
         (1..=self.layers)
             .map(|l| {
                 let fan_in = if l == 1 { self.input } else { self.width };
@@ -84,6 +110,69 @@ impl MlpConfig {
                 (fan_in, fan_out)
             })
             .collect()
+    }
+
+    /// What each of layers 1..=L reads: every layer of an MLP its input rows as they are; a
+    /// convolutional network's stem the 28x28 image (stride 2, to 14x14), its hidden
+    /// layers 3x3 patches of the layer before (the first of the second stage with stride 2,
+    /// to 7x7), its output layer the average over positions.
+    pub fn layer_inputs(&self) -> Vec<LayerInput> {
+        if !self.model.is_convolutional() {
+            return vec![LayerInput::Dense; self.layers];
+        }
+        (1..=self.layers)
+            .map(|l| {
+                if l == self.layers {
+                    LayerInput::Pool {
+                        side: self.side(l - 1),
+                    }
+                } else {
+                    let side = if l == 1 { IMAGE_SIDE } else { self.side(l - 1) };
+                    LayerInput::Conv {
+                        side,
+                        channels: self.channels(l - 1),
+                        stride: side / self.side(l),
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// The first layer of a convolutional network's second stage, if it has one: of the
+    /// L - 2 convolutions after the stem, the first half (rounded up) form the first stage.
+    fn second_stage(&self) -> Option<usize> {
+        let hidden = self.layers.saturating_sub(2);
+        let first = 2 + hidden.div_ceil(2);
+        (hidden >= 2).then_some(first)
+    }
+
+    /// Channels of layer `l`'s output in a convolutional network (1 for l = 0, the
+    /// image): the width in the first stage, twice it in the second.
+    fn channels(&self, l: usize) -> usize {
+        match (l, self.second_stage()) {
+            (0, _) => 1,
+            (l, Some(second)) if l >= second => 2 * self.width,
+            _ => self.width,
+        }
+    }
+
+    /// Side of layer `l`'s output maps in a convolutional network (28 for the image).
+    fn side(&self, l: usize) -> usize {
+        match (l, self.second_stage()) {
+            (0, _) => IMAGE_SIDE,
+            (l, Some(second)) if l >= second => IMAGE_SIDE / 4,
+            _ => IMAGE_SIDE / 2,
+        }
+    }
+
+    /// Positions per example of layer `l`'s (1-based) output: the rows its pre-activation
+    /// has per example (1 for a dense layer).
+    pub fn positions(&self, l: usize) -> usize {
+        if self.model.is_convolutional() && l < self.layers {
+            self.side(l) * self.side(l)
+        } else {
+            1
+        }
     }
 
     /// Name of layer `l`'s (1-based) weight in a [`VarMap`](candle_nn::VarMap).
@@ -150,4 +239,26 @@ impl MlpConfig {
             })
             .collect()
     }
+}
+
+/// What a layer multiplies by its weight matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerInput {
+    /// The rows of its input as they are (`[K, B, in]`).
+    Dense,
+    /// The 3x3 patches, zero-padded by 1, of `side` x `side` maps of `channels` channels
+    /// stored channels-last (`[K, B * side^2, channels]`), every `stride`-th position.
+    Conv {
+        /// Side of the input maps.
+        side: usize,
+        /// Channels of the input maps.
+        channels: usize,
+        /// 1, or 2 to halve the side.
+        stride: usize,
+    },
+    /// The average over the positions of `side` x `side` maps.
+    Pool {
+        /// Side of the input maps.
+        side: usize,
+    },
 }

@@ -43,6 +43,7 @@
 
 mod activation;
 mod config;
+pub mod conv;
 mod error;
 mod init;
 mod kernels;
@@ -53,7 +54,7 @@ mod norm;
 pub mod seeding;
 
 pub use activation::ActivationLayer;
-pub use config::MlpConfig;
+pub use config::{IMAGE_SIDE, LayerInput, MlpConfig};
 pub use error::{ModelError, Result};
 pub use kernels::Kernels;
 pub use linear::EnsembleLinear;

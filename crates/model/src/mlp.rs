@@ -5,12 +5,13 @@ use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 
 use vgrad_kernels::affine::ParamGrads;
+use vgrad_kernels::im2col;
 use vgrad_record::Activation;
 
 use crate::activation::ActivationLayer;
 use crate::norm::{BatchStats, EnsembleNorm};
 use crate::seeding::{self, Stream};
-use crate::{EnsembleLinear, Kernels, MlpConfig, ModelError, Result};
+use crate::{EnsembleLinear, Kernels, LayerInput, MlpConfig, ModelError, Result, conv};
 
 /// The values a forward pass produced on the way to the logits.
 #[derive(Debug, Clone)]
@@ -65,6 +66,10 @@ enum Pass {
 #[derive(Debug, Clone)]
 pub struct Mlp {
     layers: Vec<EnsembleLinear>,
+    /// What each layer multiplies by its weights: its input, or a convolution's patches.
+    inputs: Vec<LayerInput>,
+    /// Per layer, its output's positions per example (1 for a dense layer).
+    positions: Vec<usize>,
     /// One per hidden layer, `None` where it is not normalised.
     norms: Vec<Option<EnsembleNorm>>,
     /// Per layer, whether it adds its input to its output, and how its branch is scaled.
@@ -164,7 +169,8 @@ impl Mlp {
                 let l = i + 1;
                 let weight = vb.get((members, fan_in, fan_out), &MlpConfig::weight_name(l))?;
                 let bias = vb.get((members, 1, fan_out), &MlpConfig::bias_name(l))?;
-                Ok(EnsembleLinear::new(weight, bias, l == 1))
+                let reads_data = l == 1 && !cfg.model.is_convolutional();
+                Ok(EnsembleLinear::new(weight, bias, reads_data))
             })
             .collect::<Result<_>>()?;
         let norms = cfg
@@ -196,6 +202,8 @@ impl Mlp {
             .collect::<Result<_>>()?;
         Ok(Self {
             layers,
+            inputs: cfg.layer_inputs(),
+            positions: (1..=cfg.layers).map(|l| cfg.positions(l)).collect(),
             norms,
             skips,
             activation: ActivationLayer::new(cfg.activation),
@@ -240,6 +248,48 @@ impl Mlp {
     /// The kernels this model computes with.
     pub fn kernels(&self) -> Kernels {
         self.activation.kernels()
+    }
+
+    /// Whether the hidden layers are convolutions.
+    pub fn is_convolutional(&self) -> bool {
+        self.inputs
+            .iter()
+            .any(|input| matches!(input, LayerInput::Conv { .. }))
+    }
+
+    /// Positions per example of layer `l`'s (1-based) output: the rows its pre-activation
+    /// has per example (1 for a dense layer; 0 for no such layer).
+    pub fn positions(&self, l: usize) -> usize {
+        l.checked_sub(1)
+            .and_then(|i| self.positions.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// What layer `i` (0-based) multiplies by its weights, from its input `h`.
+    fn layer_input(&self, i: usize, h: &Tensor) -> candle_core::Result<Tensor> {
+        match self.inputs[i] {
+            LayerInput::Dense => Ok(h.clone()),
+            LayerInput::Conv {
+                side,
+                channels,
+                stride,
+            } => {
+                if self.kernels() == Kernels::Fused && h.device().is_cpu() {
+                    let h = h.contiguous()?;
+                    if im2col::supported(&h) {
+                        let geometry = im2col::Geometry {
+                            side,
+                            channels,
+                            stride,
+                        };
+                        return im2col::patches(&h, geometry);
+                    }
+                }
+                conv::patches(h, side, channels, stride)
+            }
+            LayerInput::Pool { side } => conv::global_pool(h, side),
+        }
     }
 
     /// Dense layer `l`, counted from 1 (first hidden layer) to L (output layer).
@@ -291,7 +341,7 @@ impl Mlp {
         let sink = (pass == Pass::Train).then_some(&param_grads);
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let mut z = layer.forward_into(&h, sink)?;
+            let mut z = layer.forward_into(&self.layer_input(i, &h)?, sink)?;
             if let Some(taps) = taps {
                 z = z.add(&taps[i])?;
             }
@@ -332,7 +382,24 @@ impl Mlp {
     /// `out`: `out`, plus `h` where the layer has a skip, the branch scaled by its alpha
     /// (an alpha of exactly 1 multiplies nothing, which keeps the plain residual
     /// network's bits).
+    /// A convolution that halves the side or adds channels adds the shortcut of its
+    /// input instead (see [`conv::shortcut`]).
     fn with_skip(&self, i: usize, h: &Tensor, out: Tensor) -> candle_core::Result<Tensor> {
+        if matches!(self.skips[i], Skip::None) {
+            return Ok(out);
+        }
+        let reshaped;
+        let h = match self.inputs[i] {
+            LayerInput::Conv {
+                side,
+                channels,
+                stride,
+            } if stride != 1 || channels != out.dim(2)? => {
+                reshaped = conv::shortcut(h, side, channels, stride, out.dim(2)?)?;
+                &reshaped
+            }
+            _ => h,
+        };
         match &self.skips[i] {
             Skip::None => Ok(out),
             Skip::Fixed(alpha) if *alpha == 1.0 => h + out,
@@ -387,7 +454,7 @@ impl Module for Mlp {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let mut h = xs.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let z = layer.forward(&h)?;
+            let z = layer.forward(&self.layer_input(i, &h)?)?;
             h = if i + 1 < self.layers.len() {
                 let a = match &self.norms[i] {
                     Some(norm) => norm.forward_eval(&z)?,
@@ -410,6 +477,7 @@ mod tests {
 
     fn config(activation: Activation) -> MlpConfig {
         MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             input: 4,
             width: 3,
             layers: 3,
@@ -449,6 +517,7 @@ mod tests {
         let dev = Device::Cpu;
         let plain = Mlp::init(&config(Activation::Tanh), &[5, 9], &VarMap::new(), &dev)?;
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             bias_variance: 0.25,
             ..config(Activation::Tanh)
         };
@@ -485,6 +554,7 @@ mod tests {
             );
         }
         let bad = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             bias_variance: f64::NAN,
             ..config(Activation::Tanh)
         };
@@ -500,6 +570,7 @@ mod tests {
             .affine(0.1, -1.)?;
         for norm in [Norm::Batch, Norm::Layer] {
             let cfg = MlpConfig {
+                model: vgrad_record::Architecture::Mlp,
                 norm,
                 residual: true,
                 layers: 4,
@@ -533,6 +604,7 @@ mod tests {
     #[test]
     fn skips_join_hidden_layers_two_to_l_minus_one() -> Result<()> {
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             residual: true,
             layers: 4,
             ..config(Activation::Relu)

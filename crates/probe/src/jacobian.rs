@@ -647,6 +647,7 @@ mod tests {
 
     fn config(activation: Activation, norm: Norm, residual: bool) -> MlpConfig {
         MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             input: INPUT,
             width: 4,
             layers: 4,
@@ -812,6 +813,7 @@ mod tests {
     fn deep_linear_orthogonal_network_has_the_gains_as_singular_values() {
         let gain = 1.3;
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             width: 4,
             layers: 5,
             classes: 4,
@@ -840,6 +842,7 @@ mod tests {
     fn deep_linear_network_jacobians_are_the_weights_and_their_product() {
         for (width, layers) in [(5, 5), (1, 3), (7, 2)] {
             let cfg = MlpConfig {
+                model: vgrad_record::Architecture::Mlp,
                 width,
                 layers,
                 ..config(Activation::Linear, Norm::None, false)
@@ -985,6 +988,7 @@ mod tests {
     #[test]
     fn a_single_layer_network_has_no_spectrum() {
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             layers: 1,
             ..config(Activation::Tanh, Norm::None, false)
         };
@@ -1144,6 +1148,7 @@ mod tests {
     #[test]
     fn residual_tanh_matches_finite_differences() {
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             layers: 5,
             ..config(Activation::Tanh, Norm::None, true)
         };
@@ -1153,6 +1158,7 @@ mod tests {
     #[test]
     fn residual_gelu_layer_norm_matches_finite_differences() {
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             layers: 5,
             ..config(Activation::Gelu, Norm::Layer, true)
         };
@@ -1162,12 +1168,14 @@ mod tests {
     #[test]
     fn scaled_and_learned_branches_match_finite_differences() {
         let scaled = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             layers: 5,
             branch_scale: vgrad_record::BranchScale::InverseSqrtDepth,
             ..config(Activation::Tanh, Norm::None, true)
         };
         check_against_finite_differences(model(&scaled, &[11, 12]));
         let learned = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             layers: 5,
             branch_scale: vgrad_record::BranchScale::SkipInit,
             ..config(Activation::Gelu, Norm::Layer, true)
@@ -1188,6 +1196,7 @@ mod tests {
             (Activation::Relu, Norm::Batch),
         ] {
             let cfg = MlpConfig {
+                model: vgrad_record::Architecture::Mlp,
                 width: 5,
                 layers: 5,
                 ..config(activation, norm, true)

@@ -172,7 +172,12 @@ pub fn probe_step(
                 inactive_frac: hidden.as_ref().map(|h| h.inactive_frac),
                 preact: hidden.as_ref().map(|h| h.preact),
                 act: hidden.as_ref().map(|h| h.act),
-                chi1: hidden.as_ref().map(|h| h.chi1),
+                // Mean-field theory's chi_1 of a dense layer; a convolution's would count
+                // each unit's 9 x channels outgoing weights, which the probe does not.
+                chi1: hidden
+                    .as_ref()
+                    .filter(|_| !model.is_convolutional())
+                    .map(|h| h.chi1),
                 jacobian: None,
                 update_ratio: None,
                 bias_update_ratio: None,
@@ -209,6 +214,7 @@ mod tests {
     /// batch of 5 inputs for it.
     fn fused_model() -> (Mlp, Tensor) {
         let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
             input: 4,
             width: 3,
             layers: 3,

@@ -7,7 +7,8 @@ use vgrad_model::Mlp;
 
 use crate::{ProbeError, Result};
 
-/// One zero variable per layer, shaped like that layer's pre-activation `[K, B, out]`.
+/// One zero variable per layer, shaped like that layer's pre-activation `[K, B, out]` (a
+/// convolution's `[K, B * positions, channels]`).
 ///
 /// candle drops intermediate gradients during `backward()`; a variable added to z_l is
 /// kept, and since d(z + t)/dt = 1 its gradient is exactly dC/dz_l. Adding zeros leaves
@@ -29,7 +30,7 @@ impl DeltaTaps {
                 let weight = layer.weight();
                 let out = weight.dim(2)?;
                 Ok(Var::zeros(
-                    (model.members(), batch, out),
+                    (model.members(), batch * model.positions(l), out),
                     weight.dtype(),
                     device,
                 )?)

@@ -94,6 +94,7 @@ fn assert_close(what: &str, probe: f64, numeric: f64) {
 fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: BranchScale) {
     let dev = Device::Cpu;
     let cfg = MlpConfig {
+        model: vgrad_record::Architecture::Mlp,
         input: 6,
         width: 4,
         layers: 4,

@@ -8,7 +8,9 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Activation, BranchScale, ConfigError, Init, Norm, Optimizer, ParseError, Probe};
+use crate::{
+    Activation, Architecture, BranchScale, ConfigError, Init, Norm, Optimizer, ParseError, Probe,
+};
 
 /// Pixels per MNIST image: the network's input size.
 pub const INPUT: usize = 28 * 28;
@@ -24,6 +26,11 @@ pub const VALIDATION_EXAMPLES: usize = 5_000;
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
+    /// The network: mlp (dense layers) or cnn (3x3 convolutions of --width channels in two
+    /// stages, 14x14 then 7x7 with twice the channels, global average pooling, a dense
+    /// output layer; --layers counts the convolutions and the output layer).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.model))]
+    pub model: Architecture,
     /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
     /// leaky-relu:<slope>, elu, gelu, silu, softsign, selu, linear.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.activation))]
@@ -128,6 +135,7 @@ pub struct RunConfig {
 
 /// The reference experiment of `docs/experiment.md`: every setting's default.
 pub const REFERENCE: RunConfig = RunConfig {
+    model: Architecture::Mlp,
     activation: Activation::Sigmoid,
     layers: 6,
     width: 10,
@@ -157,7 +165,8 @@ pub const REFERENCE: RunConfig = RunConfig {
 /// Fields added after the first reports were committed. `config.json` (and so the hash in
 /// every run folder's name, and a report's configuration table) leaves each out while it
 /// holds its default, so that the runs of those reports keep their names and numbers.
-pub const OMITTED_AT_DEFAULT: [&str; 10] = [
+pub const OMITTED_AT_DEFAULT: [&str; 11] = [
+    "model",
     "bias_variance",
     "norm",
     "residual",
@@ -262,9 +271,12 @@ impl RunConfig {
     /// evaluation pass, where batch norm reads its running statistics; the errors it
     /// measures come from the training pass, which normalises by the batch's own: the two
     /// would describe different networks (at step 0, the evaluation-mode Jacobian is the
-    /// plain network's).
+    /// plain network's). Nor for a convolutional network, whose layers' Jacobians the
+    /// probe does not build.
     pub fn probes_jacobian_at(&self, step: usize) -> bool {
-        self.norm != Norm::Batch && self.probe.jacobian_at(step, self.width)
+        self.norm != Norm::Batch
+            && !self.model.is_convolutional()
+            && self.probe.jacobian_at(step, self.width)
     }
 
     /// Checks that the normalisation and the skips have something to work on.
@@ -297,6 +309,20 @@ impl RunConfig {
                 "--branch-scale {} scales residual branches: it needs --residual",
                 self.branch_scale
             )));
+        }
+        if self.model.is_convolutional() && self.layers < 3 {
+            return Err(ConfigError(format!(
+                "--model cnn needs --layers of at least 3 (the stem convolution, at least one \
+                 3x3 convolution, the output layer), got {}",
+                self.layers
+            )));
+        }
+        if self.model.is_convolutional() && self.probe == Probe::Jacobian {
+            return Err(ConfigError(
+                "--probe jacobian is not available with --model cnn: the probe builds the \
+                 Jacobians of dense layers only; use --probe auto or basic"
+                    .into(),
+            ));
         }
         if self.residual && self.layers < 3 {
             return Err(ConfigError(format!(

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
+pub mod architecture;
 pub mod branch;
 pub mod class;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod step;
 pub mod summary;
 
 pub use activation::{Activation, OffKind};
+pub use architecture::Architecture;
 pub use branch::BranchScale;
 pub use class::{Phase, Regime, RunClass};
 pub use config::{

@@ -156,7 +156,19 @@ pub struct RunSummary {
     /// chaotic ([`crate::class::Phase`]); absent with `chi1_theory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase_start: Option<crate::class::Phase>,
+    /// The mean cross-entropy on the first [`FIT_EXAMPLES`] training images after
+    /// training, in evaluation mode: how well the network fits what it trained on (He et
+    /// al. 2016 compare depths by training error); absent for a diverged run and in the
+    /// files of runs before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_loss: Option<f64>,
+    /// The accuracy on the same training images; absent with `train_loss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc: Option<f64>,
 }
+
+/// Training images the fit after training is measured on (`train_loss`, `train_acc`).
+pub const FIT_EXAMPLES: usize = 10_000;
 
 /// What a finished run measured, from which its summary is derived.
 #[derive(Debug, Clone)]
@@ -229,6 +241,8 @@ impl RunSummary {
             clipped_frac: None,
             chi1_theory: None,
             phase_start: None,
+            train_loss: None,
+            train_acc: None,
         }
     }
 

@@ -81,11 +81,13 @@ pub enum Paper {
     Yang2019,
     /// Hanin & Rolnick 2018 (with Fixup and SkipInit): residual branches, scaled.
     Hanin2018,
+    /// He et al. 2016: deeper plain convolutional networks fit worse, residual ones do not.
+    He2016,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 7] = [
+    pub const ALL: [(Self, &'static str); 8] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
@@ -93,6 +95,7 @@ impl Paper {
         (Self::Schoenholz2017, "schoenholz2017"),
         (Self::Yang2019, "yang2019"),
         (Self::Hanin2018, "hanin2018"),
+        (Self::He2016, "he2016"),
     ];
 }
 
@@ -485,7 +488,7 @@ mod tests {
             (
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
                 "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
-                 schoenholz2017, yang2019, hanin2018",
+                 schoenholz2017, yang2019, hanin2018, he2016",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",

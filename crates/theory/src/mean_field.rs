@@ -253,9 +253,10 @@ pub fn weight_variance(init: Init, fan_in: usize, fan_out: usize) -> f64 {
 /// sigma_w^2 ([`weight_variance`] at width x width) and its sigma_b^2 (`bias_variance`).
 /// `None` where the theory leaves the network out: a normalisation or skip connections
 /// add terms to the chain, and fewer than two hidden layers (3 dense layers) have no
-/// chain; and where the variance map has no fixed point.
+/// chain; a convolutional network is not the dense chain the theory describes; and
+/// where the variance map has no fixed point.
 pub fn run_chi1(cfg: &RunConfig) -> Option<f64> {
-    if cfg.norm != Norm::None || cfg.residual || cfg.layers < 3 {
+    if cfg.norm != Norm::None || cfg.residual || cfg.layers < 3 || cfg.model.is_convolutional() {
         return None;
     }
     let sigma_w2 = weight_variance(cfg.init, cfg.width, cfg.width);
@@ -619,6 +620,10 @@ mod tests {
             },
             RunConfig {
                 norm: Norm::Batch,
+                ..reference.clone()
+            },
+            RunConfig {
+                model: vgrad_record::Architecture::Cnn,
                 ..reference.clone()
             },
             RunConfig {

@@ -11,6 +11,7 @@ use vgrad_model::{EnsembleLoss, ForwardTrace, Kernels, Mlp, MlpConfig, ensemble_
 use vgrad_probe::jacobian::jacobian_spectra;
 use vgrad_probe::{DeltaTaps, probe_step};
 use vgrad_record::probe::jacobian_examples;
+use vgrad_record::summary::FIT_EXAMPLES;
 use vgrad_record::{Outcome, Phase, RunConfig, RunStatus, RunSummary, StepRecord};
 
 use crate::TrainError;
@@ -51,6 +52,9 @@ pub struct MemberOutcome {
     pub val_acc: f64,
     /// Accuracy on the test images at the end (NaN for a diverged member).
     pub test_acc: f64,
+    /// Mean cross-entropy and accuracy on the first [`FIT_EXAMPLES`] training images at
+    /// the end (NaN for a diverged member).
+    pub train_fit: (f64, f64),
     /// How it ended: a member whose loss or gradient stopped being finite was frozen at
     /// that step.
     pub status: RunStatus,
@@ -94,6 +98,11 @@ impl MemberOutcome {
         if cfg.clip_norm > 0.0 {
             summary.clipped_frac =
                 Some(self.clipped_steps as f64 / self.steps_trained.max(1) as f64);
+        }
+        let (train_loss, train_acc) = self.train_fit;
+        if self.status.is_ok() && train_loss.is_finite() {
+            summary.train_loss = Some(train_loss);
+            summary.train_acc = Some(train_acc);
         }
         summary.chi1_theory = vgrad_theory::run_chi1(cfg);
         summary.phase_start = summary
@@ -175,6 +184,7 @@ impl<'a> Trainer<'a> {
                 records: Vec::new(),
                 val_acc: f64::NAN,
                 test_acc: f64::NAN,
+                train_fit: (f64::NAN, f64::NAN),
                 status: RunStatus::Ok,
                 train_s: f64::NAN,
                 step_us: f64::NAN,
@@ -435,14 +445,18 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<MemberOutcome>, TrainError> {
         let val = accuracy(&self.model, &self.data.val, &self.device)?;
         let test = accuracy(&self.model, &self.data.test, &self.device)?;
+        let train = fit(&self.model, &self.data.train, FIT_EXAMPLES, &self.device)?;
         let (step_us, logged_step_us) = (times.step_us(), times.logged_step_us());
-        for ((outcome, val), test) in self.outcomes.iter_mut().zip(val).zip(test) {
+        for (((outcome, val), test), train) in
+            self.outcomes.iter_mut().zip(val).zip(test).zip(train)
+        {
             outcome.train_s = train_s;
             outcome.step_us = step_us;
             outcome.logged_step_us = logged_step_us;
             if outcome.status.is_ok() {
                 outcome.val_acc = val;
                 outcome.test_acc = test;
+                outcome.train_fit = train;
             }
         }
         Ok(self.outcomes)
@@ -501,6 +515,53 @@ pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Re
         .collect())
 }
 
+/// Each member's mean cross-entropy and accuracy on the first `n` images of `set` (all
+/// of them where it has fewer), in evaluation mode and in chunks, as `accuracy` reads
+/// them.
+pub fn fit(
+    model: &Mlp,
+    set: &ImageSet,
+    n: usize,
+    device: &Device,
+) -> candle_core::Result<Vec<(f64, f64)>> {
+    let k = model.members();
+    let n = n.min(set.len());
+    let pixels = set.pixels();
+    let (mut loss, mut correct) = (vec![0f64; k], vec![0usize; k]);
+    let all: Vec<u32> = (0..n as u32).collect();
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for chunk in all.chunks(EVAL_CHUNK) {
+        let b = chunk.len();
+        x.clear();
+        y.clear();
+        set.gather(chunk, &mut x, &mut y);
+        let xs = Tensor::from_slice(&x, (1, b, pixels), device)?
+            .broadcast_as((k, b, pixels))?
+            .contiguous()?;
+        let ys = Tensor::from_slice(&y, (1, b, 1), device)?
+            .broadcast_as((k, b, 1))?
+            .contiguous()?;
+        let logits = model.forward(&xs)?;
+        let picked = ensemble_cross_entropy(&logits, &ys)?.picked.squeeze(2)?;
+        let predicted = logits.argmax(D::Minus1)?.to_vec2::<u32>()?;
+        for (m, row) in picked
+            .to_dtype(candle_core::DType::F64)?
+            .to_vec2::<f64>()?
+            .iter()
+            .enumerate()
+        {
+            loss[m] -= row.iter().sum::<f64>();
+            correct[m] += predicted[m].iter().zip(&y).filter(|(p, t)| p == t).count();
+        }
+    }
+    let n = n.max(1) as f64;
+    Ok(loss
+        .into_iter()
+        .zip(correct)
+        .map(|(l, c)| (l / n, c as f64 / n))
+        .collect())
+}
+
 /// The `n` images of `x` (row-major `[n, pixels]`) as a `[1, n, pixels]` CPU tensor stored
 /// column-major: strides `(_, 1, n)`.
 fn images_by_pixel(x: &[f32], n: usize, pixels: usize) -> candle_core::Result<Tensor> {
@@ -544,6 +605,7 @@ mod tests {
         ];
         for (width, n, activation) in cases {
             let cfg = MlpConfig {
+                model: vgrad_record::Architecture::Mlp,
                 input: 784,
                 width,
                 layers: 6,

@@ -4,6 +4,7 @@
 pub mod activations;
 pub mod comparison;
 pub mod decay;
+pub mod depth_fit;
 pub mod jacobian;
 pub mod learning_rate;
 pub mod mean_field;
@@ -70,6 +71,8 @@ pub struct Analysis<'a> {
     pub scenarios: &'a [Scenario],
     /// Each scenario's statistics.
     pub stats: Vec<ScenarioStats>,
+    /// Each kind of network over its depths, by how well it fits its training data.
+    pub depth_fit: Vec<depth_fit::Group>,
     /// The phase diagram the sweep's grid makes, if it makes one (the edge-of-chaos
     /// sweep's), with its theory.
     pub phase: Option<phase::PhaseMap>,
@@ -78,12 +81,15 @@ pub struct Analysis<'a> {
 impl<'a> Analysis<'a> {
     /// The statistics of `scenarios`.
     pub fn new(sweep: &'a Sweep, scenarios: &'a [Scenario]) -> Self {
-        Self {
+        let mut a = Self {
             sweep,
             scenarios,
             stats: scenarios.iter().map(ScenarioStats::of).collect(),
+            depth_fit: Vec::new(),
             phase: phase::PhaseMap::of(scenarios),
-        }
+        };
+        a.depth_fit = depth_fit::of(&a);
+        a
     }
 
     /// Scenario `i`'s label, as tables show it.

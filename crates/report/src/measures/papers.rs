@@ -288,6 +288,46 @@ fn he_2015(a: &Analysis) -> Option<String> {
     ))
 }
 
+/// He et al. 2016 (Fig. 1, Table 2): with batch norm after every convolution, their
+/// 34-layer plain network reaches a higher training error than the 18-layer one, and the
+/// residual twins reverse that. Ours: the kinds of network with batch norm, the deepest
+/// against the shallowest by training loss (`depth_fit`), plain and residual.
+fn he_2016(a: &Analysis) -> Option<String> {
+    use crate::measures::depth_fit::Fit;
+    let ratio = |g: &crate::measures::depth_fit::Group| {
+        let (s, d) = (g.rungs.first()?.loss?, g.rungs.last()?.loss?);
+        let word = match g.verdict?.0 {
+            Fit::Worse => "higher",
+            Fit::Same => "no clear difference",
+            Fit::Better => "lower",
+        };
+        Some(format!(
+            "{} times the {}-layer one's under {} ({word})",
+            sig(d.geo_mean / s.geo_mean, 3),
+            g.rungs.first()?.layers,
+            crate::format::bold(&g.label),
+        ))
+    };
+    let with_norm: Vec<String> = a
+        .depth_fit
+        .iter()
+        .filter(|g| {
+            g.rungs
+                .first()
+                .is_some_and(|r| a.scenarios[r.scenario].point.config.norm == Norm::Batch)
+        })
+        .filter_map(ratio)
+        .collect();
+    if with_norm.is_empty() {
+        return None;
+    }
+    let deep = a.depth_fit.first()?.rungs.last()?.layers;
+    Some(format!(
+        "Against He et al. 2016 (with batch norm, their 34-layer plain network ends with a higher training error than the 18-layer one on ImageNet, and their residual twin with a lower one; qualitative, after far longer training): with batch norm, the {deep}-layer network's training loss here is {}.",
+        and_list(&with_norm)
+    ))
+}
+
 /// The sentence comparing the sweep with `paper`, where its scenarios allow one.
 fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
     match paper {
@@ -298,6 +338,7 @@ fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
         Paper::Schoenholz2017 => crate::measures::phase::against_the_paper(a),
         Paper::Yang2019 => yang_2019(a),
         Paper::Hanin2018 => hanin_2018(a),
+        Paper::He2016 => he_2016(a),
     }
 }
 
