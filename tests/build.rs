@@ -1,7 +1,7 @@
 //! Tells the tests which optional parts of the machine are there, so that a test that
 //! cannot run here is reported as ignored, with the reason, rather than passing: the
-//! Fashion-MNIST package, a Python with TensorBoard, and Slurm's daemons. Under CI, which
-//! installs all three, a missing one fails the build instead.
+//! Fashion-MNIST package, a Python with TensorBoard, Slurm's daemons, and Chromium with its
+//! WebDriver. Under CI, which installs all four, a missing one fails the build instead.
 
 use std::path::Path;
 
@@ -18,11 +18,15 @@ const SLURM_PROGRAMS: [&str; 5] = [
     "/usr/bin/squeue",
 ];
 
+/// What the browser test drives (Debian's `chromium` and `chromium-driver`).
+const CHROMIUM_PROGRAMS: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(fashion_mnist)");
     println!("cargo::rustc-check-cfg=cfg(tensorboard_python)");
     println!("cargo::rustc-check-cfg=cfg(slurm)");
-    for program in SLURM_PROGRAMS {
+    println!("cargo::rustc-check-cfg=cfg(chromium)");
+    for program in SLURM_PROGRAMS.iter().chain(&CHROMIUM_PROGRAMS) {
         println!("cargo::rerun-if-changed={program}");
     }
     println!("cargo::rerun-if-env-changed=CI");
@@ -49,5 +53,10 @@ fn main() {
         println!("cargo::rustc-cfg=slurm");
     } else if ci {
         panic!("CI must run the Slurm test: apt-get install slurmctld slurmd slurm-client munge");
+    }
+    if CHROMIUM_PROGRAMS.iter().all(|p| Path::new(p).is_file()) {
+        println!("cargo::rustc-cfg=chromium");
+    } else if ci {
+        panic!("CI must run the browser test: apt-get install chromium chromium-driver");
     }
 }

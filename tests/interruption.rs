@@ -12,8 +12,9 @@ use vgrad_record::RunSummary;
 use vgrad_record::layout::write_json_atomic;
 use vgrad_tests::{sweep, sweep_options, xtask_bin};
 
-fn run_dirs(runs: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(runs) {
+/// The folders in `dir`, sorted (none if it does not exist yet).
+fn subfolders(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .map(|e| e.unwrap().path())
             .filter(|p| p.is_dir())
@@ -22,6 +23,14 @@ fn run_dirs(runs: &Path) -> Vec<PathBuf> {
     };
     dirs.sort();
     dirs
+}
+
+/// The run folders of a sweep's runs folder: `<grid point>/seed-<n>_<hash>`.
+fn run_dirs(runs: &Path) -> Vec<PathBuf> {
+    subfolders(runs)
+        .iter()
+        .flat_map(|p| subfolders(p))
+        .collect()
 }
 
 fn finished(runs: &Path) -> usize {
@@ -106,10 +115,16 @@ fn a_sweep_killed_partway_resumes_only_the_missing_runs_and_reports_the_same() {
     assert_eq!(report(&killed), report(&whole));
     // Every run's numbers are byte-identical, though they were trained in other groups.
     let (a, b) = (run_dirs(&whole.join("runs/kill")), run_dirs(&runs));
+    let whole_runs = whole.join("runs/kill");
     assert_eq!(
-        a.iter().map(|d| d.file_name().unwrap()).collect::<Vec<_>>(),
-        b.iter().map(|d| d.file_name().unwrap()).collect::<Vec<_>>()
+        a.iter()
+            .map(|d| d.strip_prefix(&whole_runs).unwrap())
+            .collect::<Vec<_>>(),
+        b.iter()
+            .map(|d| d.strip_prefix(&runs).unwrap())
+            .collect::<Vec<_>>()
     );
+    assert_eq!(a.len(), 9);
     for (x, y) in a.iter().zip(&b) {
         let metrics = |d: &Path| std::fs::read(d.join("metrics.jsonl")).unwrap();
         assert_eq!(metrics(x), metrics(y), "{}", x.display());

@@ -85,7 +85,8 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
     let report = std::fs::read_to_string(&report_path).unwrap();
     let runs = out.join("runs/tiny");
     for scenario in ["sigmoid", "relu"] {
-        let s = summaries(&runs, &format!("{scenario}_seed-"));
+        // One folder per grid point, the seeds' runs in it.
+        let s = summaries(&runs.join(scenario), "seed-");
         assert_eq!(s.len(), 2);
         assert_eq!(s.iter().map(|s| s.seed).collect::<Vec<_>>(), vec![0, 1]);
         assert!(
@@ -131,14 +132,14 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
     assert_eq!((again.ran, again.resumed), (0, 4));
 
     // An interrupted sweep: one run lost its summary (and so never finished).
-    let victim = std::fs::read_dir(&runs)
+    let victim = std::fs::read_dir(runs.join("relu"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
             p.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with("relu_seed-1_")
+                .starts_with("seed-1_")
         })
         .unwrap();
     std::fs::remove_file(victim.join("summary.json")).unwrap();
@@ -163,6 +164,32 @@ fn a_tiny_sweep_runs_resumes_and_reports_what_its_runs_say() {
     .unwrap();
     assert_eq!((forced.ran, forced.resumed), (4, 0));
     assert_eq!(std::fs::read_to_string(&report_path).unwrap(), report);
+
+    // The sweep's experiment for TensorBoard's HParams dashboard, at the runs' root.
+    assert!(runs.join(vgrad_sweep::hparams::EXPERIMENT_FILE).is_file());
+
+    // Runs of the older flat layout (`<point>_seed-<n>_<hash>`, as the committed runs
+    // are): resumed, not retrained, and reported with the same numbers.
+    for scenario in ["sigmoid", "relu"] {
+        for run in std::fs::read_dir(runs.join(scenario)).unwrap() {
+            let run = run.unwrap().path();
+            let name = run.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::rename(&run, runs.join(format!("{scenario}_{name}"))).unwrap();
+        }
+        std::fs::remove_dir(runs.join(scenario)).unwrap();
+    }
+    let flat = run(&opts).unwrap();
+    assert_eq!((flat.ran, flat.resumed), (0, 4));
+    let flat_report = std::fs::read_to_string(&report_path).unwrap();
+    for scenario in ["sigmoid", "relu"] {
+        assert_eq!(row(&flat_report, scenario), row(&report, scenario));
+    }
+    assert!(
+        flat_report.contains("`runs/tiny/<scenario>_seed-<n>_<config hash>/`")
+            && report.contains("`runs/tiny/<scenario>/seed-<n>_<config hash>/`"),
+        "{flat_report}"
+    );
+    assert!(!runs.join("sigmoid").exists());
 }
 
 #[test]
@@ -191,11 +218,11 @@ fn failed_runs_are_recorded_reported_and_retried() {
     );
     // Folders are named relative to the output folder, not with this machine's paths.
     assert!(
-        report.contains("- `runs/broken/data--no-such-mnist_seed-0_"),
+        report.contains("- `runs/broken/data--no-such-mnist/seed-0_"),
         "{report}"
     );
     assert!(!report.contains(dir.path().to_str().unwrap()), "{report}");
-    let failed = std::fs::read_dir(out.join("runs/broken"))
+    let failed = std::fs::read_dir(out.join("runs/broken/data--no-such-mnist"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("error.txt").is_file())
@@ -234,7 +261,7 @@ fn a_diverged_run_is_listed_and_the_sweep_goes_on() {
         "{report}"
     );
     assert!(
-        report.contains("lr-400000_seed-4_") && report.contains(": diverged at step 4"),
+        report.contains("lr-400000/seed-4_") && report.contains(": diverged at step 4"),
         "{report}"
     );
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use vgrad_tests::{metrics, summary_json, vgrad_train};
+use vgrad_tests::{metrics, summary_json, sweep, sweep_options, vgrad_train};
 
 /// The Python with the `tensorboard` package: `$VGRAD_TB_PYTHON` (set by `cargo xtask
 /// test`), else the workspace's `.venv`.
@@ -92,8 +92,12 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
         });
     }
     for k in 1..=6usize {
+        // The reference measure, first in TensorBoard's order of tag groups.
+        check(&format!("1_grad_mean_abs/layer{k}"), &|l| {
+            l["layers"][k - 1]["grad_mean_abs"].as_f64()
+        });
+        assert!(tb["scalars"][format!("grad_mean_abs/layer{k}")].is_null());
         for stat in [
-            "grad_mean_abs",
             "grad_l2",
             "grad_std",
             "grad_max_abs",
@@ -218,10 +222,11 @@ fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
         .collect();
     assert_eq!(files.len(), 1);
     let events = vgrad_tensorboard::read_events(&files[0]).unwrap();
-    // The file version, four logged steps, the final scalars.
+    // The file version, the session's start (its settings), the custom-scalars layout,
+    // four logged steps, the final scalars and the session's end.
     assert_eq!(
         events.iter().map(|e| e.step).collect::<Vec<_>>(),
-        vec![0, 0, 100, 200, 300, 400]
+        vec![0, 0, 0, 0, 100, 200, 300, 400, 400]
     );
     // A rerun into the same folder replaces the event file rather than adding a second.
     train(&run);
@@ -254,4 +259,115 @@ fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
             .to_string_lossy()
             .starts_with("events.out")
     }));
+}
+
+#[test]
+#[cfg_attr(
+    not(tensorboard_python),
+    ignore = "no Python with tensorboard: `cargo xtask test` prepares one in .venv"
+)]
+fn tensorboards_hparams_plugin_lists_every_run_of_a_sweep_with_its_settings_and_results() {
+    let python = tensorboard_python().expect("the build script found a Python with tensorboard");
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = dir.path().join("tb.toml");
+    std::fs::write(
+        &experiment,
+        "description = \"two activations\"\nseeds = 2\n[base]\nsteps = 20\nlog_every = 10\n\
+         [axes]\nactivation = [\"sigmoid\", \"relu\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let outcome = sweep(&experiment, &sweep_options(&out, 2)).unwrap();
+    assert_eq!((outcome.ran, outcome.failed), (4, 0));
+    let runs = out.join("runs/tb");
+    let output = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tensorboard/read_hparams.py"))
+        .arg(&runs)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tb: Value = serde_json::from_slice(&output.stdout).unwrap();
+
+    // The sweep's experiment: its varied settings and the runs' metrics.
+    let e = &tb["experiment"];
+    assert_eq!(e["name"], "tb");
+    let hparams: Vec<&str> = e["hparamInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(hparams, ["activation", "seed"]);
+    assert_eq!(
+        e["hparamInfos"][0]["domainDiscrete"],
+        serde_json::json!(["sigmoid", "relu"])
+    );
+    let metrics: Vec<&str> = e["metricInfos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"]["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(metrics, ["decay_ratio", "test_acc", "outcome"]);
+
+    // One row per run, named by its folder, with its settings and results.
+    let groups = tb["session_groups"]["sessionGroups"].as_array().unwrap();
+    let mut names: Vec<&str> = groups.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    for (name, prefix) in names.iter().zip([
+        "relu/seed-0_",
+        "relu/seed-1_",
+        "sigmoid/seed-0_",
+        "sigmoid/seed-1_",
+    ]) {
+        assert!(name.starts_with(prefix), "{names:?}");
+    }
+    for group in groups {
+        let name = group["name"].as_str().unwrap();
+        let activation = name.split('/').next().unwrap();
+        assert_eq!(group["hparams"]["activation"], activation, "{group}");
+        let summary = summary_json(&runs.join(name)).unwrap();
+        assert_eq!(
+            group["hparams"]["seed"],
+            summary["seed"].as_f64().unwrap(),
+            "{group}"
+        );
+        let metric = |tag: &str| {
+            group["metricValues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"]["tag"] == tag)
+                .unwrap_or_else(|| panic!("no {tag} in {group}"))["value"]
+                .as_f64()
+                // Protocol buffers' JSON leaves a field out at its default: 0.
+                .unwrap_or(0.0)
+        };
+        assert!(close(
+            metric("decay_ratio"),
+            summary["decay_ratio"].as_f64().unwrap()
+        ));
+        assert!(close(
+            metric("test_acc"),
+            summary["test_acc"].as_f64().unwrap()
+        ));
+        assert!([1.0, 0.0].contains(&metric("outcome")), "{group}");
+        assert_eq!(group["sessions"][0]["status"], "STATUS_SUCCESS", "{group}");
+    }
+
+    // Every run's custom-scalars layout, the reference measure's chart first.
+    let layouts = tb["layouts"].as_object().unwrap();
+    assert_eq!(layouts.len(), 4, "{layouts:?}");
+    for layout in layouts.values() {
+        let chart = &layout["category"][0]["chart"][0];
+        assert_eq!(
+            chart["multiline"]["tag"],
+            serde_json::json!([r"^1_grad_mean_abs/layer\d+$"])
+        );
+    }
 }

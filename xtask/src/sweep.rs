@@ -195,6 +195,14 @@ fn finish_here(
         "{} runs trained in {:.1} s, {} already done, {} failed",
         outcome.ran, outcome.seconds, outcome.resumed, outcome.failed
     );
+    if shard.is_none() {
+        // One sweep's folder, or the folder of them all.
+        let logdir = match sweeps {
+            [one] => one.runs_dir(out),
+            _ => out.join("runs"),
+        };
+        eprintln!("{}", vgrad_record::layout::tensorboard_line(&logdir));
+    }
     if outcome.failed > 0 {
         bail!(
             "{} runs failed; the report lists them, and their folders hold error.txt",

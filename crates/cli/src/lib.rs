@@ -94,7 +94,13 @@ fn check_memory(args: &TrainArgs, config: &RunConfig, members: usize) -> Result<
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train(args) => train_command(&args).map(|_| ()),
+        Command::Train(args) => {
+            train_command(&args)?;
+            if !args.no_tensorboard {
+                eprintln!("{}", vgrad_record::layout::tensorboard_line(&args.out));
+            }
+            Ok(())
+        }
         Command::Selftest(args) => selftest::selftest(&args),
         Command::Peak(args) => peak::peak(&args),
     }

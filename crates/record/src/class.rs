@@ -79,6 +79,17 @@ impl RunClass {
         }
     }
 
+    /// The class as a number, for TensorBoard's scalars and HParams dashboard, which
+    /// sort and filter numbers: 1 trained, 0 collapsed, -1 diverged (the better the
+    /// outcome, the larger).
+    pub fn code(self) -> f64 {
+        match self {
+            Self::Trained => 1.0,
+            Self::Collapsed => 0.0,
+            Self::Diverged => -1.0,
+        }
+    }
+
     /// Its name in files and reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -281,6 +292,12 @@ pub fn error_factor_over_training(steps: &[StepRecord]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcome_codes_order_the_classes_best_first() {
+        let codes = RunClass::ALL.map(RunClass::code);
+        assert_eq!(codes, [1.0, 0.0, -1.0]);
+    }
 
     #[test]
     fn phases_share_the_regimes_thresholds_on_both_sides() {

@@ -19,6 +19,26 @@ pub const EVENTS_PREFIX: &str = "events.out.tfevents.";
 /// one runs folder never write a run together; the kernel releases it when that process
 /// ends, however it ends, so a killed sweep leaves no stale lock.
 pub const LOCK_FILE: &str = ".vgrad.lock";
+/// The scalars of a finished run's event file that TensorBoard's HParams dashboard shows
+/// as its metrics (it reads each one's last value): tag, column title, description.
+pub const HPARAMS_METRICS: [(&str, &str, &str); 3] = [
+    (
+        "decay_ratio",
+        "decay ratio",
+        "the post's measure: the last layer's mean |dC/dW| over the first's, over the \
+         logged steps",
+    ),
+    (
+        "test_acc",
+        "test accuracy",
+        "accuracy on the 10,000 test images after the last step",
+    ),
+    (
+        "outcome",
+        "outcome",
+        "1 trained, 0 collapsed (near a guess's accuracy), -1 diverged",
+    ),
+];
 /// `vgrad train`'s exit status when another process holds a run folder's lock
 /// (`EX_TEMPFAIL` of sysexits.h: try again later). A sweep then waits for that process.
 pub const LOCKED_EXIT: u8 = 75;
@@ -89,6 +109,41 @@ pub fn run_name(template: &str, cfg: &RunConfig) -> String {
     template
         .replace("{seed}", &cfg.seed.to_string())
         .replace("{hash}", &cfg.hash())
+}
+
+/// The line that says how to browse the runs in `logdir` with TensorBoard:
+/// `TensorBoard: tensorboard --logdir <logdir>`, with the workspace's `.venv/bin/tensorboard`
+/// where the current folder has one (where `cargo xtask test` installs it), the folder
+/// relative to the current one where it is inside it, and quoted for a shell where it
+/// needs to be.
+pub fn tensorboard_line(logdir: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let venv = Path::new(".venv/bin/tensorboard");
+    let program = if venv.is_file() {
+        venv.display().to_string()
+    } else {
+        "tensorboard".to_string()
+    };
+    let shown = cwd
+        .as_deref()
+        .and_then(|cwd| logdir.strip_prefix(cwd).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or(logdir);
+    format!(
+        "TensorBoard: {program} --logdir {}",
+        shell_word(&shown.display().to_string())
+    )
+}
+
+/// `word` as one word of a POSIX shell: as it is when it holds only characters no shell
+/// reads specially, otherwise in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=+@%,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
@@ -180,6 +235,17 @@ mod tests {
         assert_eq!(back, ConfigFile::of(&cfg));
         let name = run_name("relu_seed-{seed}_{hash}", &cfg);
         assert_eq!(name, format!("relu_seed-7_{}", cfg.hash()));
+    }
+
+    #[test]
+    fn the_tensorboard_line_names_the_folder_as_a_shell_reads_it() {
+        let line = tensorboard_line(Path::new("/no/such/runs/seed"));
+        assert!(line.starts_with("TensorBoard: "), "{line}");
+        assert!(line.ends_with(" --logdir /no/such/runs/seed"), "{line}");
+        let cwd = std::env::current_dir().unwrap();
+        assert!(tensorboard_line(&cwd.join("runs/seed")).ends_with(" --logdir runs/seed"));
+        assert_eq!(shell_word("runs/my sweep"), "'runs/my sweep'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 
     #[test]

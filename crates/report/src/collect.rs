@@ -15,6 +15,9 @@ pub struct RunRecord {
     pub seed: u64,
     /// Its folder.
     pub dir: PathBuf,
+    /// Its folder relative to the sweep's runs folder: `<grid point>/seed-<n>_<hash>`, or
+    /// `<grid point>_seed-<n>_<hash>` for a run of the older flat layout.
+    pub name: PathBuf,
     /// Where it stands.
     pub state: RunState,
     /// Its logged steps (finished runs only).
@@ -99,7 +102,10 @@ pub fn collect(sweep: &Sweep, runs_dir: &Path) -> Result<Vec<Scenario>> {
                 .seeds
                 .iter()
                 .map(|&seed| {
-                    let dir = runs_dir.join(point.run_dir_name(seed));
+                    // The runs trained before the layout gained a folder per grid
+                    // point keep their flat folders, and are read from there.
+                    let dir = point.find_run_dir(runs_dir, seed);
+                    let name = dir.strip_prefix(runs_dir).unwrap_or(&dir).to_path_buf();
                     let state = run_state(&dir);
                     // Only the steps of the --log-every grid: the extra early steps of
                     // --log-first would weigh the start of training over the rest.
@@ -113,6 +119,7 @@ pub fn collect(sweep: &Sweep, runs_dir: &Path) -> Result<Vec<Scenario>> {
                     Ok(RunRecord {
                         seed,
                         dir,
+                        name,
                         state,
                         steps,
                     })

@@ -102,22 +102,45 @@ pub fn results(a: &Analysis) -> Section {
 /// Where the runs are, how to browse them, and which have no result.
 fn runs(a: &Analysis, runs_dir: &Path) -> Section {
     let mut s = Section::new("Runs");
-    s.text(format!(
-        "Each run has its folder `{runs}/<scenario>_seed-<n>_<config hash>/` with `config.json`, \
-         `metrics.jsonl` (every logged step, per layer), `summary.json` (with the run's class \
-         and error factors) and a TensorBoard event file (every scalar of `metrics.jsonl` under \
-         `<statistic>/layer<k>`, the error factor per step, histograms, and the final classes \
-         as numbers). To browse them:\n\n```sh\ntensorboard --logdir {runs}\n```",
-        runs = runs_dir.display()
-    ));
+    // Runs trained before the layout gained a folder per grid point sit flat in the runs
+    // folder, with the event files of their time: their report describes them as they are.
+    let on_disk: Vec<&Path> = a
+        .scenarios
+        .iter()
+        .flat_map(|sc| &sc.runs)
+        .filter(|run| run.state != RunState::Missing)
+        .map(|run| run.name.as_path())
+        .collect();
+    let flat = !on_disk.is_empty() && on_disk.iter().all(|n| n.components().count() == 1);
+    if flat {
+        s.text(format!(
+            "Each run has its folder `{runs}/<scenario>_seed-<n>_<config hash>/` with \
+             `config.json`, `metrics.jsonl` (every logged step, per layer), `summary.json` \
+             (with the run's class and error factors) and a TensorBoard event file (every \
+             scalar of `metrics.jsonl` under `<statistic>/layer<k>`, the error factor per \
+             step, histograms, and the final classes as numbers). To browse them:\n\n```sh\n\
+             tensorboard --logdir {runs}\n```",
+            runs = runs_dir.display()
+        ));
+    } else {
+        s.text(format!(
+            "Each run has its folder `{runs}/<scenario>/seed-<n>_<config hash>/` with \
+             `config.json`, `metrics.jsonl` (every logged step, per layer), `summary.json` \
+             (with the run's class and error factors) and a TensorBoard event file (every \
+             scalar of `metrics.jsonl` under `<statistic>/layer<k>`, the post's measure first \
+             as `1_grad_mean_abs/layer<k>`, the error factor per step, histograms, the final \
+             classes as numbers, and the run's settings and results for the HParams \
+             dashboard). To browse them:\n\n```sh\ntensorboard --logdir {runs}\n```",
+            runs = runs_dir.display()
+        ));
+    }
     let problems: Vec<String> = a
         .scenarios
         .iter()
         .flat_map(|sc| sc.runs.iter())
         .filter_map(|run| {
             // Relative to the output folder, as the rest of the report.
-            let name = run.dir.file_name().unwrap_or_default();
-            let dir = runs_dir.join(name);
+            let dir = runs_dir.join(&run.name);
             let dir = dir.display();
             match &run.state {
                 RunState::Done(s) if s.status.is_ok() => None,

@@ -1,7 +1,7 @@
 //! Synthetic runs for the tests: records of networks that were never trained, built so
 //! that each measure lands where a test wants it (on either side of a class's threshold).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use vgrad_record::{
     Distribution, Histogram, LayerRecord, Outcome, RunState, RunStatus, RunSummary, Spectrum,
@@ -155,7 +155,8 @@ fn finished(point: &GridPoint, seed: u64, spec: &Spec, steps: Vec<StepRecord>) -
     });
     RunRecord {
         seed,
-        dir: PathBuf::from(format!("runs/{}_seed-{seed}", point.slug())),
+        dir: Path::new("runs").join(point.run_dir(seed)),
+        name: point.run_dir(seed),
         state: RunState::Done(Box::new(summary)),
         steps,
     }

@@ -146,15 +146,51 @@ impl GridPoint {
         }
     }
 
-    /// `vgrad train --run-name` template of this point's runs.
-    pub fn run_name_template(&self) -> String {
-        format!("{}_seed-{{seed}}_{{hash}}", self.slug())
+    /// The folder of this point's runs in the sweep's runs folder, one level that
+    /// TensorBoard's run selector shows as a group: the slug, or `point-<index>` for a slug
+    /// without a letter or digit (a scenario named `.` or `_`), which could not be a folder
+    /// of its own.
+    pub fn dir_name(&self) -> String {
+        let slug = self.slug();
+        if slug.chars().any(|c| c.is_ascii_alphanumeric()) {
+            slug
+        } else {
+            format!("point-{}", self.index)
+        }
     }
 
-    /// The folder name of this point's run with `seed`: readable, plus the short hash of
-    /// the resolved configuration.
-    pub fn run_dir_name(&self, seed: u64) -> String {
-        vgrad_record::run_name(&self.run_name_template(), &self.run_config(seed))
+    /// `vgrad train --run-name` template of this point's runs, inside [`Self::dir_name`]:
+    /// the seed, then the short hash of the resolved configuration, which tells apart the
+    /// runs of the same point under other settings (a quick look's `--steps`, say).
+    pub fn run_name_template(&self) -> String {
+        "seed-{seed}_{hash}".to_string()
+    }
+
+    /// The folder of this point's run with `seed`, relative to the sweep's runs folder:
+    /// `<point>/seed-<seed>_<hash>`.
+    pub fn run_dir(&self, seed: u64) -> PathBuf {
+        let name = vgrad_record::run_name(&self.run_name_template(), &self.run_config(seed));
+        Path::new(&self.dir_name()).join(name)
+    }
+
+    /// The folder the same run had in the older, flat layout, which the committed runs
+    /// still use: `<slug>_seed-<seed>_<hash>`.
+    pub fn legacy_run_dir(&self, seed: u64) -> PathBuf {
+        let template = format!("{}_seed-{{seed}}_{{hash}}", self.slug());
+        PathBuf::from(vgrad_record::run_name(&template, &self.run_config(seed)))
+    }
+
+    /// Where the run with `seed` is in `runs_dir`: its folder in the current layout
+    /// ([`Self::run_dir`]), or, where only the older flat layout's folder exists, that
+    /// one, so that runs trained before the layout changed are read and resumed rather
+    /// than trained again.
+    pub fn find_run_dir(&self, runs_dir: &Path, seed: u64) -> PathBuf {
+        let current = runs_dir.join(self.run_dir(seed));
+        if current.exists() {
+            return current;
+        }
+        let legacy = runs_dir.join(self.legacy_run_dir(seed));
+        if legacy.exists() { legacy } else { current }
     }
 
     /// The value of `axis` at this point, if it is an axis.
@@ -455,13 +491,55 @@ mod tests {
         assert_eq!(labels[5], "leaky-relu:0.01, layers 10");
         assert_eq!(s.points[5].slug(), "leaky-relu-0.01_layers-10");
         assert!(s.points.iter().all(|p| p.config.steps == 50));
-        let name = s.points[1].run_dir_name(1);
+        let dir = s.points[1].run_dir(1);
+        let name = dir.to_str().unwrap();
         assert!(
-            name.starts_with("sigmoid_layers-6_seed-1_")
-                && name.len() == "sigmoid_layers-6_seed-1_".len() + 8,
+            name.starts_with("sigmoid_layers-6/seed-1_")
+                && name.len() == "sigmoid_layers-6/seed-1_".len() + 8,
             "{name}"
         );
-        assert_ne!(s.points[1].run_dir_name(0), name);
+        assert_ne!(s.points[1].run_dir(0), dir);
+        // The older flat layout: the same hash, one level.
+        let legacy = s.points[1].legacy_run_dir(1);
+        assert_eq!(
+            legacy.to_str().unwrap(),
+            name.replace("layers-6/seed", "layers-6_seed")
+        );
+    }
+
+    #[test]
+    fn runs_are_found_in_either_layout_the_current_one_first() {
+        let s = sweep(
+            "seeds = 1\n[axes]\nactivation = [\"relu\"]\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let p = &s.points[0];
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path();
+        // Nothing on disk: where a new run goes.
+        assert_eq!(p.find_run_dir(runs, 0), runs.join(p.run_dir(0)));
+        // Only the flat layout's folder: that one.
+        std::fs::create_dir_all(runs.join(p.legacy_run_dir(0))).unwrap();
+        assert_eq!(p.find_run_dir(runs, 0), runs.join(p.legacy_run_dir(0)));
+        // Both (a run retrained with --force since): the current one.
+        std::fs::create_dir_all(runs.join(p.run_dir(0))).unwrap();
+        assert_eq!(p.find_run_dir(runs, 0), runs.join(p.run_dir(0)));
+        assert!(p.run_dir(0).starts_with("relu"));
+    }
+
+    #[test]
+    fn a_point_whose_slug_names_no_folder_goes_by_its_index() {
+        let s = sweep(
+            "seeds = 1\n[[scenarios]]\nname = \"a\"\n[[scenarios]]\nname = \"_\"\nlr = 0.1\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(s.points[0].dir_name(), "a");
+        assert_eq!(
+            (s.points[1].slug(), s.points[1].dir_name()),
+            ("-".into(), "point-1".into())
+        );
     }
 
     #[test]
@@ -571,7 +649,8 @@ mod tests {
         assert_eq!(p.slug(), "sgd_relu_layers-6");
         assert_eq!(p.label_without("layers"), "sgd, relu");
         assert_eq!(p.label_without("scenario"), "relu, layers 6");
-        assert!(p.run_dir_name(0).starts_with("sgd_relu_layers-6_seed-0_"));
+        assert!(p.run_dir(0).starts_with("sgd_relu_layers-6"));
+        assert!((p.run_dir(0).file_name().unwrap().to_str().unwrap()).starts_with("seed-0_"));
         let c = &p.config;
         assert_eq!((c.lr, c.steps, c.layers), (0.1, 2500, 6));
         assert_eq!(c.field_text("optimizer").as_deref(), Some("sgd"));

@@ -7,7 +7,9 @@
 //! Slurm cluster ([`slurm`]: a job array of shards, each of which runs the local runner on
 //! its node, and a report job), and both give an [`Outcome`]. `cargo xtask sweep` only
 //! parses the command line, builds `vgrad`, picks the executor and writes the reports
-//! (which belong to `vgrad-report`).
+//! (which belong to `vgrad-report`). The runner also writes the sweep's experiment for
+//! TensorBoard's HParams dashboard at the root of its runs folder ([`hparams`]) once its
+//! runs are trained.
 //!
 //! ```toml
 //! description = "The reference experiment, four scenarios"
@@ -30,6 +32,7 @@
 pub mod definition;
 pub mod executor;
 pub mod grid;
+pub mod hparams;
 pub mod runner;
 pub mod slurm;
 

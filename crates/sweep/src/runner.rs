@@ -112,7 +112,7 @@ fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<JobCounts, SweepError
             Process::Succeeded => return Ok(counts),
             Process::Locked => {
                 for &seed in &job.seeds {
-                    let dir = job.runs_dir.join(job.point.run_dir_name(seed));
+                    let dir = job.runs_dir.join(job.point.run_dir(seed));
                     wait_for_lock(&dir).map_err(|cause| SweepError::Io {
                         path: dir.join(LOCK_FILE),
                         cause,
@@ -141,10 +141,11 @@ fn run_job(job: &Job, vgrad: &Path, force: bool) -> Result<JobCounts, SweepError
     }
 }
 
-/// Whether the run of `point` and `seed` in `runs_dir` has its result on disk.
+/// Whether the run of `point` and `seed` in `runs_dir` has its result on disk, in the
+/// current layout or the older flat one (whose finished runs are kept, not retrained).
 fn is_done(runs_dir: &Path, point: &GridPoint, seed: u64) -> bool {
     matches!(
-        run_state(&runs_dir.join(point.run_dir_name(seed))),
+        run_state(&point.find_run_dir(runs_dir, seed)),
         RunState::Done(_)
     )
 }
@@ -182,7 +183,7 @@ enum Process {
 /// Writes `message` into the run folders of `seeds`.
 fn record_failure(job: &Job, seeds: &[u64], message: &str) -> Result<(), SweepError> {
     for &seed in seeds {
-        let dir = job.runs_dir.join(job.point.run_dir_name(seed));
+        let dir = job.runs_dir.join(job.point.run_dir(seed));
         std::fs::create_dir_all(&dir).map_err(|cause| SweepError::Io {
             path: dir.clone(),
             cause,
@@ -200,10 +201,7 @@ fn run_process(job: &Job, vgrad: &Path, force: bool) -> Result<Process, SweepErr
         move |cause| SweepError::Io { path, cause }
     };
     for &seed in &job.seeds {
-        let stale = job
-            .runs_dir
-            .join(job.point.run_dir_name(seed))
-            .join(ERROR_FILE);
+        let stale = job.runs_dir.join(job.point.run_dir(seed)).join(ERROR_FILE);
         if stale.exists() {
             std::fs::remove_file(&stale).map_err(io(&stale))?;
         }
@@ -223,8 +221,10 @@ fn run_process(job: &Job, vgrad: &Path, force: bool) -> Result<Process, SweepErr
             "--run-name",
             &job.point.run_name_template(),
         ])
+        // One folder per grid point, the seeds' folders in it: TensorBoard's run selector
+        // groups them.
         .arg("--out")
-        .arg(&job.runs_dir)
+        .arg(job.runs_dir.join(job.point.dir_name()))
         .env("RUST_LOG", "warn");
     if force {
         cmd.arg("--force");
@@ -249,7 +249,8 @@ fn run_process(job: &Job, vgrad: &Path, force: bool) -> Result<Process, SweepErr
 }
 
 /// Trains every run of `sweeps` that is not finished on disk (all of them with `force`),
-/// into `<out>/runs/<experiment>/`. A run whose process fails is recorded in its folder
+/// into `<out>/runs/<experiment>/<grid point>/seed-<seed>_<hash>/`, then writes each
+/// sweep's experiment for TensorBoard's HParams dashboard there. A run whose process fails is recorded in its folder
 /// (`error.txt`) and counted, and the others go on.
 pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepError> {
     let mut outcome = SweepOutcome::default();
@@ -306,6 +307,11 @@ pub fn run(sweeps: &[Sweep], opts: &SweepOptions) -> Result<SweepOutcome, SweepE
     bar.finish_and_clear();
     if let Some(e) = errors.into_inner().ok().and_then(|mut e| e.pop()) {
         return Err(e);
+    }
+    // Once the runs are on disk (so a sweep whose `vgrad` cannot start writes nothing);
+    // until then TensorBoard builds the dashboard's columns from the runs' own settings.
+    for sweep in sweeps {
+        crate::hparams::write_experiment(sweep, &sweep.runs_dir(&opts.out))?;
     }
     outcome.failed = failed.into_inner().unwrap_or(0);
     let elsewhere = done_elsewhere.into_inner().unwrap_or(0);

@@ -1,10 +1,11 @@
-//! TensorBoard event files: the few protocol buffer messages TensorBoard reads for scalars
-//! and histograms, derived by hand with `prost` (no `protoc` at build time), in TFRecord
-//! framing with masked CRC-32C checksums. A writer for training runs and a reader that
-//! checks every checksum.
+//! TensorBoard event files: the few protocol buffer messages TensorBoard reads for scalars,
+//! histograms, hyperparameters (the HParams dashboard) and custom-scalars layouts, derived
+//! by hand with `prost` (no `protoc` at build time), in TFRecord framing with masked
+//! CRC-32C checksums. A writer for training runs and a reader that checks every checksum.
 
 #![forbid(unsafe_code)]
 
+pub mod plugins;
 pub mod proto;
 pub mod reader;
 pub mod record;
@@ -12,7 +13,7 @@ pub mod writer;
 
 pub use proto::{Event, HistogramProto, Summary};
 pub use reader::read_events;
-pub use writer::EventWriter;
+pub use writer::{EventWriter, write_event_file};
 
 /// What can go wrong with an event file.
 #[derive(Debug, thiserror::Error)]

@@ -91,13 +91,20 @@ impl EventWriter {
             .iter()
             .map(|(tag, v)| SummaryValue {
                 tag: tag.clone(),
+                metadata: None,
                 value: Some(Value::SimpleValue(*v)),
             })
             .chain(histograms.into_iter().map(|(tag, h)| SummaryValue {
                 tag,
+                metadata: None,
                 value: Some(Value::Histo(h)),
             }))
             .collect();
+        self.values(step, value)
+    }
+
+    /// Appends one summary event at `step` holding `values` (a plugin's summaries, say).
+    pub fn values(&mut self, step: i64, value: Vec<SummaryValue>) -> Result<()> {
         self.write(&Event {
             wall_time: now(),
             step,
@@ -109,5 +116,69 @@ impl EventWriter {
     /// a killed run leaves a readable file.
     pub fn flush(&mut self) -> Result<()> {
         self.file.flush().map_err(self.io())
+    }
+}
+
+/// Writes the event file `path` whole: its first record, then one summary event at step
+/// 0 holding `values`. Written to a temporary file beside it and renamed, so that a
+/// reader never sees half a file and several processes writing the same file (a sweep's
+/// Slurm shards) leave one complete copy.
+pub fn write_event_file(path: &Path, values: Vec<SummaryValue>) -> Result<()> {
+    let wall_time = now();
+    let mut bytes = frame(
+        &Event {
+            wall_time,
+            step: 0,
+            what: Some(What::FileVersion(FILE_VERSION.into())),
+        }
+        .encode_to_vec(),
+    );
+    bytes.extend(frame(
+        &Event {
+            wall_time,
+            step: 0,
+            what: Some(What::Summary(Summary { value: values })),
+        }
+        .encode_to_vec(),
+    ));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Hidden and without `tfevents` in its name, so TensorBoard never reads it half written.
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.replace("tfevents", "tmp"),
+        std::process::id()
+    ));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| EventError::Io { path, cause }
+    };
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_events;
+
+    #[test]
+    fn a_whole_file_reads_back_with_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.out.tfevents.x");
+        let value = crate::plugins::session_end(crate::proto::status::SUCCESS, 1.0);
+        write_event_file(&path, vec![value.clone()]).unwrap();
+        // Written again: replaced, and no temporary file left.
+        write_event_file(&path, vec![value.clone()]).unwrap();
+        let events = read_events(&path).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].what, Some(What::FileVersion(FILE_VERSION.into())));
+        assert_eq!(
+            events[1].what,
+            Some(What::Summary(Summary { value: vec![value] }))
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

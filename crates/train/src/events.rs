@@ -1,10 +1,15 @@
-//! A run's records as TensorBoard summaries.
+//! A run's records as TensorBoard summaries: its steps' scalars and histograms, its
+//! settings and results for the HParams dashboard, and a custom-scalars layout.
+
+use std::collections::BTreeMap;
 
 use vgrad_record::class::error_factor;
 use vgrad_record::{
-    Distribution, Histogram, LayerRecord, Regime, RunClass, RunSummary, Spectrum, StepRecord,
+    Distribution, Histogram, LayerRecord, Regime, RunClass, RunConfig, RunSummary, Spectrum,
+    StepRecord, VALIDATION_EXAMPLES,
 };
 use vgrad_tensorboard::HistogramProto;
+use vgrad_tensorboard::proto::{Category, Chart, Layout, MultilineChartContent, ProtoValue};
 
 /// Tagged scalar values of one TensorBoard summary.
 pub type Scalars = Vec<(String, f32)>;
@@ -28,11 +33,19 @@ pub fn histogram_proto(h: &Histogram) -> HistogramProto {
     }
 }
 
-/// The per-layer statistics of a record under `<statistic>/layer<k>` tags.
+/// The tag group of the reference measure, the post's mean |dC/dW| per layer (the
+/// `grad_mean_abs` of `metrics.jsonl`). TensorBoard orders tag groups (what comes before
+/// the first `/`) by comparing their characters, a digit before any letter (its
+/// `compareTagNames`), so the leading `1_` puts this group first; layers need no zero
+/// padding, since the same comparison reads `layer10` as the number 10, after `layer9`.
+pub const REFERENCE_GROUP: &str = "1_grad_mean_abs";
+
+/// The per-layer statistics of a record under `<statistic>/layer<k>` tags, the
+/// reference measure under [`REFERENCE_GROUP`].
 fn layer_scalars(layer: &LayerRecord) -> Scalars {
     let k = layer.layer;
     let mut out: Vec<(String, f32)> = [
-        ("grad_mean_abs", layer.grad_mean_abs),
+        (REFERENCE_GROUP, layer.grad_mean_abs),
         ("grad_l2", layer.grad_l2),
         ("grad_std", layer.grad_std),
         ("grad_max_abs", layer.grad_max_abs),
@@ -133,10 +146,12 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
 /// Scalars of a finished run, logged at its last step: its accuracies, ratios, error
 /// factors, and its classes as numbers (`regime_start` and `regime_training`: -1
 /// vanishing, 0 stable, 1 exploding; `trained`: 1 for a run that trained, 0 for one that
-/// collapsed or diverged).
+/// collapsed or diverged; `outcome`: 1 trained, 0 collapsed, -1 diverged, as
+/// [`RunClass::code`]).
 pub fn final_scalars(summary: &RunSummary) -> Scalars {
     let regime = |r: Option<Regime>| r.map_or(f64::NAN, Regime::code);
     let trained = f64::from(u8::from(summary.class() == RunClass::Trained));
+    let outcome = summary.class().code();
     let measured = [
         ("test_acc", summary.test_acc),
         ("val_acc", summary.val_acc),
@@ -151,6 +166,7 @@ pub fn final_scalars(summary: &RunSummary) -> Scalars {
         ("regime_start", regime(summary.regime_start)),
         ("regime_training", regime(summary.regime_training)),
         ("trained", trained),
+        ("outcome", outcome),
     ];
     measured
         .into_iter()
@@ -159,9 +175,115 @@ pub fn final_scalars(summary: &RunSummary) -> Scalars {
         .collect()
 }
 
+/// A run's settings for the HParams dashboard: every field of its `config.json`, with
+/// the fields that `config.json` leaves out while they hold their default (so that a
+/// sweep that varies one, `norm` say, has its value in every run), as
+/// [`ProtoValue::from_json`] converts them.
+pub fn session_hparams(cfg: &RunConfig) -> BTreeMap<String, ProtoValue> {
+    let mut fields = cfg.fields();
+    fields.push(("validation_examples".into(), VALIDATION_EXAMPLES.into()));
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, ProtoValue::from_json(&value)?)))
+        .collect()
+}
+
+/// The custom-scalars layout of a run whose first logged step gave `scalars`: one chart
+/// per per-layer statistic (`<statistic>/layer<k>`) with every layer as a line, in the
+/// order the steps log them, the reference measure first. Each chart names its tags by a
+/// regular expression, so every run of a sweep writes the same layout whatever its
+/// depth, and TensorBoard, which merges the layouts of all runs, shows each chart once.
+pub fn layout(scalars: &Scalars) -> Layout {
+    let mut groups: Vec<&str> = Vec::new();
+    for (tag, _) in scalars {
+        if let Some((group, layer)) = tag.split_once('/')
+            && layer.starts_with("layer")
+            && !groups.contains(&group)
+        {
+            groups.push(group);
+        }
+    }
+    let chart = groups
+        .into_iter()
+        .map(|group| Chart {
+            title: if group == REFERENCE_GROUP {
+                "mean |dC/dW| per layer (the post's measure)".to_string()
+            } else {
+                format!("{group} per layer")
+            },
+            multiline: Some(MultilineChartContent {
+                // Tag groups are made of letters, digits and `_`: nothing to escape.
+                tag: vec![format!(r"^{group}/layer\d+$")],
+            }),
+        })
+        .collect();
+    Layout {
+        version: 0,
+        category: vec![Category {
+            title: "every layer of one measure".to_string(),
+            chart,
+            closed: false,
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_measure_comes_first_and_each_chart_holds_every_layer() {
+        let record = StepRecord {
+            step: 0,
+            loss: 2.3,
+            train_acc: 0.1,
+            val_acc: None,
+            jacobian: None,
+            layers: (1..=2)
+                .map(|layer| LayerRecord {
+                    dead_frac: Some(0.5),
+                    ..LayerRecord::empty(layer)
+                })
+                .collect(),
+        };
+        let (scalars, _) = step_summary(&record);
+        assert!(scalars.iter().any(|(t, _)| t == "1_grad_mean_abs/layer2"));
+        let l = layout(&scalars);
+        let charts = &l.category[0].chart;
+        let tags: Vec<&str> = charts
+            .iter()
+            .map(|c| c.multiline.as_ref().unwrap().tag[0].as_str())
+            .collect();
+        assert_eq!(tags[0], r"^1_grad_mean_abs/layer\d+$");
+        assert!(tags.contains(&r"^dead_frac/layer\d+$"), "{tags:?}");
+        // One chart per statistic, not per layer; no run-level scalar.
+        assert_eq!(charts.len(), 8, "{tags:?}");
+        assert!(charts[0].title.contains("dC/dW"));
+        // TensorBoard's group order: by character, a digit before any letter.
+        let mut groups: Vec<&str> = scalars
+            .iter()
+            .map(|(t, _)| t.split('/').next().unwrap())
+            .collect();
+        groups.sort();
+        assert_eq!(groups[0], REFERENCE_GROUP);
+    }
+
+    #[test]
+    fn session_hparams_hold_every_setting_with_its_kind() {
+        let cfg = RunConfig::default();
+        let h = session_hparams(&cfg);
+        assert_eq!(h.len(), cfg.fields().len() + 1);
+        assert_eq!(h["activation"], ProtoValue::string("sigmoid"));
+        assert_eq!(h["layers"], ProtoValue::number(6.0));
+        assert_eq!(h["lr"], ProtoValue::number(1e-3));
+        assert_eq!(h["residual"], ProtoValue::bool(false));
+        // Left out of config.json at its default, present here.
+        assert_eq!(h["norm"], ProtoValue::string("none"));
+        assert_eq!(
+            h["validation_examples"],
+            ProtoValue::number(VALIDATION_EXAMPLES as f64)
+        );
+    }
 
     #[test]
     fn histograms_drop_empty_end_buckets_and_keep_counts() {

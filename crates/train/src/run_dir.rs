@@ -4,13 +4,14 @@
 use std::fs::{File, TryLockError};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use vgrad_record::layout::{
     CONFIG_FILE, EVENTS_PREFIX, LOCK_FILE, METRICS_FILE, SUMMARY_FILE, write_json_atomic,
 };
-use vgrad_record::{ConfigFile, RecordError, RunConfig, RunSummary, StepRecord};
-use vgrad_tensorboard::EventWriter;
+use vgrad_record::{ConfigFile, RecordError, RunClass, RunConfig, RunSummary, StepRecord};
+use vgrad_tensorboard::proto::status;
+use vgrad_tensorboard::{EventWriter, plugins};
 
 use crate::{TrainError, events};
 
@@ -107,6 +108,9 @@ pub struct RunDir {
     /// When the files were last flushed.
     flushed: Instant,
     events: Option<EventWriter>,
+    /// Whether the custom-scalars layout is written yet (with the first logged step,
+    /// whose scalars say which per-layer measures the run logs).
+    layout_written: bool,
     /// Held while the folder is open; it also knows the folder.
     lock: RunLock,
 }
@@ -120,9 +124,17 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
     }
 }
 
+/// Seconds since the Unix epoch (0 on a clock set before it), for the session's times.
+fn unix_time() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 impl RunDir {
     /// In the locked folder, writes `config.json`, starts an empty `metrics.jsonl` (and,
-    /// with `tensorboard`, a TensorBoard event file), and removes what an earlier run left:
+    /// with `tensorboard`, a TensorBoard event file that opens with the run's settings as
+    /// the HParams dashboard's session start), and removes what an earlier run left:
     /// a stale `summary.json`, so the folder never claims a run that did not finish, and
     /// old event files, which TensorBoard would show beside the new one.
     pub fn create(lock: RunLock, cfg: &RunConfig, tensorboard: bool) -> Result<Self, TrainError> {
@@ -140,12 +152,17 @@ impl RunDir {
         write_json_atomic(&dir.join(CONFIG_FILE), &ConfigFile::of(cfg))?;
         let path = dir.join(METRICS_FILE);
         let file = File::create(&path).map_err(io_error(&path))?;
-        let events = tensorboard.then(|| EventWriter::create(dir)).transpose()?;
+        let mut events = tensorboard.then(|| EventWriter::create(dir)).transpose()?;
+        if let Some(writer) = &mut events {
+            let start = plugins::session_start(events::session_hparams(cfg), unix_time());
+            writer.values(0, vec![start])?;
+        }
         Ok(Self {
             metrics: BufWriter::with_capacity(METRICS_BUFFER, file),
             line: Vec::new(),
             flushed: Instant::now(),
             events,
+            layout_written: false,
             lock,
         })
     }
@@ -170,6 +187,11 @@ impl RunDir {
             .map_err(|cause| io_error(&self.metrics_path())(cause))?;
         if let Some(writer) = &mut self.events {
             let (scalars, histograms) = events::step_summary(record);
+            if !self.layout_written {
+                let layout = plugins::layout(&events::layout(&scalars));
+                writer.values(record.step as i64, vec![layout])?;
+                self.layout_written = true;
+            }
             writer.summary(record.step as i64, &scalars, histograms)?;
         }
         if self.flushed.elapsed() >= FLUSH_INTERVAL {
@@ -195,12 +217,18 @@ impl RunDir {
         Ok(())
     }
 
-    /// Writes the final scalars to TensorBoard and `summary.json`, marking the run
-    /// finished.
+    /// Writes the final scalars and the session's end to TensorBoard (a diverged run's
+    /// session failed; the others succeeded, their `outcome` says how) and
+    /// `summary.json`, marking the run finished.
     pub fn finish(mut self, summary: &RunSummary) -> Result<(), TrainError> {
         if let Some(writer) = &mut self.events {
-            let scalars = events::final_scalars(summary);
-            writer.summary(summary.steps as i64, &scalars, Vec::new())?;
+            let step = summary.steps as i64;
+            writer.summary(step, &events::final_scalars(summary), Vec::new())?;
+            let ended = match summary.class() {
+                RunClass::Diverged => status::FAILURE,
+                RunClass::Trained | RunClass::Collapsed => status::SUCCESS,
+            };
+            writer.values(step, vec![plugins::session_end(ended, unix_time())])?;
         }
         self.flush()?;
         Ok(write_json_atomic(
@@ -281,6 +309,93 @@ mod tests {
         RunLock::acquire(&run).unwrap().abandon();
         assert_eq!(listing(tmp.path()), before);
         drop(RunLock::acquire(&run).unwrap());
+    }
+
+    #[test]
+    fn the_event_file_opens_a_session_with_the_settings_and_closes_it_with_the_results() {
+        use vgrad_record::layout::HPARAMS_METRICS;
+        use vgrad_record::{LayerRecord, Outcome, RunStatus};
+        use vgrad_tensorboard::proto::{HParamsData, Value, What};
+        use vgrad_tensorboard::read_events;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let mut run = open(tmp.path());
+        let steps: Vec<StepRecord> = [0, 200]
+            .map(|step| StepRecord {
+                layers: (1..=2).map(LayerRecord::empty).collect(),
+                ..record(step)
+            })
+            .into();
+        for r in &steps {
+            run.append(r).unwrap();
+        }
+        let summary = RunSummary::new(&Outcome {
+            seed: 0,
+            status: RunStatus::Ok,
+            records: &steps,
+            test_acc: 0.9,
+            val_acc: 0.9,
+            steps: 400,
+            wall_s: 1.0,
+            train_s: 1.0,
+            step_us: f64::NAN,
+            logged_step_us: f64::NAN,
+            ensemble_size: 1,
+        });
+        run.finish(&summary).unwrap();
+        let file = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains("tfevents"))
+            .unwrap();
+        // (step, tag) of every value, and the hparams plugin's data by tag.
+        let mut tags = Vec::new();
+        let mut hparams = Vec::new();
+        for event in read_events(&file).unwrap() {
+            let Some(What::Summary(s)) = event.what else {
+                continue;
+            };
+            for v in s.value {
+                tags.push((event.step, v.tag.clone()));
+                if let Some(data) = plugins::hparams_data(&v) {
+                    assert!(matches!(v.value, Some(Value::Tensor(_))));
+                    hparams.push((v.tag, data));
+                }
+            }
+        }
+        assert_eq!(tags[0], (0, "_hparams_/session_start_info".to_string()));
+        assert_eq!(tags[1], (0, "custom_scalars__config__".to_string()));
+        assert_eq!(
+            tags.last().unwrap(),
+            &(400, "_hparams_/session_end_info".to_string())
+        );
+        let HParamsData::SessionStartInfo(start) = &hparams[0].1 else {
+            panic!("{hparams:?}");
+        };
+        assert_eq!(
+            start.hparams,
+            events::session_hparams(&RunConfig::default())
+        );
+        let HParamsData::SessionEndInfo(end) = &hparams[1].1 else {
+            panic!("{hparams:?}");
+        };
+        assert_eq!(end.status, status::SUCCESS);
+        // Every metric the HParams dashboard reads is a final scalar, logged once.
+        for (tag, _, _) in HPARAMS_METRICS {
+            let at: Vec<i64> = tags
+                .iter()
+                .filter(|(_, t)| t == tag)
+                .map(|(s, _)| *s)
+                .collect();
+            assert_eq!(at, [400], "{tag}");
+        }
+        // The layout is written once, with the first step.
+        assert_eq!(
+            tags.iter()
+                .filter(|(_, t)| t.starts_with("custom_scalars"))
+                .count(),
+            1
+        );
     }
 
     #[test]
