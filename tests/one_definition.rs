@@ -18,6 +18,7 @@ use vgrad_sweep::{Overrides, Sweep, SweepDefinition};
 /// `RunConfig` breaks this literal until it is given a value here, and so gets tested.
 fn all_changed() -> RunConfig {
     RunConfig {
+        model: vgrad_record::Architecture::Cnn,
         activation: "leaky-relu:0.3".parse().unwrap(),
         layers: 3,
         width: 7,

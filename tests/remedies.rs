@@ -1,6 +1,6 @@
 //! The remedies and optimizers of issue 11, and the signal-propagation settings of the
 //! edge-of-chaos issue (variance init, bias variance, clipping, warm-up, early logging),
-//! in `vgrad train`: each setting trains, is recorded, and keeps ensemble members
+//! in `vgrad train`, and the convolutional network: each setting trains, is recorded, and keeps ensemble members
 //! bit-identical to solo runs.
 
 #![forbid(unsafe_code)]
@@ -8,7 +8,7 @@
 use vgrad_tests::{metrics, vgrad_train};
 
 /// Each setting under test, as the flags that turn it on.
-const SETTINGS: [&[&str]; 16] = [
+const SETTINGS: [&[&str]; 17] = [
     &["--norm", "batch"],
     &["--norm", "layer", "--activation", "relu"],
     &["--residual", "--activation", "tanh"],
@@ -57,6 +57,21 @@ const SETTINGS: [&[&str]; 16] = [
         "--residual",
         "--norm",
         "layer",
+    ],
+    &[
+        "--model",
+        "cnn",
+        "--layers",
+        "5",
+        "--width",
+        "3",
+        "--activation",
+        "relu",
+        "--init",
+        "he-normal",
+        "--norm",
+        "batch",
+        "--residual",
     ],
 ];
 

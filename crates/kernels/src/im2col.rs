@@ -58,8 +58,8 @@ pub fn patches(h: &Tensor, geometry: Geometry) -> Result<Tensor> {
     let k = h.dim(0)?;
     let per_member = h.elem_count() / k.max(1);
     if geometry.stride == 0
-        || geometry.side % geometry.stride != 0
-        || per_member % geometry.example().max(1) != 0
+        || !geometry.side.is_multiple_of(geometry.stride)
+        || !per_member.is_multiple_of(geometry.example().max(1))
     {
         bail!(
             "im2col: {:?} does not hold whole maps of {geometry:?}",

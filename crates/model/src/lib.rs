@@ -10,6 +10,14 @@
 //! layer norm), the initialisations (`init.rs`), the loss ([`ensemble_cross_entropy`])
 //! and the seeded random streams ([`seeding`]).
 //!
+//! # Convolutional networks
+//!
+//! With `model: Architecture::Cnn` the same [`Mlp`] is a convolutional network (see
+//! [`LayerInput`]): each hidden layer multiplies its input's 3x3 patches ([`conv`]; on the
+//! CPU vgrad-kernels' `im2col` op) by its weight matrix, the output layer the average over
+//! positions. Maps are rows of (example, position) with the channels as units, so the dense
+//! layer, the norms, the activations, the skips and the probe work on them unchanged.
+//!
 //! Members are stored as batched tensors (weights `[K, in, out]`, biases `[K, 1, out]`,
 //! inputs `[K, B, in]`), so one training step pays candle's per-op overhead once for all
 //! K members. A single run is simply K = 1, and each member computes exactly the numbers

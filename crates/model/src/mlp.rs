@@ -473,6 +473,7 @@ impl Module for Mlp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::LayerInput;
     use vgrad_record::{Init, Norm};
 
     fn config(activation: Activation) -> MlpConfig {
@@ -597,6 +598,94 @@ mod tests {
                 ensemble.norm(4).is_none(),
                 "the output layer is not normalised"
             );
+        }
+        Ok(())
+    }
+
+    /// A convolutional network of `layers` on 28 x 28 images, 2 channels then 4.
+    fn cnn(layers: usize, norm: Norm, residual: bool) -> MlpConfig {
+        MlpConfig {
+            model: vgrad_record::Architecture::Cnn,
+            input: crate::IMAGE_SIDE * crate::IMAGE_SIDE,
+            width: 2,
+            layers,
+            classes: 3,
+            norm,
+            residual,
+            init: Init::HeNormal,
+            ..config(Activation::Relu)
+        }
+    }
+
+    /// Three images per member for `members` members, in [-1, 1].
+    fn images(members: usize) -> Result<Tensor> {
+        let n = members * 3 * 784;
+        Ok(Tensor::arange(0f32, n as f32, &Device::Cpu)?
+            .affine(0.173, 0.0)?
+            .sin()?
+            .reshape((members, 3, 784))?)
+    }
+
+    #[test]
+    fn a_convolutional_network_has_a_stem_two_stages_and_a_pooled_output() {
+        let cfg = cnn(8, Norm::None, false);
+        let conv = |side, channels, stride| LayerInput::Conv {
+            side,
+            channels,
+            stride,
+        };
+        // 6 convolutions after the stem: 3 at 14 x 14 of 2 channels, then 3 at 7 x 7 of 4,
+        // the first of them halving the side.
+        assert_eq!(
+            cfg.layer_inputs(),
+            vec![
+                conv(28, 1, 2),
+                conv(14, 2, 1),
+                conv(14, 2, 1),
+                conv(14, 2, 1),
+                conv(14, 2, 2),
+                conv(7, 4, 1),
+                conv(7, 4, 1),
+                LayerInput::Pool { side: 7 },
+            ]
+        );
+        assert_eq!(
+            cfg.layer_dims(),
+            vec![(9, 2), (18, 2), (18, 2), (18, 2), (18, 4), (36, 4), (36, 4), (4, 3)]
+        );
+        let positions: Vec<usize> = (1..=8).map(|l| cfg.positions(l)).collect();
+        assert_eq!(positions, [196, 196, 196, 196, 49, 49, 49, 1]);
+        // Three layers: the stem, one convolution, the output; no second stage.
+        let short = cnn(3, Norm::None, false);
+        assert_eq!(short.layer_inputs()[1], conv(14, 2, 1));
+        assert_eq!(short.layer_dims()[2], (2, 3));
+    }
+
+    #[test]
+    fn convolutional_members_equal_single_models_with_either_kernels() -> Result<()> {
+        let x = images(2)?;
+        for (norm, residual) in [(Norm::None, false), (Norm::Batch, true)] {
+            let cfg = cnn(6, norm, residual);
+            let dev = Device::Cpu;
+            let ensemble = Mlp::init(&cfg, &[5, 9], &VarMap::new(), &dev)?;
+            let single = Mlp::init(&cfg, &[9], &VarMap::new(), &dev)?;
+            let plain = ensemble.clone().with_kernels(Kernels::Candle);
+            let both = ensemble.forward_traced(&x, None)?.logits;
+            let alone = single.forward_traced(&x.narrow(0, 1, 1)?, None)?.logits;
+            let bits = |t: &Tensor| -> Result<Vec<u32>> {
+                Ok(t.flatten_all()?
+                    .to_vec1::<f32>()?
+                    .into_iter()
+                    .map(f32::to_bits)
+                    .collect())
+            };
+            assert_eq!(bits(&both.narrow(0, 1, 1)?)?, bits(&alone)?, "{norm}");
+            let candle = plain.forward_traced(&x, None)?.logits;
+            assert_eq!(bits(&both)?, bits(&candle)?, "{norm}: fused against candle's ops");
+            assert_eq!(both.dims3()?, (2, 3, 3));
+            // The evaluation pass of a fresh batch norm reads running statistics of 0 and
+            // 1: not the training pass's numbers, but the same shape.
+            assert_eq!(ensemble.forward(&x)?.dims3()?, (2, 3, 3));
         }
         Ok(())
     }

@@ -1,19 +1,23 @@
 //! The probe's per-layer statistics against gradients computed by finite differences, on
 //! a tiny ensemble in f64 (the same code path as training, with exact enough arithmetic
 //! for central differences), for every activation, and through batch norm, layer norm and
-//! skip connections, whose backward passes are candle's autograd of their forward ops.
+//! skip connections, whose backward passes are candle's autograd of their forward ops;
+//! and on convolutional networks, whose patches (im2col) have a backward op of their own.
 
 #![forbid(unsafe_code)]
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::VarMap;
-use vgrad_model::{ActivationLayer, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
+use vgrad_model::{ActivationLayer, IMAGE_SIDE, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::{DeltaTaps, Moments, probe_step};
-use vgrad_record::{Activation, BranchScale, Distribution, Init, LayerRecord, Norm};
+use vgrad_record::{Activation, Architecture, BranchScale, Distribution, Init, LayerRecord, Norm};
 
 const K: usize = 2;
+/// Examples per member: 5 for an MLP, 2 for a convolutional network, whose every
+/// position of every example is a tap entry to perturb.
 const B: usize = 5;
+const B_CNN: usize = 2;
 
 /// The training loss (the model crate's, as training computes it) through `taps`.
 fn loss(model: &Mlp, x: &Tensor, y: &Tensor, taps: &[Tensor]) -> candle_core::Result<Tensor> {
@@ -92,11 +96,28 @@ fn assert_close(what: &str, probe: f64, numeric: f64) {
 }
 
 fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: BranchScale) {
+    check_model(Architecture::Mlp, activation, norm, residual, branch_scale);
+}
+
+/// [`check`] of a network of `model`'s kind: an MLP of 6 inputs, 4 layers of width 4, or a
+/// convolutional network on 28 x 28 images, 4 layers (the stem and a convolution of 2
+/// channels at 14 x 14, a stride-2 one of 4 at 7 x 7, the output layer).
+fn check_model(
+    model: Architecture,
+    activation: Activation,
+    norm: Norm,
+    residual: bool,
+    branch_scale: BranchScale,
+) {
     let dev = Device::Cpu;
+    let (input, width, b) = match model {
+        Architecture::Mlp => (6, 4, B),
+        Architecture::Cnn => (IMAGE_SIDE * IMAGE_SIDE, 2, B_CNN),
+    };
     let cfg = MlpConfig {
-        model: vgrad_record::Architecture::Mlp,
-        input: 6,
-        width: 4,
+        model,
+        input,
+        width,
         layers: 4,
         classes: 3,
         activation,
@@ -131,7 +152,7 @@ fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: Branc
         gain.set(&values.reshape(gain.shape()).unwrap()).unwrap();
     }
     // Deterministic inputs spread over [-2, 2].
-    let x = (Tensor::arange(0f64, (K * B * 6) as f64, &dev)
+    let x = (Tensor::arange(0f64, (K * b * input) as f64, &dev)
         .unwrap()
         .affine(0.37, 0.1)
         .unwrap()
@@ -139,13 +160,17 @@ fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: Branc
         .unwrap()
         * 2.0)
         .unwrap()
-        .reshape((K, B, 6))
+        .reshape((K, b, input))
         .unwrap();
     let y = Tensor::new(&[[0u32, 1, 2, 1, 0], [2, 2, 1, 0, 1]], &dev)
         .unwrap()
+        .narrow(1, 0, b)
+        .unwrap()
+        .contiguous()
+        .unwrap()
         .unsqueeze(2)
         .unwrap();
-    let taps = DeltaTaps::new(&model, B, &dev).unwrap();
+    let taps = DeltaTaps::new(&model, b, &dev).unwrap();
     let trace = model.forward_traced(&x, Some(taps.tensors())).unwrap();
     let grads: GradStore = trace
         .backward(&ensemble_cross_entropy(&trace.logits, &y).unwrap().loss)
@@ -156,7 +181,7 @@ fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: Branc
     let fd_taps: Vec<Var> = (1..=cfg.layers)
         .map(|l| {
             let out = cfg.layer_dims()[l - 1].1;
-            Var::zeros((K, B, out), DType::F64, &dev).unwrap()
+            Var::zeros((K, b * cfg.positions(l), out), DType::F64, &dev).unwrap()
         })
         .collect();
     let tap_tensors: Vec<Tensor> = fd_taps.iter().map(|v| v.as_tensor().clone()).collect();
@@ -216,7 +241,11 @@ fn check(activation: Activation, norm: Norm, residual: bool, branch_scale: Branc
                     assert_close(&tag("deriv_mean"), r.deriv_mean.unwrap(), per_member[m]);
                     let next = vars[&MlpConfig::weight_name(l + 1)].as_tensor();
                     let chi1 = sigma_w_sq(next, m) * squares[m];
-                    assert_close(&tag("chi1"), r.chi1.unwrap(), chi1);
+                    match cfg.model {
+                        Architecture::Mlp => assert_close(&tag("chi1"), r.chi1.unwrap(), chi1),
+                        // A dense layer's chi_1 does not describe a convolution.
+                        Architecture::Cnn => assert_eq!(r.chi1, None),
+                    }
                     let input = trace.activation_inputs[l - 1]
                         .narrow(0, m, 1)
                         .unwrap()
@@ -288,3 +317,25 @@ fd_test!(
     true,
     BranchScale::SkipInit
 );
+
+#[test]
+fn relu_cnn() {
+    check_model(
+        Architecture::Cnn,
+        Activation::Relu,
+        Norm::None,
+        false,
+        BranchScale::One,
+    );
+}
+
+#[test]
+fn tanh_cnn_batch_norm_residual() {
+    check_model(
+        Architecture::Cnn,
+        Activation::Tanh,
+        Norm::Batch,
+        true,
+        BranchScale::One,
+    );
+}

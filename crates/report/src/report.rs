@@ -9,8 +9,8 @@ use crate::document::{Section, Table, markdown};
 use crate::figures::Figures;
 use crate::format::accuracy;
 use crate::measures::{
-    Analysis, activations, comparison, decay, jacobian, learning_rate, mean_field, outcome, papers,
-    phase, profile, regime, saturation, updates,
+    Analysis, activations, comparison, decay, depth_fit, jacobian, learning_rate, mean_field,
+    outcome, papers, phase, profile, regime, saturation, updates,
 };
 
 /// The most sentences the answer opens a report with.
@@ -27,7 +27,8 @@ pub fn answer(a: &Analysis) -> Vec<String> {
     let question = if phase.is_some() {
         None
     } else {
-        comparison::answer(a)
+        depth_fit::answer(a)
+            .or_else(|| comparison::answer(a))
             .or_else(|| learning_rate::answer(a))
             .or_else(|| regime::depth_trend(a))
     };
@@ -192,6 +193,7 @@ pub fn main(a: &Analysis, figures: &Figures, runs_dir: &Path) -> String {
     }
     sections.push(why);
     sections.push(phase::section(a));
+    sections.push(depth_fit::section(a));
     sections.push(comparison::section(a));
     sections.push(learning_rate::section(a));
     sections.push(papers::section(a));

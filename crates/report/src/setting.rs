@@ -47,9 +47,9 @@ pub fn without_depth(s: &Scenario) -> (RunConfig, Option<String>) {
 }
 
 /// Whether back-propagation through the network is the plain chain of mean-field theory:
-/// no normalisation and no skip connections, which add terms of their own.
+/// dense layers, no normalisation and no skip connections, which add terms of their own.
 pub fn is_plain_chain(c: &RunConfig) -> bool {
-    c.norm == Norm::None && !c.residual
+    c.norm == Norm::None && !c.residual && !c.model.is_convolutional()
 }
 
 /// sigma_w^2 of the hidden-to-hidden layers: the weight variance times the fan-in

@@ -458,7 +458,7 @@ mod tests {
             ),
             (
                 "seeds = 2\n[base]\nlearning_rate = 0.1",
-                "`base.learning_rate`: unknown field `learning_rate`, expected one of `activation`, `layers`",
+                "`base.learning_rate`: unknown field `learning_rate`, expected one of `model`, `activation`, `layers`",
             ),
             (
                 "seeds = 2\n[base]\nseed = 3",
@@ -563,7 +563,7 @@ mod tests {
             ),
             (
                 one("name = \"b\"\nlearning_rate = 0.1"),
-                "`scenarios[1].learning_rate`: unknown field `learning_rate`, expected one of `activation`, `layers`",
+                "`scenarios[1].learning_rate`: unknown field `learning_rate`, expected one of `model`, `activation`, `layers`",
             ),
             (
                 one("name = \"b\"\noptimizer = \"rmsprop\""),

@@ -640,4 +640,60 @@ mod tests {
         }
         Ok(())
     }
+
+    #[test]
+    fn the_fit_after_training_is_the_cross_entropy_and_accuracy_of_each_member() -> Result<(), TrainError>
+    {
+        let cpu = Device::Cpu;
+        let (n, pixels) = (1_300, 784);
+        let set = ImageSet {
+            images: (0..n * pixels).map(|i| ((i * 7919) % 256) as u8).collect(),
+            labels: (0..n).map(|i| (i % 10) as u8).collect(),
+            rows: 28,
+            cols: 28,
+        };
+        let cfg = MlpConfig {
+            model: vgrad_record::Architecture::Mlp,
+            input: pixels,
+            width: 10,
+            layers: 3,
+            classes: 10,
+            activation: Activation::Tanh,
+            init: Init::GlorotUniform,
+            bias_variance: 0.0,
+            norm: Norm::None,
+            residual: false,
+            branch_scale: vgrad_record::BranchScale::One,
+        };
+        let model = Mlp::init(&cfg, &[1, 2], &VarMap::new(), &cpu)?;
+        // More images than a chunk, fewer than the set: the first 1,100, in two chunks.
+        let fits = fit(&model, &set, 1_100, &cpu)?;
+        let first = set.slice(0, 1_100);
+        let accuracies = accuracy(&model, &first, &cpu)?;
+        let all: Vec<u32> = (0..1_100).collect();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        first.gather(&all, &mut x, &mut y);
+        for (m, (loss, acc)) in fits.iter().enumerate() {
+            assert_eq!(*acc, accuracies[m]);
+            // The cross-entropy of member m's logits, summed in f64 by hand.
+            let single = Mlp::init(&cfg, &[m as u64 + 1], &VarMap::new(), &cpu)?;
+            let logits = single
+                .forward(&Tensor::from_slice(&x, (1, 1_100, pixels), &cpu)?)?
+                .squeeze(0)?
+                .to_dtype(candle_core::DType::F64)?
+                .to_vec2::<f64>()?;
+            let want = logits
+                .iter()
+                .zip(&y)
+                .map(|(row, &label)| {
+                    let top = row.iter().cloned().fold(f64::MIN, f64::max);
+                    let log_sum = row.iter().map(|v| (v - top).exp()).sum::<f64>().ln() + top;
+                    log_sum - row[label as usize]
+                })
+                .sum::<f64>()
+                / 1_100.0;
+            assert!((loss - want).abs() < 1e-5, "member {m}: {loss} against {want}");
+        }
+        Ok(())
+    }
 }

@@ -253,39 +253,59 @@ fn trend_cell(t: Option<Trend>) -> &'static str {
     }
 }
 
-/// The verdicts in words, one sentence per verdict that some kind of network has, naming
+/// What a verdict says of the deepest network of a kind, as the report words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// It fits worse, but its loss was still falling.
+    Slower,
+    /// It fits worse, and its loss had levelled off (or no trend is known).
+    Degraded,
+    /// No clear difference.
+    NoDifference,
+    /// It fits better.
+    Better,
+}
+
+impl Reading {
+    const ALL: [Self; 4] = [Self::Slower, Self::Degraded, Self::NoDifference, Self::Better];
+
+    fn of((fit, trend): (Fit, Option<Trend>)) -> Self {
+        match (fit, trend) {
+            (Fit::Worse, Some(Trend::Falling)) => Self::Slower,
+            (Fit::Worse, _) => Self::Degraded,
+            (Fit::Same, _) => Self::NoDifference,
+            (Fit::Better, _) => Self::Better,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Self::Slower => {
+                "the deepest network fits worse than the shallowest, but its loss was still falling: slower training at this budget, not shown to be degradation"
+            }
+            Self::Degraded => {
+                "the deepest network fits worse than the shallowest and its loss had levelled off: the degradation He et al. describe, at this budget"
+            }
+            Self::NoDifference => "depth makes no clear difference to the fit",
+            Self::Better => "the deepest network fits better than the shallowest",
+        }
+    }
+}
+
+/// The verdicts in words, one sentence per reading that some kind of network has, naming
 /// the kinds (their numbers are in the table).
 fn sentences(a: &Analysis) -> Vec<String> {
-    let named = |pick: &dyn Fn(&(Fit, Option<Trend>)) -> bool| -> Vec<String> {
-        a.depth_fit
-            .iter()
-            .filter(|g| g.verdict.as_ref().is_some_and(pick))
-            .map(|g| crate::format::bold(&g.label))
-            .collect()
-    };
-    let classes: [(&dyn Fn(&(Fit, Option<Trend>)) -> bool, &str); 4] = [
-        (
-            &|v| *v == (Fit::Worse, Some(Trend::Falling)),
-            "the deepest network fits worse than the shallowest, but its loss was still falling: slower training at this budget, not shown to be degradation",
-        ),
-        (
-            &|v| v.0 == Fit::Worse && v.1 != Some(Trend::Falling),
-            "the deepest network fits worse than the shallowest and its loss had levelled off: the degradation He et al. describe, at this budget",
-        ),
-        (
-            &|v| v.0 == Fit::Same,
-            "depth makes no clear difference to the fit",
-        ),
-        (
-            &|v| v.0 == Fit::Better,
-            "the deepest network fits better than the shallowest",
-        ),
-    ];
-    classes
+    Reading::ALL
         .iter()
-        .filter_map(|(pick, what)| {
-            let names = named(*pick);
-            (!names.is_empty()).then(|| format!("Under {}, {what}.", and_list(&names)))
+        .filter_map(|&reading| {
+            let names: Vec<String> = a
+                .depth_fit
+                .iter()
+                .filter(|g| g.verdict.map(Reading::of) == Some(reading))
+                .map(|g| crate::format::bold(&g.label))
+                .collect();
+            (!names.is_empty())
+                .then(|| format!("Under {}, {}.", and_list(&names), reading.words()))
         })
         .collect()
 }
@@ -324,4 +344,112 @@ pub fn section(a: &Analysis) -> Section {
         s.text(said.join(" "));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{Spec, scenario, sweep};
+    use vgrad_record::RunState;
+
+    /// Gives every run of `s` the training loss `loss` (a few percent apart by seed), and
+    /// batch losses at steps 0..=500 that end falling (by a third over the last four
+    /// logged steps) or level.
+    fn fit(s: &mut Scenario, loss: f64, falling: bool) {
+        for (seed, run) in s.runs.iter_mut().enumerate() {
+            let at = loss * (1.0 + 0.03 * seed as f64);
+            if let RunState::Done(summary) = &mut run.state {
+                summary.train_loss = Some(at);
+                summary.train_acc = Some(1.0 - at / 10.0);
+            }
+            let template = run.steps[0].clone();
+            run.steps = (0..6)
+                .map(|k| {
+                    let mut r = template.clone();
+                    r.step = 100 * k;
+                    let wobble = if k % 2 == 0 { 1.01 } else { 0.99 };
+                    r.loss = if falling {
+                        at * (1.5 - 0.1 * k as f64)
+                    } else {
+                        at * wobble
+                    };
+                    r
+                })
+                .collect();
+        }
+    }
+
+    /// A plain and a residual network at 8 and 32 layers, 3 seeds, with training losses
+    /// `[plain 8, plain 32, residual 8, residual 32]` and whether the 32-layer plain
+    /// network's loss was still falling.
+    fn groups_of(losses: [f64; 4], plain_deep_falling: bool) -> (Vec<Group>, Vec<String>) {
+        let sweep = sweep(
+            "seeds = 3\n[base]\nsteps = 600\nlog_every = 100\n[axes]\nlayers = [8, 32]\n\
+             [[scenarios]]\nname = \"plain\"\n[[scenarios]]\nname = \"residual\"\n\
+             residual = true\n",
+        );
+        let mut scenarios: Vec<Scenario> = sweep
+            .points
+            .iter()
+            .map(|p| {
+                let spec = |seed| Spec {
+                    layers: p.config.layers,
+                    ..Spec::new(seed)
+                };
+                scenario(p, &[spec(0), spec(1), spec(2)])
+            })
+            .collect();
+        for (i, s) in scenarios.iter_mut().enumerate() {
+            fit(s, losses[i], i == 1 && plain_deep_falling);
+        }
+        let a = Analysis::new(&sweep, &scenarios);
+        let said: Vec<String> = answer(&a).into_iter().chain(sentences(&a)).collect();
+        (a.depth_fit.clone(), said)
+    }
+
+    #[test]
+    fn a_deeper_network_that_fits_worse_and_levelled_is_degradation_at_this_budget() {
+        let (groups, said) = groups_of([0.1, 0.5, 0.1, 0.1], false);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].label, "plain");
+        assert_eq!(groups[0].verdict, Some((Fit::Worse, Some(Trend::Level))));
+        assert_eq!(groups[1].verdict, Some((Fit::Same, Some(Trend::Level))));
+        let loss = groups[0].rungs[1].loss.unwrap();
+        assert!((loss.geo_mean - 0.5 * 1.03f64.powf(1.0)).abs() < 0.01, "{loss:?}");
+        let text = said.join(" ");
+        assert!(
+            text.contains("the 32-layer plain network fits its training data worse than the 8-layer one in 1 of 1 settings"),
+            "{text}"
+        );
+        assert!(text.contains("residual network fits its training data worse than the 8-layer one in 0 of 1"), "{text}");
+        assert!(!text.contains("still falling"), "{text}");
+        assert!(text.contains("Under **plain**, the deepest network fits worse than the shallowest and its loss had levelled off"), "{text}");
+        assert!(text.contains("Under **residual**, depth makes no clear difference"), "{text}");
+    }
+
+    #[test]
+    fn a_deeper_network_still_improving_is_called_slower_not_degraded() {
+        let (groups, said) = groups_of([0.1, 0.5, 0.2, 0.05], true);
+        assert_eq!(groups[0].verdict, Some((Fit::Worse, Some(Trend::Falling))));
+        assert_eq!(groups[1].verdict, Some((Fit::Better, Some(Trend::Level))));
+        let text = said.join(" ");
+        assert!(text.contains("in one its loss was still falling when training stopped"), "{text}");
+        assert!(text.contains("slower training at this budget, not shown to be degradation"), "{text}");
+        assert!(!text.contains("the degradation He et al. describe"), "{text}");
+        assert!(text.contains("Under **residual**, the deepest network fits better"), "{text}");
+    }
+
+    #[test]
+    fn runs_without_a_recorded_fit_make_no_groups() {
+        let sweep = sweep("seeds = 2\n[base]\nsteps = 300\nlog_every = 100\n[axes]\nlayers = [4, 8]\n");
+        let scenarios: Vec<Scenario> = sweep
+            .points
+            .iter()
+            .map(|p| scenario(p, &[Spec::new(0), Spec::new(1)]))
+            .collect();
+        let a = Analysis::new(&sweep, &scenarios);
+        assert!(a.depth_fit.is_empty());
+        assert_eq!(answer(&a), None);
+        assert!(section(&a).is_empty());
+    }
 }

@@ -257,8 +257,16 @@ pub fn section(a: &Analysis) -> Section {
         } else {
             String::new()
         };
+        let convolutional = left_out
+            .iter()
+            .any(|&i| a.scenarios[i].point.config.model.is_convolutional());
+        let conv_reason = if convolutional {
+            " A convolutional network is not the dense chain the theory describes: its error at a unit sums over 9 x channels outgoing weights at every position."
+        } else {
+            ""
+        };
         s.text(format!(
-            "Left out: {}{more}. A normalisation or skip connections add terms to the chain of derivatives that chi_1 does not have, and a network of fewer than two hidden layers has no chain.",
+            "Left out: {}{more}. A normalisation or skip connections add terms to the chain of derivatives that chi_1 does not have, and a network of fewer than two hidden layers has no chain.{conv_reason}",
             names.join(", ")
         ));
     }
