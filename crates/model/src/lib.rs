@@ -46,6 +46,12 @@
 //! ranges did not overlap): width 1000, 300 steps, 16.3 ms against 14.6 ms (+12%); the
 //! reference network (6 layers of width 10), 68.6 us against 64.0 us (+7%); an ensemble
 //! of 10 of it, 419 us against 392 us (+7%).
+//!
+//! # Recurrent networks
+//!
+//! [`recurrent`] holds the vanilla RNN, the LSTM and the GRU, ensembles of K seeds in the
+//! same layout ([`Recurrent`], built from a [`RecurrentConfig`]), whose traced forward
+//! pass keeps every hidden state, cell state and gate of every time step.
 
 #![forbid(unsafe_code)]
 
@@ -59,6 +65,7 @@ mod linear;
 mod loss;
 mod mlp;
 mod norm;
+pub mod recurrent;
 pub mod seeding;
 
 pub use activation::ActivationLayer;
@@ -69,3 +76,4 @@ pub use linear::EnsembleLinear;
 pub use loss::{EnsembleLoss, ensemble_cross_entropy};
 pub use mlp::{ForwardTrace, Mlp};
 pub use norm::{BatchStats, EnsembleNorm};
+pub use recurrent::{Recurrent, RecurrentConfig, RecurrentInit, RecurrentKind, RecurrentTrace};

@@ -17,6 +17,12 @@ pub enum Stream {
     /// Initial biases, where the run gives them a variance (a stream of their own, so
     /// that the weights of a run without one are drawn as before).
     Bias = 2,
+    /// The training examples of a task generated from the seed (the adding problem), a
+    /// stream of its own so that the weights and the order are drawn as before.
+    TaskTrain = 3,
+    /// The test examples of a generated task: apart from the training stream, so that
+    /// the test set of a seed is the same whatever the training set's size.
+    TaskTest = 4,
 }
 
 /// The generator of `stream` for the run with this `seed`: portable and reproducible
@@ -41,5 +47,16 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+        let streams = [
+            Stream::Init,
+            Stream::Data,
+            Stream::Bias,
+            Stream::TaskTrain,
+            Stream::TaskTest,
+        ];
+        let first: Vec<u64> = streams.iter().map(|&s| rng(7, s).random()).collect();
+        for (i, a) in first.iter().enumerate() {
+            assert!(first[i + 1..].iter().all(|b| a != b), "{:?}", streams[i]);
+        }
     }
 }
