@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use vgrad_kernels::pixels::{prefetch, scale_pixels};
 
+pub mod adding;
 pub mod batches;
 pub mod cache;
 #[cfg(feature = "hub")]
