@@ -706,3 +706,80 @@ fn kinds_and_inits_read_what_they_write() -> Result<()> {
     }
     Ok(())
 }
+
+/// The IRNN on inputs that start blank: its pre-activations there are exactly 0 (zero
+/// biases, h_0 = 0), where the ReLU's derivative is a convention. vgrad's kernels take
+/// PyTorch's, 0, so no error crosses those steps; candle's `relu` takes 1. A probe of the
+/// gradient through time on row-sequential MNIST (blank top rows) sees the difference.
+#[test]
+fn the_relus_derivative_at_zero_follows_the_kernels() -> Result<()> {
+    let cfg = RecurrentConfig {
+        hidden: 3,
+        ..config(
+            RecurrentKind::RnnRelu,
+            RecurrentInit::Identity { gain: 1.0 },
+        )
+    };
+    let model = Recurrent::init(&cfg, &[2], &VarMap::new(), &Device::Cpu)?;
+    let (batch, steps) = (1, 4);
+    let blank = Tensor::zeros((1, batch, 2, cfg.input), DType::F32, &Device::Cpu)?;
+    let xs = Tensor::cat(
+        &[&blank, &sequences(1, batch, 2, cfg.input, DType::F32)?],
+        2,
+    )?;
+    for (kernels, first_step_passes) in [
+        (crate::Kernels::Fused, false),
+        (crate::Kernels::Candle, true),
+    ] {
+        let model = model.clone().with_kernels(kernels);
+        let taps = model.zero_taps(batch, steps)?;
+        let tensors: Vec<Tensor> = taps.iter().map(|v| v.as_tensor().clone()).collect();
+        let trace = model.forward_traced(&xs, Some(&tensors))?;
+        assert!(values(&trace.hidden[1])?.iter().all(|&h| h == 0.0));
+        let grads = trace.outputs.sum_all()?.backward()?;
+        let error = |t: usize| -> Result<Vec<f64>> {
+            values(
+                grads
+                    .get(taps[t].as_tensor())
+                    .expect("every tap has a gradient"),
+            )
+        };
+        assert!(error(2)?.iter().any(|&g| g != 0.0), "{kernels:?}: dC/dh_3");
+        let passes = error(0)?.iter().any(|&g| g != 0.0);
+        assert_eq!(passes, first_step_passes, "{kernels:?}: dC/dh_1");
+    }
+    Ok(())
+}
+
+/// Driving the cell one step at a time (`[K, B, features]` per step) is the traced
+/// pass; an LSTM step without a cell state is an error, not a panic.
+#[test]
+fn steps_one_at_a_time_are_the_traced_pass() -> Result<()> {
+    let (batch, steps) = (2, 3);
+    for kind in RecurrentKind::ALL {
+        let cfg = config(kind, RecurrentInit::Uniform);
+        let model = Recurrent::init(&cfg, &[1, 2], &VarMap::new(), &Device::Cpu)?;
+        let xs = sequences(2, batch, steps, cfg.input, DType::F32)?;
+        let trace = model.forward_traced(&xs, None)?;
+        let mut state = model.zero_state(batch)?;
+        for t in 0..steps {
+            let x = xs.narrow(2, t, 1)?.squeeze(2)?;
+            state = model.step(&x, &state, None)?.state;
+            assert_eq!(
+                bits(&state.h)?,
+                bits(&trace.hidden[t])?,
+                "{kind} h_{}",
+                t + 1
+            );
+        }
+        let outputs = model.readout().forward(&state.h)?;
+        assert_eq!(bits(&outputs)?, bits(&trace.outputs)?, "{kind}");
+    }
+    let lstm = config(RecurrentKind::Lstm, RecurrentInit::Uniform);
+    let model = Recurrent::init(&lstm, &[1], &VarMap::new(), &Device::Cpu)?;
+    let mut state = model.zero_state(batch)?;
+    state.c = None;
+    let x = Tensor::zeros((1, batch, lstm.input), DType::F32, &Device::Cpu)?;
+    assert!(model.step(&x, &state, None).is_err());
+    Ok(())
+}
