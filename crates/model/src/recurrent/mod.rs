@@ -132,9 +132,10 @@ impl FromStr for RecurrentKind {
     }
 }
 
-/// The standard deviation of the IRNN's input and readout weights, N(0, 0.001^2): the
-/// non-recurrent weights of Le et al. 2015, section 4 (as Keras' reproduction of the
-/// paper, `examples/mnist_irnn.py`, also draws them).
+/// The standard deviation of the IRNN's input weights, N(0, 0.001^2): Le et al. 2015's
+/// non-recurrent weights, as Keras' reproduction of the paper (`examples/mnist_irnn.py`)
+/// draws its recurrent layer's input weights; its readout keeps the dense layer's
+/// default, as the readout here keeps [`RecurrentInit::Uniform`]'s.
 pub const IRNN_INPUT_STD: f64 = 0.001;
 
 /// How the recurrent weight `W_h` starts; every other parameter follows from it as each
