@@ -16,7 +16,7 @@ fn a_convolutional_network_learns_and_is_probed_layer_by_layer() {
         "--layers",
         "6",
         "--width",
-        "4",
+        "8",
         "--activation",
         "relu",
         "--init",
@@ -26,7 +26,9 @@ fn a_convolutional_network_learns_and_is_probed_layer_by_layer() {
         "--batch-size",
         "32",
         "--steps",
-        "150",
+        "200",
+        "--lr",
+        "0.003",
         "--log-every",
         "50",
         "--out",
@@ -34,7 +36,8 @@ fn a_convolutional_network_learns_and_is_probed_layer_by_layer() {
     ])
     .unwrap();
     let summary = &runs[0].1;
-    // A guess gets 10%; 150 steps of a small convolutional network get well past it.
+    // A guess gets 10%; 200 steps of a small convolutional network get well past it (86%
+    // with seed 0 on 2026-12-06).
     assert!(summary.test_acc > 0.5, "{}", summary.test_acc);
     let (loss, acc) = (summary.train_loss.unwrap(), summary.train_acc.unwrap());
     assert!(loss > 0.0 && loss < 2.3 && acc > 0.5, "{loss} {acc}");
@@ -42,7 +45,7 @@ fn a_convolutional_network_learns_and_is_probed_layer_by_layer() {
     let file = summary_json(&dir).unwrap();
     assert_eq!(file["train_loss"].as_f64(), Some(loss));
     let lines = metrics(&dir).unwrap();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
     for line in &lines {
         let layers = line["layers"].as_array().unwrap();
         assert_eq!(layers.len(), 6);
@@ -55,13 +58,13 @@ fn a_convolutional_network_learns_and_is_probed_layer_by_layer() {
             assert_eq!(layer.get("dead_frac").is_some_and(|d| !d.is_null()), l < 5);
         }
         // The weight histograms count every entry of the [9 x in, out] matrices: the stem
-        // reads 1 channel, then 4 channels at 14 x 14, 8 at 7 x 7 (layers 4 and 5), the
-        // output 8 pooled channels.
+        // reads 1 channel, then 8 channels at 14 x 14, 16 at 7 x 7 (layers 4 and 5), the
+        // output 16 pooled channels.
         let counts: Vec<u64> = layers
             .iter()
             .map(|l| l["grad_hist"]["num"].as_u64().unwrap())
             .collect();
-        assert_eq!(counts, [9 * 4, 36 * 4, 36 * 4, 36 * 8, 72 * 8, 8 * 10]);
+        assert_eq!(counts, [9 * 8, 72 * 8, 72 * 8, 72 * 16, 144 * 16, 16 * 10]);
     }
     let config: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
@@ -77,7 +80,10 @@ fn a_convolutional_network_refuses_the_jacobian_probe_and_too_few_layers() {
             &["--probe", "jacobian"][..],
             "--probe jacobian is not available with --model cnn",
         ),
-        (&["--layers", "2"][..], "--model cnn needs --layers of at least 3"),
+        (
+            &["--layers", "2"][..],
+            "--model cnn needs --layers of at least 3",
+        ),
     ] {
         let mut all = vec!["--model", "cnn", "--out", dir.to_str().unwrap()];
         all.extend(args);

@@ -651,7 +651,16 @@ mod tests {
         );
         assert_eq!(
             cfg.layer_dims(),
-            vec![(9, 2), (18, 2), (18, 2), (18, 2), (18, 4), (36, 4), (36, 4), (4, 3)]
+            vec![
+                (9, 2),
+                (18, 2),
+                (18, 2),
+                (18, 2),
+                (18, 4),
+                (36, 4),
+                (36, 4),
+                (4, 3)
+            ]
         );
         let positions: Vec<usize> = (1..=8).map(|l| cfg.positions(l)).collect();
         assert_eq!(positions, [196, 196, 196, 196, 49, 49, 49, 1]);
@@ -681,7 +690,11 @@ mod tests {
             };
             assert_eq!(bits(&both.narrow(0, 1, 1)?)?, bits(&alone)?, "{norm}");
             let candle = plain.forward_traced(&x, None)?.logits;
-            assert_eq!(bits(&both)?, bits(&candle)?, "{norm}: fused against candle's ops");
+            assert_eq!(
+                bits(&both)?,
+                bits(&candle)?,
+                "{norm}: fused against candle's ops"
+            );
             assert_eq!(both.dims3()?, (2, 3, 3));
             // The evaluation pass of a fresh batch norm reads running statistics of 0 and
             // 1: not the training pass's numbers, but the same shape.

@@ -642,8 +642,8 @@ mod tests {
     }
 
     #[test]
-    fn the_fit_after_training_is_the_cross_entropy_and_accuracy_of_each_member() -> Result<(), TrainError>
-    {
+    fn the_fit_after_training_is_the_cross_entropy_and_accuracy_of_each_member()
+    -> Result<(), TrainError> {
         let cpu = Device::Cpu;
         let (n, pixels) = (1_300, 784);
         let set = ImageSet {
@@ -692,7 +692,10 @@ mod tests {
                 })
                 .sum::<f64>()
                 / 1_100.0;
-            assert!((loss - want).abs() < 1e-5, "member {m}: {loss} against {want}");
+            assert!(
+                (loss - want).abs() < 1e-5,
+                "member {m}: {loss} against {want}"
+            );
         }
         Ok(())
     }

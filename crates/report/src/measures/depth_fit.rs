@@ -267,7 +267,12 @@ enum Reading {
 }
 
 impl Reading {
-    const ALL: [Self; 4] = [Self::Slower, Self::Degraded, Self::NoDifference, Self::Better];
+    const ALL: [Self; 4] = [
+        Self::Slower,
+        Self::Degraded,
+        Self::NoDifference,
+        Self::Better,
+    ];
 
     fn of((fit, trend): (Fit, Option<Trend>)) -> Self {
         match (fit, trend) {
@@ -304,8 +309,7 @@ fn sentences(a: &Analysis) -> Vec<String> {
                 .filter(|g| g.verdict.map(Reading::of) == Some(reading))
                 .map(|g| crate::format::bold(&g.label))
                 .collect();
-            (!names.is_empty())
-                .then(|| format!("Under {}, {}.", and_list(&names), reading.words()))
+            (!names.is_empty()).then(|| format!("Under {}, {}.", and_list(&names), reading.words()))
         })
         .collect()
 }
@@ -415,16 +419,27 @@ mod tests {
         assert_eq!(groups[0].verdict, Some((Fit::Worse, Some(Trend::Level))));
         assert_eq!(groups[1].verdict, Some((Fit::Same, Some(Trend::Level))));
         let loss = groups[0].rungs[1].loss.unwrap();
-        assert!((loss.geo_mean - 0.5 * 1.03f64.powf(1.0)).abs() < 0.01, "{loss:?}");
+        assert!(
+            (loss.geo_mean - 0.5 * 1.03f64.powf(1.0)).abs() < 0.01,
+            "{loss:?}"
+        );
         let text = said.join(" ");
         assert!(
             text.contains("the 32-layer plain network fits its training data worse than the 8-layer one in 1 of 1 settings"),
             "{text}"
         );
-        assert!(text.contains("residual network fits its training data worse than the 8-layer one in 0 of 1"), "{text}");
+        assert!(
+            text.contains(
+                "residual network fits its training data worse than the 8-layer one in 0 of 1"
+            ),
+            "{text}"
+        );
         assert!(!text.contains("still falling"), "{text}");
         assert!(text.contains("Under **plain**, the deepest network fits worse than the shallowest and its loss had levelled off"), "{text}");
-        assert!(text.contains("Under **residual**, depth makes no clear difference"), "{text}");
+        assert!(
+            text.contains("Under **residual**, depth makes no clear difference"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -433,15 +448,28 @@ mod tests {
         assert_eq!(groups[0].verdict, Some((Fit::Worse, Some(Trend::Falling))));
         assert_eq!(groups[1].verdict, Some((Fit::Better, Some(Trend::Level))));
         let text = said.join(" ");
-        assert!(text.contains("in one its loss was still falling when training stopped"), "{text}");
-        assert!(text.contains("slower training at this budget, not shown to be degradation"), "{text}");
-        assert!(!text.contains("the degradation He et al. describe"), "{text}");
-        assert!(text.contains("Under **residual**, the deepest network fits better"), "{text}");
+        assert!(
+            text.contains("in one its loss was still falling when training stopped"),
+            "{text}"
+        );
+        assert!(
+            text.contains("slower training at this budget, not shown to be degradation"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("the degradation He et al. describe"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Under **residual**, the deepest network fits better"),
+            "{text}"
+        );
     }
 
     #[test]
     fn runs_without_a_recorded_fit_make_no_groups() {
-        let sweep = sweep("seeds = 2\n[base]\nsteps = 300\nlog_every = 100\n[axes]\nlayers = [4, 8]\n");
+        let sweep =
+            sweep("seeds = 2\n[base]\nsteps = 300\nlog_every = 100\n[axes]\nlayers = [4, 8]\n");
         let scenarios: Vec<Scenario> = sweep
             .points
             .iter()
