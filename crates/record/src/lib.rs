@@ -23,6 +23,7 @@ pub mod profile;
 pub mod seeds;
 pub mod step;
 pub mod summary;
+pub mod time;
 
 pub use activation::{Activation, OffKind};
 pub use architecture::Architecture;

@@ -29,6 +29,7 @@ pub mod depth_scales;
 pub mod mean_field;
 pub mod phase_diagram;
 pub mod quadrature;
+pub mod recurrent;
 pub mod residual;
 
 pub use depth_scales::{DepthScales, critical_weight_variance, depth_scale};
