@@ -11,6 +11,7 @@ pub mod jacobian;
 pub mod moments;
 pub mod probe;
 pub mod taps;
+pub mod through_time;
 
 pub use error::{ProbeError, Result};
 pub use jacobian::{Jacobians, MemberSpectra, jacobian_spectra, jacobians};
