@@ -7,7 +7,7 @@
 //!
 //! vgrad's RNN reads a row vector: h_t = f(a_t), a_t = x_t W_x + b_x + h_(t-1) W_h + b_h,
 //! with W_h `[hidden, hidden]` (PyTorch's `weight_hh` transposed). Entry by entry,
-//! d h_(t,j) / d h_(t-1,i) = W_h[i][j] f'(a_(t,j)), so
+//! d h_(t,j) / d h_(t-1,i) = `W_h[i][j]` f'(a_(t,j)), so
 //!
 //! - a perturbation of h_(t-1), a row vector, moves h_t by
 //!   dh_t = dh_(t-1) W_h diag(f'(a_t)): the matrix acting on row vectors from the right is
@@ -79,7 +79,7 @@ fn check_finite(what: &'static str, values: &[f64]) -> Result<()> {
 
 /// J_t = W_h diag(f'(a_t)), `[hidden, hidden]` row-major, the matrix by which a
 /// perturbation of h_(t-1), as a row vector, multiplies to give that of h_t:
-/// J[i][j] = W_h[i][j] f'(a_(t,j)) = d h_(t,j) / d h_(t-1,i) (see the module's doc for
+/// `J[i][j] = W_h[i][j]` f'(a_(t,j)) = d h_(t,j) / d h_(t-1,i) (see the module's doc for
 /// the column convention, its transpose).
 ///
 /// `w_h` is `[hidden, hidden]` row-major, `deriv` the `hidden` values f'(a_(t,j)) of one
