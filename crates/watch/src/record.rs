@@ -167,7 +167,9 @@ impl StepRecord {
             let mut push = |measure: &str, v: f64| {
                 out.push((format!("{measure}/{}", p.name), v as f32));
             };
-            push("grad_mean_abs", p.grad_mean_abs);
+            // First in TensorBoard's scalars (it sorts digits before letters), as vgrad's
+            // own runs put the reference measure, mean |dC/dW|.
+            push("1_grad_mean_abs", p.grad_mean_abs);
             push("grad_l2", p.grad_l2);
             push("grad_max_abs", p.grad_max_abs);
             push("weight_l2", p.weight_l2);
@@ -285,7 +287,7 @@ mod tests {
             tags,
             [
                 "loss",
-                "grad_mean_abs/fc1.weight",
+                "1_grad_mean_abs/fc1.weight",
                 "grad_l2/fc1.weight",
                 "grad_max_abs/fc1.weight",
                 "weight_l2/fc1.weight",
