@@ -73,7 +73,7 @@ pub use config::{IMAGE_SIDE, LayerInput, MlpConfig};
 pub use error::{ModelError, Result};
 pub use kernels::Kernels;
 pub use linear::EnsembleLinear;
-pub use loss::{EnsembleLoss, ensemble_cross_entropy};
+pub use loss::{EnsembleLoss, EnsembleRegressionLoss, ensemble_cross_entropy, ensemble_mse};
 pub use mlp::{ForwardTrace, Mlp};
 pub use norm::{BatchStats, EnsembleNorm};
 pub use recurrent::{Recurrent, RecurrentConfig, RecurrentInit, RecurrentKind, RecurrentTrace};

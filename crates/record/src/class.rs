@@ -27,6 +27,57 @@ pub fn is_trainable(test_acc: f64) -> bool {
     test_acc >= TRAINABLE_ACCURACY
 }
 
+/// A regression run (the adding problem: Hochreiter & Schmidhuber 1997) whose test mean
+/// squared error is below this has solved its task; predicting the constant mean scores
+/// about [`CONSTANT_PREDICTOR_MSE`] there.
+pub const SOLVED_MSE: f64 = 0.01;
+
+/// The adding problem's mean squared error of the best constant prediction (the mean,
+/// 1): the variance of the sum of two independent U(0, 1) values, 2 x 1/12 = 1/6.
+pub const CONSTANT_PREDICTOR_MSE: f64 = 1.0 / 6.0;
+
+/// How a regression run ended: the twin of [`RunClass`] for tasks scored by their mean
+/// squared error rather than their accuracy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RegressionClass {
+    /// It trained all its steps and its test mean squared error is below [`SOLVED_MSE`].
+    Solved,
+    /// It trained all its steps without getting there.
+    Unsolved,
+    /// Its loss or a gradient stopped being finite.
+    Diverged,
+}
+
+impl RegressionClass {
+    /// All classes, in the order reports list them.
+    pub const ALL: [Self; 3] = [Self::Solved, Self::Unsolved, Self::Diverged];
+
+    /// The class of a run that ended with `status` and final `test_mse`.
+    pub fn of(status: RunStatus, test_mse: f64) -> Self {
+        match status {
+            RunStatus::Diverged { .. } => Self::Diverged,
+            // A NaN error with an ok status has measured nothing: not solved.
+            RunStatus::Ok if test_mse < SOLVED_MSE => Self::Solved,
+            RunStatus::Ok => Self::Unsolved,
+        }
+    }
+
+    /// Its name in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Solved => "solved",
+            Self::Unsolved => "unsolved",
+            Self::Diverged => "diverged",
+        }
+    }
+}
+
+impl fmt::Display for RegressionClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The accuracy of a guess: one over the number of classes.
 pub fn chance_accuracy() -> f64 {
     1.0 / CLASSES as f64
@@ -292,6 +343,29 @@ pub fn error_factor_over_training(steps: &[StepRecord]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_runs_are_solved_on_one_side_of_the_threshold_only() {
+        let ok = RunStatus::Ok;
+        let below = SOLVED_MSE * (1.0 - 1e-9);
+        assert_eq!(RegressionClass::of(ok, below), RegressionClass::Solved);
+        assert_eq!(
+            RegressionClass::of(ok, SOLVED_MSE),
+            RegressionClass::Unsolved
+        );
+        assert_eq!(
+            RegressionClass::of(ok, CONSTANT_PREDICTOR_MSE),
+            RegressionClass::Unsolved
+        );
+        assert_eq!(RegressionClass::of(ok, f64::NAN), RegressionClass::Unsolved);
+        let diverged = RunStatus::Diverged { step: 3 };
+        assert_eq!(
+            RegressionClass::of(diverged, 0.0),
+            RegressionClass::Diverged
+        );
+        let names: Vec<String> = RegressionClass::ALL.iter().map(|c| c.to_string()).collect();
+        assert_eq!(names, ["solved", "unsolved", "diverged"]);
+    }
 
     #[test]
     fn outcome_codes_order_the_classes_best_first() {

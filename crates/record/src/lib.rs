@@ -28,7 +28,7 @@ pub mod time;
 pub use activation::{Activation, OffKind};
 pub use architecture::Architecture;
 pub use branch::BranchScale;
-pub use class::{Phase, Regime, RunClass};
+pub use class::{Phase, Regime, RegressionClass, RunClass};
 pub use config::{
     CLASSES, DataSource, DeviceChoice, INPUT, REFERENCE, RunConfig, VALIDATION_EXAMPLES,
 };

@@ -22,9 +22,9 @@ use super::DataError;
 /// Features per step: the value and the marker.
 pub const FEATURES: usize = 2;
 
-/// The mean squared error of the best constant predictor (the mean, 1): the variance
-/// of the sum of two independent U(0, 1), 2 * 1/12.
-pub const CONSTANT_MSE: f64 = 1.0 / 6.0;
+/// The mean squared error of the best constant predictor, defined once with the classes
+/// it sets the solved threshold against.
+pub use vgrad_record::class::CONSTANT_PREDICTOR_MSE as CONSTANT_MSE;
 
 /// Sequences with one regression target each.
 #[derive(Debug, Clone, PartialEq)]
