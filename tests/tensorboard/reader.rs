@@ -39,6 +39,26 @@ fn train(dir: &Path) {
     .unwrap();
 }
 
+/// What `tests/tensorboard/<script>` (TensorBoard's own readers, run by `python`) prints
+/// as JSON for `path`; the script's errors fail the test.
+fn read_with(python: &Path, script: &str, path: &Path) -> Value {
+    let output = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tensorboard")
+                .join(script),
+        )
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 #[cfg_attr(
     not(tensorboard_python),
@@ -49,17 +69,7 @@ fn tensorboard_reads_every_scalar_and_histogram_we_logged() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     train(&run);
-    let output = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tensorboard/read_events.py"))
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tb: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tb = read_with(&python, "read_events.py", &run);
     assert_eq!(tb["file_version"], 2.0);
 
     let scalar = |tag: &str| -> Vec<(u64, f64)> {
@@ -210,16 +220,7 @@ fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     train(&run);
-    let files: Vec<PathBuf> = std::fs::read_dir(&run)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("events.out.tfevents.")
-        })
-        .collect();
+    let files = vgrad_tensorboard::event_files(&run).unwrap();
     assert_eq!(files.len(), 1);
     let events = vgrad_tensorboard::read_events(&files[0]).unwrap();
     // The file version, the session's start (its settings), the custom-scalars layout,
@@ -230,17 +231,7 @@ fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
     );
     // A rerun into the same folder replaces the event file rather than adding a second.
     train(&run);
-    let count = std::fs::read_dir(&run)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .starts_with("events.out")
-        })
-        .count();
-    assert_eq!(count, 1);
+    assert_eq!(vgrad_tensorboard::event_files(&run).unwrap().len(), 1);
 
     let quiet = dir.path().join("quiet");
     vgrad_train(&[
@@ -253,12 +244,7 @@ fn our_reader_finds_one_event_per_logged_step_and_no_tensorboard_writes_none() {
         quiet.to_str().unwrap(),
     ])
     .unwrap();
-    assert!(std::fs::read_dir(&quiet).unwrap().all(|e| {
-        !e.unwrap()
-            .file_name()
-            .to_string_lossy()
-            .starts_with("events.out")
-    }));
+    assert!(vgrad_tensorboard::event_files(&quiet).unwrap().is_empty());
 }
 
 #[test]
@@ -280,17 +266,7 @@ fn tensorboards_hparams_plugin_lists_every_run_of_a_sweep_with_its_settings_and_
     let outcome = sweep(&experiment, &sweep_options(&out, 2)).unwrap();
     assert_eq!((outcome.ran, outcome.failed), (4, 0));
     let runs = out.join("runs/tb");
-    let output = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tensorboard/read_hparams.py"))
-        .arg(&runs)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let tb: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let tb = read_with(&python, "read_hparams.py", &runs);
 
     // The sweep's experiment: its varied settings and the runs' metrics.
     let e = &tb["experiment"];

@@ -12,7 +12,7 @@ pub mod record;
 pub mod writer;
 
 pub use proto::{Event, HistogramProto, Summary};
-pub use reader::read_events;
+pub use reader::{event_files, histogram_tags, read_events};
 pub use writer::{EventWriter, write_event_file};
 
 /// What can go wrong with an event file.

@@ -4,12 +4,13 @@
 //! record is a slice of the bytes already read, and decoding it allocates in proportion
 //! to its length. `fuzz/` fuzzes [`parse_events`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use crate::proto::Event;
+use crate::proto::{Event, Value, What};
 use crate::record::masked_crc32c;
+use crate::writer::FILE_PREFIX;
 use crate::{EventError, Result};
 
 /// The events of the file at `path`. A record cut short at the end of the file (a writer
@@ -20,6 +21,42 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>> {
         cause,
     })?;
     parse_events(&bytes, path)
+}
+
+/// The event files in the folder `dir` (names starting with [`FILE_PREFIX`]), sorted by
+/// name.
+pub fn event_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let io = |cause| EventError::Io {
+        path: dir.to_path_buf(),
+        cause,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        if entry.file_name().to_string_lossy().starts_with(FILE_PREFIX) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Per summary event of `events`, its step and the tags of its histograms, in order.
+pub fn histogram_tags(events: &[Event]) -> Vec<(i64, Vec<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.what {
+            Some(What::Summary(s)) => Some((
+                e.step,
+                s.value
+                    .iter()
+                    .filter(|v| matches!(v.value, Some(Value::Histo(_))))
+                    .map(|v| v.tag.clone())
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The events of an event file's bytes, as [`read_events`] reads them; `path` only names
@@ -107,6 +144,17 @@ mod tests {
         assert_eq!(s.value[0].value, Some(Value::SimpleValue(0.25)));
         assert_eq!(s.value[1].value, Some(Value::SimpleValue(1e-4)));
         assert_eq!(s.value[2].value, Some(Value::Histo(histo)));
+        // The folder's event files (another file beside it is not one), and the summary's
+        // histogram tags at its step.
+        std::fs::write(dir.path().join("metrics.jsonl"), "").unwrap();
+        assert_eq!(
+            event_files(dir.path()).unwrap(),
+            vec![w.path().to_path_buf()]
+        );
+        assert_eq!(
+            histogram_tags(&events),
+            vec![(200, vec!["grad_hist/layer1".to_string()])]
+        );
     }
 
     #[test]

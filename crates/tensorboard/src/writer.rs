@@ -11,6 +11,9 @@ use crate::proto::{Event, HistogramProto, Summary, SummaryValue, Value, What};
 use crate::record::frame;
 use crate::{EventError, Result};
 
+/// How the name of every event file starts (TensorBoard reads only such files).
+pub const FILE_PREFIX: &str = "events.out.tfevents.";
+
 /// The `file_version` of the first record, as TensorFlow 2 writes it.
 pub const FILE_VERSION: &str = "brain.Event:2";
 
@@ -40,7 +43,7 @@ impl EventWriter {
             .to_string_lossy()
             .replace(['/', '\\'], "_");
         let name = format!(
-            "events.out.tfevents.{}.{host}.{}",
+            "{FILE_PREFIX}{}.{host}.{}",
             wall_time as u64,
             std::process::id()
         );

@@ -478,7 +478,9 @@ fn probe_examples(
     Tensor::from_vec(x, (1, n, data.test.pixels()), device)?.repeat((members, 1, 1))
 }
 
-/// Each member's accuracy on `set`, evaluated in chunks to bound memory.
+/// The logits of every member for the first `n` images of `set` (all of them where it has
+/// fewer), evaluated in chunks to bound memory: `each` receives a chunk's `[K, chunk,
+/// classes]` logits and its labels.
 ///
 /// On the CPU a chunk's images are stored column-major, one pixel's values for every image
 /// after another, and every member reads them in place (a broadcast, not K copies). gemm
@@ -486,38 +488,60 @@ fn probe_examples(
 /// order for every member's layer-1 product: about 40% of an ensemble of 10's evaluation
 /// (`perf`). A chunk of [`EVAL_CHUNK`] images, a multiple of gemm's 16 lanes, is read
 /// without any copy. Every logit keeps its bits (tested): each is the same sum in the same order.
-pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Result<Vec<f64>> {
+fn for_each_chunk(
+    model: &Mlp,
+    set: &ImageSet,
+    n: usize,
+    device: &Device,
+    mut each: impl FnMut(&Tensor, &[u32]) -> candle_core::Result<()>,
+) -> candle_core::Result<()> {
     let k = model.members();
     let pixels = set.pixels();
-    let mut correct = vec![0usize; k];
-    let all: Vec<u32> = (0..set.len() as u32).collect();
+    let all: Vec<u32> = (0..n.min(set.len()) as u32).collect();
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for chunk in all.chunks(EVAL_CHUNK) {
-        let n = chunk.len();
+        let b = chunk.len();
         x.clear();
         y.clear();
         set.gather(chunk, &mut x, &mut y);
         let xs = if device.is_cpu() {
-            images_by_pixel(&x, n, pixels)?.broadcast_as((k, n, pixels))?
+            images_by_pixel(&x, b, pixels)?.broadcast_as((k, b, pixels))?
         } else {
-            Tensor::from_slice(&x, (1, n, pixels), device)?
-                .broadcast_as((k, n, pixels))?
+            Tensor::from_slice(&x, (1, b, pixels), device)?
+                .broadcast_as((k, b, pixels))?
                 .contiguous()?
         };
-        let predicted = model.forward(&xs)?.argmax(D::Minus1)?.to_vec2::<u32>()?;
-        for (c, row) in correct.iter_mut().zip(&predicted) {
-            *c += row.iter().zip(&y).filter(|(p, t)| p == t).count();
-        }
+        each(&model.forward(&xs)?, &y)?;
     }
-    Ok(correct
+    Ok(())
+}
+
+/// How many of each member's predictions in `logits` (`[K, B, classes]`) are `labels`.
+fn correct(logits: &Tensor, labels: &[u32]) -> candle_core::Result<Vec<usize>> {
+    let predicted = logits.argmax(D::Minus1)?.to_vec2::<u32>()?;
+    Ok(predicted
+        .iter()
+        .map(|row| row.iter().zip(labels).filter(|(p, t)| p == t).count())
+        .collect())
+}
+
+/// Each member's accuracy on `set`.
+pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Result<Vec<f64>> {
+    let mut right = vec![0usize; model.members()];
+    for_each_chunk(model, set, set.len(), device, |logits, labels| {
+        for (r, c) in right.iter_mut().zip(correct(logits, labels)?) {
+            *r += c;
+        }
+        Ok(())
+    })?;
+    Ok(right
         .into_iter()
         .map(|c| c as f64 / set.len().max(1) as f64)
         .collect())
 }
 
 /// Each member's mean cross-entropy and accuracy on the first `n` images of `set` (all
-/// of them where it has fewer), in evaluation mode and in chunks, as `accuracy` reads
-/// them.
+/// of them where it has fewer), in evaluation mode, read as [`accuracy`] reads them.
 pub fn fit(
     model: &Mlp,
     set: &ImageSet,
@@ -525,39 +549,24 @@ pub fn fit(
     device: &Device,
 ) -> candle_core::Result<Vec<(f64, f64)>> {
     let k = model.members();
-    let n = n.min(set.len());
-    let pixels = set.pixels();
-    let (mut loss, mut correct) = (vec![0f64; k], vec![0usize; k]);
-    let all: Vec<u32> = (0..n as u32).collect();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for chunk in all.chunks(EVAL_CHUNK) {
-        let b = chunk.len();
-        x.clear();
-        y.clear();
-        set.gather(chunk, &mut x, &mut y);
-        let xs = Tensor::from_slice(&x, (1, b, pixels), device)?
-            .broadcast_as((k, b, pixels))?
-            .contiguous()?;
-        let ys = Tensor::from_slice(&y, (1, b, 1), device)?
+    let (mut loss, mut right) = (vec![0f64; k], vec![0usize; k]);
+    for_each_chunk(model, set, n, device, |logits, labels| {
+        let b = labels.len();
+        let ys = Tensor::from_slice(labels, (1, b, 1), logits.device())?
             .broadcast_as((k, b, 1))?
             .contiguous()?;
-        let logits = model.forward(&xs)?;
-        let picked = ensemble_cross_entropy(&logits, &ys)?.picked.squeeze(2)?;
-        let predicted = logits.argmax(D::Minus1)?.to_vec2::<u32>()?;
-        for (m, row) in picked
-            .to_dtype(candle_core::DType::F64)?
-            .to_vec2::<f64>()?
-            .iter()
-            .enumerate()
-        {
-            loss[m] -= row.iter().sum::<f64>();
-            correct[m] += predicted[m].iter().zip(&y).filter(|(p, t)| p == t).count();
+        let picked = ensemble_cross_entropy(logits, &ys)?.picked.squeeze(2)?;
+        let picked = picked.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        for (m, c) in correct(logits, labels)?.into_iter().enumerate() {
+            loss[m] -= picked[m].iter().sum::<f64>();
+            right[m] += c;
         }
-    }
-    let n = n.max(1) as f64;
+        Ok(())
+    })?;
+    let n = n.min(set.len()).max(1) as f64;
     Ok(loss
         .into_iter()
-        .zip(correct)
+        .zip(right)
         .map(|(l, c)| (l / n, c as f64 / n))
         .collect())
 }

@@ -39,7 +39,7 @@ impl Sink {
                 .file_name()
                 .to_string_lossy()
                 .into_owned();
-            if name == METRICS || name.starts_with("events.out.tfevents.") {
+            if name == METRICS || name.starts_with(vgrad_tensorboard::writer::FILE_PREFIX) {
                 return Err(WatchError::Occupied {
                     dir: dir.to_path_buf(),
                     file: name,

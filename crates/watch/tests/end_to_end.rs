@@ -5,7 +5,6 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Linear, Optimizer, SGD, VarBuilder, VarMap};
-use vgrad_tensorboard::proto::{Value, What};
 use vgrad_watch::{METRICS, StepRecord, Taps, Watch};
 
 /// Two layers, tanh between them, a tap at the first layer's output.
@@ -56,32 +55,9 @@ fn records(dir: &Path) -> Vec<StepRecord> {
 
 /// Per event of the folder's one event file: its step and its histogram tags.
 fn histogram_tags(dir: &Path) -> Vec<(i64, Vec<String>)> {
-    let files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("events.out.tfevents.")
-        })
-        .collect();
+    let files = vgrad_tensorboard::event_files(dir).unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
-    vgrad_tensorboard::read_events(&files[0])
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.what {
-            Some(What::Summary(s)) => Some((
-                e.step,
-                s.value
-                    .into_iter()
-                    .filter(|v| matches!(v.value, Some(Value::Histo(_))))
-                    .map(|v| v.tag)
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect()
+    vgrad_tensorboard::histogram_tags(&vgrad_tensorboard::read_events(&files[0]).unwrap())
 }
 
 #[test]

@@ -3,8 +3,6 @@
 
 use std::process::Command;
 
-use vgrad_tensorboard::proto::{Value, What};
-
 /// The VarMap names of candle's ConvNet.
 const PARAMS: [&str; 8] = [
     "c1.bias",
@@ -50,26 +48,10 @@ fn three_steps_write_every_parameters_histograms() {
         .collect();
     assert_eq!(steps, [0, 2]);
 
-    let events = std::fs::read_dir(&run)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().contains("events.out.tfevents."))
-        .unwrap();
-    let summaries: Vec<(i64, Vec<String>)> = vgrad_tensorboard::read_events(&events)
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| match e.what {
-            Some(What::Summary(s)) => Some((
-                e.step,
-                s.value
-                    .into_iter()
-                    .filter(|v| matches!(v.value, Some(Value::Histo(_))))
-                    .map(|v| v.tag)
-                    .collect(),
-            )),
-            _ => None,
-        })
-        .collect();
+    let files = vgrad_tensorboard::event_files(&run).unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let summaries =
+        vgrad_tensorboard::histogram_tags(&vgrad_tensorboard::read_events(&files[0]).unwrap());
     assert_eq!(
         summaries.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         [0, 2]
