@@ -19,6 +19,10 @@ use vgrad_sweep::{Overrides, Sweep, SweepDefinition};
 fn all_changed() -> RunConfig {
     RunConfig {
         model: vgrad_record::Architecture::Cnn,
+        task: vgrad_record::Task::Adding,
+        sequence_length: 25,
+        recurrent_init: "orthogonal:1.5".parse().unwrap(),
+        forget_bias: vgrad_record::ForgetBias::Set(1.0),
         activation: "leaky-relu:0.3".parse().unwrap(),
         layers: 3,
         width: 7,
@@ -95,10 +99,22 @@ fn every_field_is_a_flag_a_sweep_key_and_a_config_json_field_with_one_default() 
             "{field}: all_changed() must change it"
         );
         // A setting that only applies beside another is set with it.
-        let needs: &[(&str, Value)] = match field.as_str() {
-            "branch_scale" => &[("residual", Value::Bool(true))],
-            _ => &[],
+        let recurrent = |model: &str| {
+            vec![
+                ("model", Value::from(model)),
+                ("activation", Value::from("tanh")),
+                ("layers", Value::from(2)),
+            ]
         };
+        let needs: Vec<(&str, Value)> = match field.as_str() {
+            "branch_scale" => vec![("residual", Value::Bool(true))],
+            "task" => [recurrent("gru"), vec![("sequence_length", Value::from(25))]].concat(),
+            "sequence_length" => [recurrent("rnn"), vec![("task", Value::from("adding"))]].concat(),
+            "recurrent_init" => recurrent("rnn"),
+            "forget_bias" => recurrent("lstm"),
+            _ => Vec::new(),
+        };
+        let needs = needs.as_slice();
         let mut want = with_field(field, value);
         for (other, v) in needs {
             want = with_field_of(want, other, v);

@@ -20,11 +20,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use vgrad_model::{Kernels, MlpConfig};
+use vgrad_model::{Kernels, MlpConfig, RecurrentConfig};
 use vgrad_record::layout::SUMMARY_FILE;
-use vgrad_record::{RunConfig, RunSummary, StepRecord, VALIDATION_EXAMPLES, run_name};
+use vgrad_record::{RunConfig, RunSummary, StepRecord, Task, VALIDATION_EXAMPLES, run_name};
+use vgrad_train::data::Splits;
 use vgrad_train::memory::{self, MemoryEstimate};
-use vgrad_train::{RunDir, RunLock, StepSink, TrainError, Trainer, data};
+use vgrad_train::{RecurrentTrainer, RunDir, RunLock, StepSink, TrainError, Trainer, data};
 
 use args::{Cli, Command, TrainArgs};
 
@@ -148,6 +149,24 @@ fn progress_bar(steps: usize) -> Option<ProgressBar> {
     })
 }
 
+/// `config`'s images (`--data`), split for validation and checked against its batch size.
+fn load_images(config: &RunConfig) -> Result<Splits> {
+    let loaded = Instant::now();
+    let source = &config.data;
+    let data = data::load(source)
+        .with_context(|| format!("cannot load MNIST (--data {source})"))
+        .and_then(|mnist| Ok(mnist.split(VALIDATION_EXAMPLES)?))
+        .and_then(|data| Ok(config.validate_for(data.train.len()).map(|()| data)?))?;
+    tracing::info!(
+        train = data.train.len(),
+        val = data.val.len(),
+        test = data.test.len(),
+        seconds = loaded.elapsed().as_secs_f64(),
+        "loaded MNIST"
+    );
+    Ok(data)
+}
+
 /// `vgrad train`: trains one run, or one ensemble member per seed of `--seeds`, and
 /// returns each run's folder and summary.
 pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
@@ -180,7 +199,11 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         })
         .collect();
     configs[0].validate()?;
-    MlpConfig::for_run(&configs[0]).validate()?;
+    if configs[0].model.is_recurrent() {
+        RecurrentConfig::for_run(&configs[0])?.validate()?;
+    } else {
+        MlpConfig::for_run(&configs[0]).validate()?;
+    }
     check_memory(args, &configs[0], seeds.len())?;
 
     // Lock every run folder first: from here on no other process writes them, and what
@@ -201,26 +224,17 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     // The data after the locks, which find an unwritable output folder at once, and
     // before anything is written there: a run whose data fails to load leaves an existing
     // folder as it was and removes the folders and lock files its locks created.
-    let loaded = Instant::now();
-    let source = &args.config.data;
-    let data = data::load(source)
-        .with_context(|| format!("cannot load MNIST (--data {source})"))
-        .and_then(|mnist| Ok(mnist.split(VALIDATION_EXAMPLES)?))
-        .and_then(|data| Ok(configs[0].validate_for(data.train.len()).map(|()| data)?));
-    let data = match data {
-        Ok(data) => data,
-        Err(err) => {
-            vgrad_train::run_dir::abandon_all(locks);
-            return Err(err);
-        }
+    // The adding problem generates its sequences from each seed: no images to load.
+    let data = match configs[0].task {
+        Task::Mnist => match load_images(&configs[0]) {
+            Ok(data) => Some(data),
+            Err(err) => {
+                vgrad_train::run_dir::abandon_all(locks);
+                return Err(err);
+            }
+        },
+        Task::Adding => None,
     };
-    tracing::info!(
-        train = data.train.len(),
-        val = data.val.len(),
-        test = data.test.len(),
-        seconds = loaded.elapsed().as_secs_f64(),
-        "loaded MNIST"
-    );
     let run_dirs = locks
         .into_iter()
         .zip(&configs)
@@ -233,9 +247,14 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
         bar: progress_bar(args.config.steps),
         pending_loss: Vec::new(),
     };
-    let outcomes = Trainer::new(&configs[0], &seeds, &data, &device, Kernels::Fused)?
-        .run(&mut writers)
-        .map_err(|e| incomplete(e, &dirs))?;
+    let trained = match &data {
+        Some(images) if !configs[0].model.is_recurrent() => {
+            Trainer::new(&configs[0], &seeds, images, &device, Kernels::Fused)?.run(&mut writers)
+        }
+        _ => RecurrentTrainer::new(&configs[0], &seeds, data.as_ref(), &device, Kernels::Fused)?
+            .run(&mut writers),
+    };
+    let outcomes = trained.map_err(|e| incomplete(e, &dirs))?;
     if let Some(bar) = &writers.bar {
         bar.finish_and_clear();
     }
@@ -253,6 +272,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
             run = %path.display(),
             status = %summary.status,
             test_acc = summary.test_acc,
+            test_mse = summary.test_mse,
             decay_ratio = summary.profile.decay_ratio,
             delta_decay_ratio = summary.profile.delta_decay_ratio,
             "finished"

@@ -58,6 +58,9 @@ impl MlpConfig {
     /// Checks that the configuration describes a network that can be built.
     pub fn validate(&self) -> Result<()> {
         let fail = |m: &str| Err(ModelError::Config(m.to_string()));
+        if self.model.is_recurrent() {
+            return fail("a recurrent network is built by vgrad_model::Recurrent, not Mlp");
+        }
         if self.layers == 0 {
             return fail("layers must be at least 1 (the output layer)");
         }

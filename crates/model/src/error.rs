@@ -6,6 +6,9 @@ pub enum ModelError {
     /// A configuration that is well-formed but unusable (zero layers, no seeds, ...).
     #[error("invalid model configuration: {0}")]
     Config(String),
+    /// A setting written as text that does not parse.
+    #[error(transparent)]
+    Parse(#[from] vgrad_record::ParseError),
     /// An error raised by candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

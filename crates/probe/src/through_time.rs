@@ -19,8 +19,8 @@ use candle_core::{DType, Tensor, Var};
 use nalgebra::{DMatrix, SVD, Schur};
 use vgrad_model::recurrent::{Gates, Recurrent, RecurrentKind, RecurrentTrace};
 use vgrad_record::time::{
-    GATE_SATURATION, GateStats, RecurrentBlock, RecurrentWeight, TimeRecord, TimeStep, delta_ratio,
-    step_factor,
+    GATE_SATURATION, GateStats, RecurrentBlock, RecurrentWeight, TimeJacobians, TimeRecord,
+    TimeStep, delta_ratio, step_factor,
 };
 
 use crate::{ProbeError, Result};
@@ -267,9 +267,55 @@ pub fn probe_through_time(
                 .iter()
                 .map(|(name, values)| gate_stats(name, values))
                 .collect(),
+            jacobians: None,
         });
     }
     Ok(records)
+}
+
+/// The vanilla RNN's step Jacobians through time on the first `examples` examples of a
+/// traced pass (with no taps or zero taps), beside Pascanu et al. 2013's bound, one per
+/// member: the geometric mean of their spectral norms and sigma_max(W_h) gamma. `None`
+/// per member for the gated cells, whose Jacobians through time are not W_h diag(f').
+/// Costs one hidden x hidden SVD per example and step.
+pub fn time_jacobians(
+    model: &Recurrent,
+    trace: &RecurrentTrace,
+    examples: usize,
+) -> Result<Vec<Option<TimeJacobians>>> {
+    let k = model.members();
+    let Some(activation) = model.kind().activation() else {
+        return Ok(vec![None; k]);
+    };
+    let hidden = model.hidden();
+    let gamma = vgrad_theory::recurrent::derivative_bound(activation);
+    let derivatives = vanilla_derivatives(model, trace)?;
+    let blocks = recurrent_blocks(model)?;
+    let mut out = Vec::with_capacity(k);
+    for (derivs, blocks) in derivatives.iter().zip(&blocks) {
+        let w_h = &blocks[0];
+        let batch = derivs.first().map_or(0, |d| d.len() / hidden.max(1));
+        let n = examples.min(batch);
+        // Step 1's Jacobian is that of h_1 against the fixed h_0: it carries no error.
+        let mut norms = Vec::with_capacity(n * derivs.len().saturating_sub(1));
+        for d in derivs.iter().skip(1) {
+            for example in d.chunks_exact(hidden).take(n) {
+                let j = vgrad_theory::recurrent::rnn_step_jacobian(w_h, hidden, example)
+                    .map_err(|e| ProbeError::Shape(e.to_string()))?;
+                // nalgebra's SVD: the theory crate's Jacobi method is exact but takes
+                // milliseconds per matrix at these widths, and there are T per example.
+                norms.push(block_spectrum(&j, hidden).1);
+            }
+        }
+        let bound_per_step =
+            vgrad_theory::recurrent::step_norm_bound(w_h, hidden, gamma).unwrap_or(f64::NAN);
+        out.push(Some(TimeJacobians {
+            examples: n,
+            norm_per_step: vgrad_theory::recurrent::NormProduct::of(&norms).per_step,
+            bound_per_step,
+        }));
+    }
+    Ok(out)
 }
 
 /// The vanilla RNN's f'(a_t) for every member and step, read back from the hidden states
@@ -794,6 +840,58 @@ mod tests {
         let trace = lstm.forward_traced(&xs.to_dtype(DType::F32)?, None)?;
         let err = vanilla_derivatives(&lstm, &trace).unwrap_err();
         assert!(err.to_string().contains("no vanilla RNN"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn time_jacobians_agree_with_the_theory_crate() -> Result<()> {
+        let (members, batch, steps) = (2, 3, 5);
+        let cfg = RecurrentConfig {
+            kind: RecurrentKind::RnnTanh,
+            input: 2,
+            hidden: 4,
+            outputs: 1,
+            init: RecurrentInit::Orthogonal { gain: 1.3 },
+            forget_bias: None,
+        };
+        let model =
+            Recurrent::init_with_dtype(&cfg, &[4, 5], &VarMap::new(), &Device::Cpu, DType::F64)?;
+        let xs = sequences((members, batch, steps, cfg.input), DType::F64);
+        let trace = model.forward_traced(&xs, None)?;
+        let ours = time_jacobians(&model, &trace, 2)?;
+        let derivs = vanilla_derivatives(&model, &trace)?;
+        let blocks = recurrent_blocks(&model)?;
+        for m in 0..members {
+            // The theory crate's cyclic Jacobi on the first two examples.
+            let firsts: Vec<Vec<f64>> = derivs[m].iter().map(|d| d[..2 * 4].to_vec()).collect();
+            let want = vgrad_theory::recurrent::jacobian_products(&blocks[m][0], 4, &firsts, 1.0)
+                .expect("finite");
+            let got = ours[m].as_ref().expect("a vanilla RNN has Jacobians");
+            assert_eq!(got.examples, 2);
+            assert!(
+                (got.norm_per_step - want.mean_per_step).abs() < 1e-10,
+                "member {m}"
+            );
+            // Orthogonal blocks times 1.3: every singular value is 1.3.
+            assert!(
+                (got.bound_per_step - 1.3).abs() < 1e-6,
+                "{}",
+                got.bound_per_step
+            );
+            assert!(got.norm_per_step <= got.bound_per_step);
+        }
+        let gru = Recurrent::init(
+            &RecurrentConfig {
+                kind: RecurrentKind::Gru,
+                init: RecurrentInit::Uniform,
+                ..cfg
+            },
+            &[4],
+            &VarMap::new(),
+            &Device::Cpu,
+        )?;
+        let trace = gru.forward_traced(&xs.narrow(0, 0, 1)?.to_dtype(DType::F32)?, None)?;
+        assert_eq!(time_jacobians(&gru, &trace, 2)?, vec![None]);
         Ok(())
     }
 }

@@ -113,6 +113,9 @@ fn check_model(
     let (input, width, b) = match model {
         Architecture::Mlp => (6, 4, B),
         Architecture::Cnn => (IMAGE_SIDE * IMAGE_SIDE, 2, B_CNN),
+        Architecture::Rnn | Architecture::Lstm | Architecture::Gru => {
+            unreachable!("the probe through time has its own finite differences")
+        }
     };
     let cfg = MlpConfig {
         model,
@@ -245,6 +248,9 @@ fn check_model(
                         Architecture::Mlp => assert_close(&tag("chi1"), r.chi1.unwrap(), chi1),
                         // A dense layer's chi_1 does not describe a convolution.
                         Architecture::Cnn => assert_eq!(r.chi1, None),
+                        Architecture::Rnn | Architecture::Lstm | Architecture::Gru => {
+                            unreachable!("not an Mlp")
+                        }
                     }
                     let input = trace.activation_inputs[l - 1]
                         .narrow(0, m, 1)

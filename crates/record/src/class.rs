@@ -78,6 +78,28 @@ impl fmt::Display for RegressionClass {
     }
 }
 
+impl std::str::FromStr for RegressionClass {
+    type Err = crate::ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_named(&Self::ALL, Self::name, s, "regression class")
+    }
+}
+
+crate::serde_as_text!(RegressionClass);
+
+impl RegressionClass {
+    /// The class as a number for TensorBoard's HParams (whose metrics are numbers), in
+    /// [`RunClass::code`]'s convention: 1 solved, 0 unsolved, -1 diverged.
+    pub fn code(self) -> f64 {
+        match self {
+            Self::Solved => 1.0,
+            Self::Unsolved => 0.0,
+            Self::Diverged => -1.0,
+        }
+    }
+}
+
 /// The accuracy of a guess: one over the number of classes.
 pub fn chance_accuracy() -> f64 {
     1.0 / CLASSES as f64
@@ -307,6 +329,9 @@ crate::serde_as_text!(Phase);
 /// while the first gets some (a factor that would be infinite says nothing). 0 where no
 /// error reaches the first hidden layer.
 pub fn error_factor(step: &StepRecord) -> Option<f64> {
+    if let Some(time) = &step.time {
+        return time_factor(time);
+    }
     let hidden = step.layers.len().checked_sub(1)?;
     if hidden < 2 {
         return None;
@@ -317,6 +342,21 @@ pub fn error_factor(step: &StepRecord) -> Option<f64> {
         return Some(0.0);
     }
     let factor = (first / last).powf(0.5 / (hidden - 1) as f64);
+    (factor.is_finite() && factor > 0.0).then_some(factor)
+}
+
+/// A recurrent network's error factor per time step (time in place of depth):
+/// [`crate::time::TimeRecord::step_factor`], with [`error_factor`]'s conventions: 0 where
+/// no error reaches the first step, `None` where it is undefined or infinite.
+fn time_factor(time: &crate::time::TimeRecord) -> Option<f64> {
+    let first = time.steps.first()?.delta_l2;
+    if time.steps.len() < 2 {
+        return None;
+    }
+    if first == 0.0 {
+        return Some(0.0);
+    }
+    let factor = time.step_factor;
     (factor.is_finite() && factor > 0.0).then_some(factor)
 }
 
@@ -413,6 +453,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, &ms)| layer(i + 1, ms))
                 .collect(),
+            time: None,
         }
     }
 

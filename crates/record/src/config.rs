@@ -9,7 +9,8 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Activation, Architecture, BranchScale, ConfigError, Init, Norm, Optimizer, ParseError, Probe,
+    Activation, Architecture, BranchScale, ConfigError, ForgetBias, Init, Norm, Optimizer,
+    ParseError, Probe, RecurrentInit, Task,
 };
 
 /// Pixels per MNIST image: the network's input size.
@@ -26,11 +27,31 @@ pub const VALIDATION_EXAMPLES: usize = 5_000;
 #[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
-    /// The network: mlp (dense layers) or cnn (3x3 convolutions of --width channels in two
+    /// The network: mlp (dense layers), cnn (3x3 convolutions of --width channels in two
     /// stages, 14x14 then 7x7 with twice the channels, global average pooling, a dense
-    /// output layer; --layers counts the convolutions and the output layer).
+    /// output layer; --layers counts the convolutions and the output layer), or a
+    /// recurrent layer of --width units read out from its last hidden state (--layers 2):
+    /// rnn (--activation tanh or relu), lstm or gru (--activation tanh).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.model))]
     pub model: Architecture,
+    /// What the network learns: mnist (the images of --data; a recurrent network reads
+    /// each image's 28 rows as 28 time steps), or adding (the adding problem of
+    /// --sequence-length steps, generated from the seed; recurrent models only).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.task))]
+    pub task: Task,
+    /// The adding problem's sequence length T (at least 2); 0 for mnist, whose sequences
+    /// are an image's 28 rows.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.sequence_length))]
+    pub sequence_length: usize,
+    /// A recurrent network's weights: uniform (every weight and bias U(+-1/sqrt(width)),
+    /// PyTorch's default), orthogonal[:<gain>] (each gate's recurrent block orthogonal
+    /// times the gain), identity[:<gain>] (rnn only: Le et al. 2015's IRNN).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.recurrent_init))]
+    pub recurrent_init: RecurrentInit,
+    /// The LSTM's forget-gate bias: init (as --recurrent-init draws it) or a number (its
+    /// effective bias set to it; Jozefowicz et al. 2015 recommend 1).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.forget_bias))]
+    pub forget_bias: ForgetBias,
     /// Hidden-layer activation: sigmoid, tanh, relu, leaky-relu (slope 0.01),
     /// leaky-relu:<slope>, elu, gelu, silu, softsign, selu, linear.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.activation))]
@@ -116,7 +137,8 @@ pub struct RunConfig {
     pub eval_every: usize,
     /// The Jacobian spectrum on the probe examples: auto (at every logged step up to 128
     /// units per layer, at step 0 only beyond), jacobian (at every logged step), basic
-    /// (never).
+    /// (never). A vanilla RNN's Jacobians through time: at the first and last logged
+    /// step, unless basic.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.probe))]
     pub probe: Probe,
     /// Seed of the initial weights and the data order; the run is written to --out.
@@ -136,6 +158,10 @@ pub struct RunConfig {
 /// The reference experiment of `docs/experiment.md`: every setting's default.
 pub const REFERENCE: RunConfig = RunConfig {
     model: Architecture::Mlp,
+    task: Task::Mnist,
+    sequence_length: 0,
+    recurrent_init: RecurrentInit::Uniform,
+    forget_bias: ForgetBias::Init,
     activation: Activation::Sigmoid,
     layers: 6,
     width: 10,
@@ -165,8 +191,12 @@ pub const REFERENCE: RunConfig = RunConfig {
 /// Fields added after the first reports were committed. `config.json` (and so the hash in
 /// every run folder's name, and a report's configuration table) leaves each out while it
 /// holds its default, so that the runs of those reports keep their names and numbers.
-pub const OMITTED_AT_DEFAULT: [&str; 11] = [
+pub const OMITTED_AT_DEFAULT: [&str; 15] = [
     "model",
+    "task",
+    "sequence_length",
+    "recurrent_init",
+    "forget_bias",
     "bias_variance",
     "norm",
     "residual",
@@ -275,12 +305,16 @@ impl RunConfig {
     /// probe does not build.
     pub fn probes_jacobian_at(&self, step: usize) -> bool {
         self.norm != Norm::Batch
-            && !self.model.is_convolutional()
+            && self.model == Architecture::Mlp
             && self.probe.jacobian_at(step, self.width)
     }
 
     /// Checks that the normalisation and the skips have something to work on.
     fn validate_architecture(&self) -> Result<(), ConfigError> {
+        self.validate_task()?;
+        if self.model.is_recurrent() {
+            return self.validate_recurrent();
+        }
         if self.norm == Norm::Batch && self.probe == Probe::Jacobian {
             return Err(ConfigError(
                 "--probe jacobian is not available with --norm batch: the probe's Jacobians \
@@ -324,6 +358,7 @@ impl RunConfig {
                     .into(),
             ));
         }
+        self.validate_not_recurrent()?;
         if self.residual && self.layers < 3 {
             return Err(ConfigError(format!(
                 "--residual needs --layers of at least 3: the skips join hidden layers 2..L-1 \
@@ -332,6 +367,135 @@ impl RunConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Checks that the task suits the network, and the settings only one task reads.
+    fn validate_task(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError(m));
+        match self.task {
+            Task::Adding if !self.model.is_recurrent() => fail(format!(
+                "--task adding needs a recurrent --model (rnn, lstm or gru), got {}",
+                self.model
+            )),
+            Task::Adding if self.sequence_length < 2 => fail(format!(
+                "--task adding needs --sequence-length of at least 2 (one marked step in \
+                 each half), got {}",
+                self.sequence_length
+            )),
+            Task::Adding if self.data != DataSource::Auto => fail(format!(
+                "--data {} does not apply to --task adding, whose sequences are generated \
+                 from the seed; leave --data out",
+                self.data
+            )),
+            Task::Adding if self.eval_every > 0 => fail(
+                "--eval-every needs a validation set, and the adding problem has a training \
+                 and a test set only; leave it at 0"
+                    .into(),
+            ),
+            Task::Mnist if self.sequence_length != 0 => fail(format!(
+                "--sequence-length sets the adding problem's T; --task mnist reads an \
+                 image's 28 rows, so leave it at 0, got {}",
+                self.sequence_length
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks a recurrent network's settings: one recurrent layer and a readout, its own
+    /// init, and none of the dense layers' settings.
+    fn validate_recurrent(&self) -> Result<(), ConfigError> {
+        let fail = |m: String| Err(ConfigError(m));
+        let model = self.model;
+        let activations = match model {
+            Architecture::Rnn => "tanh or relu",
+            _ => "tanh",
+        };
+        let allowed = match model {
+            Architecture::Rnn => matches!(self.activation, Activation::Tanh | Activation::Relu),
+            _ => self.activation == Activation::Tanh,
+        };
+        if !allowed {
+            return fail(format!(
+                "--model {model} needs --activation {activations} (the cell's nonlinearity; \
+                 the gates are sigmoids), got {}",
+                self.activation
+            ));
+        }
+        if self.layers != 2 {
+            return fail(format!(
+                "--model {model} needs --layers 2 (one recurrent layer of --width units and \
+                 the readout), got {}",
+                self.layers
+            ));
+        }
+        let dense_only = [
+            (
+                "--init",
+                self.init != REFERENCE.init,
+                "use --recurrent-init",
+            ),
+            (
+                "--bias-variance",
+                self.bias_variance != 0.0,
+                "use --recurrent-init",
+            ),
+            ("--norm", self.norm != Norm::None, "leave it at none"),
+            ("--residual", self.residual, "leave it out"),
+        ];
+        if let Some((flag, _, instead)) = dense_only.iter().find(|(_, set, _)| *set) {
+            return fail(format!(
+                "{flag} sets the dense networks' layers, not --model {model}'s; {instead}"
+            ));
+        }
+        if self.probe == Probe::Jacobian {
+            return fail(format!(
+                "--probe jacobian is not available with --model {model}: the probe builds the \
+                 Jacobians of dense layers only (the recurrent probe measures the error at \
+                 every time step); use --probe auto or basic"
+            ));
+        }
+        if matches!(self.recurrent_init, RecurrentInit::Identity { .. })
+            && model != Architecture::Rnn
+        {
+            return fail(format!(
+                "--recurrent-init {} (the IRNN) is for --model rnn, not {model}",
+                self.recurrent_init
+            ));
+        }
+        if self.forget_bias != ForgetBias::Init && model != Architecture::Lstm {
+            return fail(format!(
+                "--forget-bias is the LSTM's; --model {model} has no forget gate"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that the recurrent settings are left alone by a network that is not
+    /// recurrent.
+    fn validate_not_recurrent(&self) -> Result<(), ConfigError> {
+        if self.recurrent_init != RecurrentInit::Uniform {
+            return Err(ConfigError(format!(
+                "--recurrent-init sets a recurrent network's weights; --model {} reads --init",
+                self.model
+            )));
+        }
+        if self.forget_bias != ForgetBias::Init {
+            return Err(ConfigError(format!(
+                "--forget-bias is the LSTM's; --model {} has no forget gate",
+                self.model
+            )));
+        }
+        Ok(())
+    }
+
+    /// The number of time steps a recurrent network reads: an image's rows, or the adding
+    /// problem's T; `None` for the other networks.
+    pub fn time_steps(&self) -> Option<usize> {
+        match (self.model.is_recurrent(), self.task) {
+            (false, _) => None,
+            (true, Task::Mnist) => Some(crate::recurrent::IMAGE_ROWS),
+            (true, Task::Adding) => Some(self.sequence_length),
+        }
     }
 
     /// Checks the settings against the training set's size.

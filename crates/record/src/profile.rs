@@ -114,6 +114,7 @@ mod tests {
                     layer(2, 5.0, 2.0),
                     layer(3, last, 4.0),
                 ],
+                time: None,
             })
             .collect();
         let p = DecayProfile::from_steps(&steps).unwrap();

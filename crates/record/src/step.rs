@@ -202,9 +202,11 @@ pub struct Spectrum {
 pub struct StepRecord {
     /// Training step (0-based), before that step's update.
     pub step: usize,
-    /// Mean cross-entropy on the step's batch.
+    /// Mean cross-entropy on the step's batch (the mean squared error for a regression
+    /// task).
     pub loss: f64,
-    /// Accuracy on the step's batch.
+    /// Accuracy on the step's batch (null for a regression task).
+    #[serde(deserialize_with = "crate::nan::f64")]
     pub train_acc: f64,
     /// Accuracy on the validation images at this step's weights, at the steps
     /// `--eval-every` picks.
@@ -214,8 +216,13 @@ pub struct StepRecord {
     /// examples; `None` at steps the Jacobian was not probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jacobian: Option<Spectrum>,
-    /// Layers 1..=L.
+    /// Layers 1..=L; empty for a recurrent network, whose error the probe follows
+    /// through time instead (`time`).
     pub layers: Vec<LayerRecord>,
+    /// A recurrent network's probe through time: the error at every time step, the
+    /// recurrent weight and the gates; absent for the other networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<crate::time::TimeRecord>,
 }
 
 #[cfg(test)]

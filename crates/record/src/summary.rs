@@ -165,6 +165,14 @@ pub struct RunSummary {
     /// The accuracy on the same training images; absent with `train_loss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_acc: Option<f64>,
+    /// A regression task's (the adding problem's) mean squared error on its test
+    /// sequences after training; absent for a classification and a diverged run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_mse: Option<f64>,
+    /// How a regression run ended: solved, unsolved or diverged ([`RegressionClass`]);
+    /// `outcome` then describes the accuracy it does not have, and readers use this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression_outcome: Option<crate::RegressionClass>,
 }
 
 /// Training images the fit after training is measured on (`train_loss`, `train_acc`).
@@ -243,6 +251,8 @@ impl RunSummary {
             phase_start: None,
             train_loss: None,
             train_acc: None,
+            test_mse: None,
+            regression_outcome: None,
         }
     }
 
@@ -250,6 +260,13 @@ impl RunSummary {
     /// where the file has it).
     pub fn class(&self) -> RunClass {
         RunClass::of(self.status, self.test_acc)
+    }
+
+    /// How the run ended as a number for TensorBoard's HParams: its regression class's
+    /// code for a regression task, else its class's ([`RunClass::code`]).
+    pub fn outcome_code(&self) -> f64 {
+        self.regression_outcome
+            .map_or_else(|| self.class().code(), crate::RegressionClass::code)
     }
 }
 

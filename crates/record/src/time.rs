@@ -111,6 +111,27 @@ pub struct TimeRecord {
     /// The sigmoid gates' statistics; empty for the vanilla RNN.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gates: Vec<GateStats>,
+    /// The vanilla RNN's Jacobians through time beside Pascanu et al. 2013's bound, on
+    /// the probe's examples, at the steps the probe measures Jacobians; absent elsewhere
+    /// and for the gated cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jacobians: Option<TimeJacobians>,
+}
+
+/// The norms of a vanilla RNN's step Jacobians dh_t/dh_(t-1) = W_h^T diag(f'(a_t)) and
+/// Pascanu et al. 2013's bound on them (section 2.1).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TimeJacobians {
+    /// Examples the norms were taken on.
+    pub examples: usize,
+    /// The geometric mean of ||dh_t/dh_(t-1)|| (spectral norm) over the examples and
+    /// steps t = 2..=T: the per-step factor of the product of the Jacobians' norms.
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub norm_per_step: f64,
+    /// The bound on every step's norm: sigma_max(W_h) gamma, with gamma the activation
+    /// derivative's bound (1 for tanh and ReLU). Below 1 the error must vanish.
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub bound_per_step: f64,
 }
 
 /// ||dC/dh_T|| / ||dC/dh_1|| of a profile of norms over time steps 1..=T (NaN for
@@ -186,6 +207,11 @@ mod tests {
                 high_frac: 0.25,
                 saturated_frac: 0.25,
             }],
+            jacobians: Some(TimeJacobians {
+                examples: 8,
+                norm_per_step: 0.8,
+                bound_per_step: 1.2,
+            }),
         };
         let json = serde_json::to_string(&record).expect("a record serialises");
         let back: TimeRecord = serde_json::from_str(&json).expect("and reads back");

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use vgrad_record::time::{GateStats, RecurrentBlock, RecurrentWeight, TimeRecord, TimeStep};
 use vgrad_record::{
-    Distribution, Histogram, LayerRecord, Outcome, RunState, RunStatus, RunSummary, Spectrum,
-    StepRecord,
+    Distribution, Histogram, LayerRecord, Outcome, RegressionClass, RunState, RunStatus,
+    RunSummary, Spectrum, StepRecord,
 };
 use vgrad_sweep::{GridPoint, Overrides, Sweep, SweepDefinition};
 
@@ -34,6 +35,7 @@ pub fn step(step: usize, layers: Vec<LayerRecord>) -> StepRecord {
         val_acc: None,
         jacobian: None,
         layers,
+        time: None,
     }
 }
 
@@ -221,6 +223,148 @@ pub fn named_with(
         .iter()
         .enumerate()
         .map(|(i, p)| scenario(p, &[spec(i, 0), spec(i, 1)]))
+        .collect();
+    (sweep, scenarios)
+}
+
+/// What a synthetic recurrent run measures.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeSpec {
+    /// Time steps T.
+    pub steps: usize,
+    /// The error's factor per time step back at step 0: ||dC/dh_t|| is multiplied by it
+    /// at every step from T back to 1.
+    pub factor_start: f64,
+    /// The same at the logged steps after step 0.
+    pub factor_training: f64,
+    /// Final test accuracy (NaN for a regression).
+    pub test_acc: f64,
+    /// Final test mean squared error of a regression (`None` for a classification).
+    pub test_mse: Option<f64>,
+    /// How it ended.
+    pub status: RunStatus,
+    /// A number that makes its values differ from another seed's.
+    pub seed: usize,
+}
+
+impl TimeSpec {
+    /// A classification run of `steps` time steps that trains to 90% with a stable error.
+    pub fn new(steps: usize, seed: usize) -> Self {
+        Self {
+            steps,
+            factor_start: 1.0,
+            factor_training: 1.0,
+            test_acc: 0.9,
+            test_mse: None,
+            status: RunStatus::Ok,
+            seed,
+        }
+    }
+}
+
+/// Logged steps 0, 100 and 200 of a recurrent run as `spec` says.
+pub fn recurrent_run(spec: &TimeSpec) -> Vec<StepRecord> {
+    let jitter = 1.0 + 0.02 * spec.seed as f64;
+    (0..3)
+        .map(|k| {
+            let factor = if k == 0 {
+                spec.factor_start
+            } else {
+                spec.factor_training
+            };
+            let t_last = spec.steps as i32;
+            let norms: Vec<f64> = (1..=t_last)
+                .map(|t| 1e-3 * jitter * factor.powi(t_last - t))
+                .collect();
+            let time = TimeRecord {
+                steps: norms
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &n)| TimeStep {
+                        t: t + 1,
+                        delta_l2: n,
+                        delta_mean_abs: 0.1 * n,
+                        carry_gate_mean: Some(0.6),
+                    })
+                    .collect(),
+                delta_ratio: vgrad_record::time::delta_ratio(&norms),
+                step_factor: vgrad_record::time::step_factor(&norms),
+                recurrent: RecurrentWeight {
+                    blocks: vec![RecurrentBlock {
+                        gate: "f".into(),
+                        spectral_radius: 0.9,
+                        max_singular: 1.1,
+                    }],
+                    grad_mean_abs: 1e-4,
+                    grad_l2: 1e-2,
+                    weight_mean_abs: 0.05,
+                    weight_l2: 3.0,
+                },
+                gates: vec![GateStats {
+                    gate: "f".into(),
+                    mean: 0.6,
+                    low_frac: 0.0,
+                    high_frac: 0.1,
+                    saturated_frac: 0.1,
+                }],
+                jacobians: None,
+            };
+            StepRecord {
+                time: Some(time),
+                loss: 0.5 / (1.0 + k as f64),
+                ..step(100 * k, Vec::new())
+            }
+        })
+        .collect()
+}
+
+/// The scenario of `point` whose recurrent runs, one per spec, finished as the specs say.
+pub fn recurrent_scenario(point: &GridPoint, specs: &[TimeSpec]) -> Scenario {
+    Scenario {
+        point: point.clone(),
+        runs: specs
+            .iter()
+            .enumerate()
+            .map(|(seed, spec)| {
+                let steps = recurrent_run(spec);
+                let as_mlp = Spec {
+                    test_acc: spec.test_acc,
+                    status: spec.status,
+                    ..Spec::new(spec.seed)
+                };
+                let mut run = finished(point, seed as u64, &as_mlp, steps);
+                if let (RunState::Done(summary), Some(mse)) = (&mut run.state, spec.test_mse) {
+                    let ok = spec.status.is_ok();
+                    summary.test_mse = ok.then_some(mse);
+                    summary.regression_outcome = Some(RegressionClass::of(spec.status, mse));
+                    summary.outcome = None;
+                }
+                run
+            })
+            .collect(),
+    }
+}
+
+/// A sweep of recurrent networks over the named scenarios `named` (name, fields) and
+/// `[base]` lines `base`, two seeds each, whose runs `spec` makes from the scenario's
+/// index and the seed.
+pub fn recurrent(
+    base: &str,
+    named: &[(&str, &str)],
+    spec: impl Fn(usize, usize) -> TimeSpec,
+) -> (Sweep, Vec<Scenario>) {
+    let mut text = format!(
+        "seeds = 2\n[base]\nactivation = \"tanh\"\nlayers = 2\nsteps = 300\nlog_every = 100\n{base}\n"
+    );
+    for (name, fields) in named {
+        text.push_str(&format!("[[scenarios]]\nname = \"{name}\"\n{fields}\n"));
+    }
+    let sweep = sweep(&text);
+    let scenarios = sweep
+        .points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| recurrent_scenario(p, &[spec(i, 0), spec(i, 1)]))
         .collect();
     (sweep, scenarios)
 }

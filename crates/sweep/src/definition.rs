@@ -83,11 +83,20 @@ pub enum Paper {
     Hanin2018,
     /// He et al. 2016: deeper plain convolutional networks fit worse, residual ones do not.
     He2016,
+    /// Pascanu, Mikolov & Bengio 2013: the vanilla RNN's bound on the Jacobians through
+    /// time, and gradient clipping.
+    Pascanu2013,
+    /// Jozefowicz, Zaremba & Sutskever 2015: the LSTM's forget-gate bias of 1.
+    Jozefowicz2015,
+    /// Le, Jaitly & Hinton 2015: sequential MNIST and the adding problem.
+    Le2015,
+    /// Hochreiter & Schmidhuber 1997: the LSTM and the adding problem.
+    Hochreiter1997,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 8] = [
+    pub const ALL: [(Self, &'static str); 12] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
@@ -96,6 +105,10 @@ impl Paper {
         (Self::Yang2019, "yang2019"),
         (Self::Hanin2018, "hanin2018"),
         (Self::He2016, "he2016"),
+        (Self::Pascanu2013, "pascanu2013"),
+        (Self::Jozefowicz2015, "jozefowicz2015"),
+        (Self::Le2015, "le2015"),
+        (Self::Hochreiter1997, "hochreiter1997"),
     ];
 }
 
@@ -458,7 +471,7 @@ mod tests {
             ),
             (
                 "seeds = 2\n[base]\nlearning_rate = 0.1",
-                "`base.learning_rate`: unknown field `learning_rate`, expected one of `model`, `activation`, `layers`",
+                "`base.learning_rate`: unknown field `learning_rate`, expected one of `model`, `task`, `sequence_length`, `recurrent_init`, `forget_bias`, `activation`, `layers`",
             ),
             (
                 "seeds = 2\n[base]\nseed = 3",
@@ -488,7 +501,8 @@ mod tests {
             (
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
                 "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
-                 schoenholz2017, yang2019, hanin2018, he2016",
+                 schoenholz2017, yang2019, hanin2018, he2016, pascanu2013, jozefowicz2015, \
+                 le2015, hochreiter1997",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",
@@ -563,7 +577,7 @@ mod tests {
             ),
             (
                 one("name = \"b\"\nlearning_rate = 0.1"),
-                "`scenarios[1].learning_rate`: unknown field `learning_rate`, expected one of `model`, `activation`, `layers`",
+                "`scenarios[1].learning_rate`: unknown field `learning_rate`, expected one of `model`, `task`, `sequence_length`, `recurrent_init`, `forget_bias`, `activation`, `layers`",
             ),
             (
                 one("name = \"b\"\noptimizer = \"rmsprop\""),

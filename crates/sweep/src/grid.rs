@@ -106,9 +106,14 @@ impl GridPoint {
     /// The label with `axis` left out (empty when no other axis is left), which names the
     /// group of points that differ only in `axis`.
     pub fn label_without(&self, axis: &str) -> String {
+        self.label_without_any(&[axis])
+    }
+
+    /// The label without the values of any of `axes`.
+    pub fn label_without_any(&self, axes: &[&str]) -> String {
         self.values
             .iter()
-            .filter(|(k, _)| k != axis)
+            .filter(|(k, _)| !axes.contains(&k.as_str()))
             .map(|(k, v)| {
                 if is_bare(k) {
                     v.clone()

@@ -55,6 +55,37 @@ pub fn varied_settings(sweep: &Sweep) -> Vec<(String, Vec<ProtoValue>)> {
     settings
 }
 
+/// The runs' final metrics the dashboard shows for `sweep`: [`HPARAMS_METRICS`], or for a
+/// sweep of recurrent networks the error factor per time step at step 0 in place of the
+/// post's ratio (which needs layers), and for the adding problem the test mean squared
+/// error and the regression classes.
+fn metrics(sweep: &Sweep) -> Vec<(&'static str, &'static str, &'static str)> {
+    let recurrent = sweep.points.iter().all(|p| p.config.model.is_recurrent());
+    let regression = sweep.points.iter().any(|p| p.config.task.is_regression());
+    if !recurrent {
+        return HPARAMS_METRICS.to_vec();
+    }
+    let factor = (
+        "error_factor_start",
+        "error factor per time step, step 0",
+        "(||dC/dh_1|| / ||dC/dh_T||)^(1/(T-1)) at step 0: below 1 the error shrinks going \
+         back in time",
+    );
+    if regression {
+        vec![
+            factor,
+            (
+                "test_mse",
+                "test MSE",
+                "mean squared error on the test sequences after the last step",
+            ),
+            ("outcome", "outcome", "1 solved, 0 unsolved, -1 diverged"),
+        ]
+    } else {
+        vec![factor, HPARAMS_METRICS[1], HPARAMS_METRICS[2]]
+    }
+}
+
 /// The sweep's experiment: its varied settings as hyperparameters (discrete, with every
 /// value they take, so the dashboard offers each as a filter's checkbox) and the runs'
 /// final metrics ([`HPARAMS_METRICS`]).
@@ -69,7 +100,7 @@ pub fn experiment(sweep: &Sweep) -> Experiment {
             ..HParamInfo::default()
         })
         .collect();
-    let metric_infos = HPARAMS_METRICS
+    let metric_infos = metrics(sweep)
         .iter()
         .map(|(tag, title, description)| MetricInfo {
             name: Some(MetricName {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use vgrad_record::class::error_factor;
+use vgrad_record::time::TimeRecord;
 use vgrad_record::{
     Distribution, Histogram, LayerRecord, Regime, RunClass, RunConfig, RunSummary, Spectrum,
     StepRecord, VALIDATION_EXAMPLES,
@@ -103,6 +104,55 @@ fn spectrum_scalars(prefix: &str, s: &Spectrum, suffix: &str) -> Scalars {
         .collect()
 }
 
+/// The tag group of the probe through time's first measure, ||dC/dh_t|| per time step
+/// (`1_grad_through_time/t<k>`): the recurrent twin of [`REFERENCE_GROUP`], first for
+/// the same reason.
+pub const TIME_GROUP: &str = "1_grad_through_time";
+
+/// A recurrent network's probe through time: per time step `<statistic>/t<k>` (the
+/// error's norm first, its mean |.|, the carrying gate's mean), then the ratio and
+/// factor over the sequence, the recurrent weight's blocks and gradient, the gates, and
+/// the Jacobians beside Pascanu et al.'s bound where measured.
+fn time_scalars(time: &TimeRecord) -> Scalars {
+    let mut out: Scalars = Vec::new();
+    for s in &time.steps {
+        out.push((format!("{TIME_GROUP}/t{}", s.t), s.delta_l2 as f32));
+        out.push((format!("delta_mean_abs/t{}", s.t), s.delta_mean_abs as f32));
+        if let Some(carry) = s.carry_gate_mean {
+            out.push((format!("carry_gate_mean/t{}", s.t), carry as f32));
+        }
+    }
+    let w = &time.recurrent;
+    let overall = [
+        ("time_delta_ratio", time.delta_ratio),
+        ("time_step_factor", time.step_factor),
+        ("recurrent/grad_mean_abs", w.grad_mean_abs),
+        ("recurrent/grad_l2", w.grad_l2),
+        ("recurrent/weight_mean_abs", w.weight_mean_abs),
+        ("recurrent/weight_l2", w.weight_l2),
+    ];
+    out.extend(overall.map(|(tag, v)| (tag.to_string(), v as f32)));
+    for b in &w.blocks {
+        out.push((
+            format!("spectral_radius/{}", b.gate),
+            b.spectral_radius as f32,
+        ));
+        out.push((format!("max_singular/{}", b.gate), b.max_singular as f32));
+    }
+    for g in &time.gates {
+        out.push((format!("gate_mean/{}", g.gate), g.mean as f32));
+        out.push((
+            format!("gate_saturated_frac/{}", g.gate),
+            g.saturated_frac as f32,
+        ));
+    }
+    if let Some(j) = &time.jacobians {
+        out.push(("jacobian_norm_per_step".into(), j.norm_per_step as f32));
+        out.push(("pascanu_bound_per_step".into(), j.bound_per_step as f32));
+    }
+    out
+}
+
 /// Scalars and histograms of one logged step.
 pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
     let mut scalars = vec![
@@ -117,6 +167,9 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
     }
     if let Some(factor) = error_factor(record) {
         scalars.push(("error_factor".to_string(), factor as f32));
+    }
+    if let Some(time) = &record.time {
+        scalars.extend(time_scalars(time));
     }
     let mut histograms = Vec::new();
     for layer in &record.layers {
@@ -151,9 +204,10 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
 pub fn final_scalars(summary: &RunSummary) -> Scalars {
     let regime = |r: Option<Regime>| r.map_or(f64::NAN, Regime::code);
     let trained = f64::from(u8::from(summary.class() == RunClass::Trained));
-    let outcome = summary.class().code();
+    let outcome = summary.outcome_code();
     let measured = [
         ("test_acc", summary.test_acc),
+        ("test_mse", summary.test_mse.unwrap_or(f64::NAN)),
         ("val_acc", summary.val_acc),
         ("decay_ratio", summary.profile.decay_ratio),
         ("layer_factor", summary.profile.layer_factor),
@@ -168,8 +222,11 @@ pub fn final_scalars(summary: &RunSummary) -> Scalars {
         ("trained", trained),
         ("outcome", outcome),
     ];
+    let regression = summary.regression_outcome.is_some();
     measured
         .into_iter()
+        // A classifier has no mean squared error; a regression run no accuracy.
+        .filter(|(tag, v)| !(v.is_nan() && (*tag == "test_mse" || regression)))
         .chain(classes.into_iter().filter(|(_, v)| !v.is_nan()))
         .map(|(tag, v)| (tag.to_string(), v as f32))
         .collect()
@@ -188,39 +245,50 @@ pub fn session_hparams(cfg: &RunConfig) -> BTreeMap<String, ProtoValue> {
         .collect()
 }
 
+/// What `unit` numbers, where it names a layer (`layer<k>`) or a time step (`t<k>`).
+fn numbered_unit(unit: &str) -> Option<&'static str> {
+    let numbered = |k: &str| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit());
+    match (unit.strip_prefix("layer"), unit.strip_prefix('t')) {
+        (Some(k), _) if numbered(k) => Some("layer"),
+        (_, Some(k)) if numbered(k) => Some("time step"),
+        _ => None,
+    }
+}
+
 /// The custom-scalars layout of a run whose first logged step gave `scalars`: one chart
-/// per per-layer statistic (`<statistic>/layer<k>`) with every layer as a line, in the
+/// per per-layer or per-time-step statistic (`<statistic>/layer<k>`, `<statistic>/t<k>`)
+/// with every layer or step as a line, in the
 /// order the steps log them, the reference measure first. Each chart names its tags by a
 /// regular expression, so every run of a sweep writes the same layout whatever its
 /// depth, and TensorBoard, which merges the layouts of all runs, shows each chart once.
 pub fn layout(scalars: &Scalars) -> Layout {
-    let mut groups: Vec<&str> = Vec::new();
+    let mut groups: Vec<(&str, &str)> = Vec::new();
     for (tag, _) in scalars {
-        if let Some((group, layer)) = tag.split_once('/')
-            && layer.starts_with("layer")
-            && !groups.contains(&group)
+        if let Some((group, unit)) = tag.split_once('/')
+            && let Some(unit) = numbered_unit(unit)
+            && !groups.iter().any(|(g, _)| *g == group)
         {
-            groups.push(group);
+            groups.push((group, unit));
         }
     }
     let chart = groups
         .into_iter()
-        .map(|group| Chart {
-            title: if group == REFERENCE_GROUP {
-                "mean |dC/dW| per layer (the post's measure)".to_string()
-            } else {
-                format!("{group} per layer")
+        .map(|(group, unit)| Chart {
+            title: match group {
+                REFERENCE_GROUP => "mean |dC/dW| per layer (the post's measure)".to_string(),
+                TIME_GROUP => "||dC/dh_t|| per time step".to_string(),
+                _ => format!("{group} per {unit}"),
             },
             multiline: Some(MultilineChartContent {
                 // Tag groups are made of letters, digits and `_`: nothing to escape.
-                tag: vec![format!(r"^{group}/layer\d+$")],
+                tag: vec![format!(r"^{group}/(layer|t)\d+$")],
             }),
         })
         .collect();
     Layout {
         version: 0,
         category: vec![Category {
-            title: "every layer of one measure".to_string(),
+            title: "every layer (or time step) of one measure".to_string(),
             chart,
             closed: false,
         }],
@@ -245,6 +313,7 @@ mod tests {
                     ..LayerRecord::empty(layer)
                 })
                 .collect(),
+            time: None,
         };
         let (scalars, _) = step_summary(&record);
         assert!(scalars.iter().any(|(t, _)| t == "1_grad_mean_abs/layer2"));
@@ -254,8 +323,8 @@ mod tests {
             .iter()
             .map(|c| c.multiline.as_ref().unwrap().tag[0].as_str())
             .collect();
-        assert_eq!(tags[0], r"^1_grad_mean_abs/layer\d+$");
-        assert!(tags.contains(&r"^dead_frac/layer\d+$"), "{tags:?}");
+        assert_eq!(tags[0], r"^1_grad_mean_abs/(layer|t)\d+$");
+        assert!(tags.contains(&r"^dead_frac/(layer|t)\d+$"), "{tags:?}");
         // One chart per statistic, not per layer; no run-level scalar.
         assert_eq!(charts.len(), 8, "{tags:?}");
         assert!(charts[0].title.contains("dC/dW"));
@@ -266,6 +335,63 @@ mod tests {
             .collect();
         groups.sort();
         assert_eq!(groups[0], REFERENCE_GROUP);
+    }
+
+    #[test]
+    fn a_recurrent_record_is_tagged_per_time_step_with_the_error_first() {
+        use vgrad_record::time::{RecurrentBlock, RecurrentWeight, TimeRecord, TimeStep};
+        let time = TimeRecord {
+            steps: (1..=3)
+                .map(|t| TimeStep {
+                    t,
+                    delta_l2: 0.1 * t as f64,
+                    delta_mean_abs: 0.01,
+                    carry_gate_mean: Some(0.7),
+                })
+                .collect(),
+            delta_ratio: 3.0,
+            step_factor: 0.577,
+            recurrent: RecurrentWeight {
+                blocks: vec![RecurrentBlock {
+                    gate: "h".into(),
+                    spectral_radius: 0.9,
+                    max_singular: 1.1,
+                }],
+                grad_mean_abs: 1e-3,
+                grad_l2: 0.1,
+                weight_mean_abs: 0.05,
+                weight_l2: 2.0,
+            },
+            gates: Vec::new(),
+            jacobians: None,
+        };
+        let record = StepRecord {
+            step: 0,
+            loss: 0.2,
+            train_acc: f64::NAN,
+            val_acc: None,
+            jacobian: None,
+            layers: Vec::new(),
+            time: Some(time),
+        };
+        let (scalars, histograms) = step_summary(&record);
+        assert!(histograms.is_empty());
+        let value = |tag: &str| scalars.iter().find(|(t, _)| t == tag).map(|(_, v)| *v);
+        assert_eq!(value("1_grad_through_time/t3"), Some(0.3));
+        assert_eq!(value("carry_gate_mean/t1"), Some(0.7));
+        assert_eq!(value("max_singular/h"), Some(1.1));
+        // The error factor is the one per time step.
+        assert_eq!(value("error_factor"), Some(0.577));
+        let l = layout(&scalars);
+        let charts = &l.category[0].chart;
+        assert_eq!(charts[0].title, "||dC/dh_t|| per time step");
+        assert!(
+            charts
+                .iter()
+                .any(|c| c.title == "delta_mean_abs per time step")
+        );
+        // Tags that are not numbered units make no chart.
+        assert!(!charts.iter().any(|c| c.title.contains("max_singular")));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 pub mod clipping;
 pub mod data;
 pub mod error;
+pub mod evaluation;
 pub mod events;
 pub mod finite;
 pub mod memory;
 pub mod optimizer;
+pub mod recurrent;
 pub mod run_dir;
 pub mod step_times;
 pub mod trainer;
@@ -18,5 +20,6 @@ pub mod updates;
 
 pub use error::TrainError;
 pub use optimizer::EnsembleOptimizer;
+pub use recurrent::RecurrentTrainer;
 pub use run_dir::{RunDir, RunLock};
 pub use trainer::{Discard, MemberOutcome, StepSink, Trainer};

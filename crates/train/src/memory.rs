@@ -15,7 +15,7 @@ pub const DATA_BYTES: f64 = 200e6;
 
 /// Images evaluated at once per member (the accuracy's chunks): a multiple of gemm's 16
 /// lanes, so that a chunk stored by pixels is read without a copy (see
-/// [`crate::trainer::accuracy`]).
+/// [`crate::evaluation::accuracy`]).
 pub const EVAL_CHUNK: usize = 1_024;
 
 /// The estimate of a process training `members` seeds of one configuration.

@@ -252,6 +252,7 @@ mod tests {
             val_acc: None,
             jacobian: None,
             layers: Vec::new(),
+            time: None,
         }
     }
 

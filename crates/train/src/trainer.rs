@@ -3,21 +3,20 @@
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{D, Device, Module, Tensor};
+use candle_core::{D, Device, Tensor};
 use candle_nn::VarMap;
-use vgrad_kernels::transpose::transposed;
 use vgrad_model::seeding::{self, Stream};
 use vgrad_model::{EnsembleLoss, ForwardTrace, Kernels, Mlp, MlpConfig, ensemble_cross_entropy};
 use vgrad_probe::jacobian::jacobian_spectra;
 use vgrad_probe::{DeltaTaps, probe_step};
 use vgrad_record::probe::jacobian_examples;
 use vgrad_record::summary::FIT_EXAMPLES;
-use vgrad_record::{Outcome, Phase, RunConfig, RunStatus, RunSummary, StepRecord};
+use vgrad_record::{Outcome, Phase, RegressionClass, RunConfig, RunStatus, RunSummary, StepRecord};
 
 use crate::TrainError;
 use crate::clipping::clip_by_global_norm;
-use crate::data::{BatchSampler, ImageSet, Splits};
-use crate::memory::EVAL_CHUNK;
+use crate::data::{BatchSampler, Splits};
+use crate::evaluation::{accuracy, fit};
 use crate::optimizer::EnsembleOptimizer;
 use crate::step_times::StepTimes;
 use crate::updates::Snapshot;
@@ -55,6 +54,9 @@ pub struct MemberOutcome {
     /// Mean cross-entropy and accuracy on the first [`FIT_EXAMPLES`] training images at
     /// the end (NaN for a diverged member).
     pub train_fit: (f64, f64),
+    /// A regression task's mean squared error on its test sequences at the end (NaN for
+    /// a classification and a diverged member).
+    pub test_mse: f64,
     /// How it ended: a member whose loss or gradient stopped being finite was frozen at
     /// that step.
     pub status: RunStatus,
@@ -72,6 +74,24 @@ pub struct MemberOutcome {
 }
 
 impl MemberOutcome {
+    /// A member of seed `seed` before its first step.
+    pub fn start(seed: u64) -> Self {
+        Self {
+            seed,
+            records: Vec::new(),
+            val_acc: f64::NAN,
+            test_acc: f64::NAN,
+            train_fit: (f64::NAN, f64::NAN),
+            test_mse: f64::NAN,
+            status: RunStatus::Ok,
+            train_s: f64::NAN,
+            step_us: f64::NAN,
+            logged_step_us: f64::NAN,
+            clipped_steps: 0,
+            steps_trained: 0,
+        }
+    }
+
     /// The member's `summary.json` for configuration `cfg`: `wall_s` from the first step
     /// to the end of the evaluation, in an ensemble of `ensemble_size`. Its averages over
     /// steps read the steps of the `--log-every` grid only.
@@ -103,6 +123,13 @@ impl MemberOutcome {
         if self.status.is_ok() && train_loss.is_finite() {
             summary.train_loss = Some(train_loss);
             summary.train_acc = Some(train_acc);
+        }
+        if cfg.task.is_regression() {
+            let ok = self.status.is_ok() && self.test_mse.is_finite();
+            summary.test_mse = ok.then_some(self.test_mse);
+            summary.regression_outcome = Some(RegressionClass::of(self.status, self.test_mse));
+            // Accuracy classes describe a classifier; the regression class replaces them.
+            summary.outcome = None;
         }
         summary.chi1_theory = vgrad_theory::run_chi1(cfg);
         summary.phase_start = summary
@@ -152,20 +179,7 @@ impl<'a> Trainer<'a> {
         let model_cfg = MlpConfig::for_run(cfg);
         let varmap = VarMap::new();
         let model = Mlp::init(&model_cfg, seeds, &varmap, device)?.with_kernels(kernels);
-        let vars = {
-            let vars = varmap
-                .data()
-                .lock()
-                .map_err(|_| TrainError::Internal("the VarMap lock is poisoned".into()))?;
-            model_cfg
-                .param_names()
-                .into_iter()
-                .map(|name| match vars.get(&name).cloned() {
-                    Some(var) => Ok((name, var)),
-                    None => Err(TrainError::Internal(format!("no variable {name}"))),
-                })
-                .collect::<Result<Vec<_>, _>>()?
-        };
+        let vars = named_vars(&varmap, model_cfg.param_names())?;
         let optimizer = EnsembleOptimizer::new(vars, cfg, seeds.len(), kernels)?;
         let (k, b) = (seeds.len(), cfg.batch_size);
         let batches = Batches {
@@ -179,19 +193,7 @@ impl<'a> Trainer<'a> {
         let probe_examples = probe_examples(data, cfg, seeds.len(), device)?;
         let outcomes = seeds
             .iter()
-            .map(|&seed| MemberOutcome {
-                seed,
-                records: Vec::new(),
-                val_acc: f64::NAN,
-                test_acc: f64::NAN,
-                train_fit: (f64::NAN, f64::NAN),
-                status: RunStatus::Ok,
-                train_s: f64::NAN,
-                step_us: f64::NAN,
-                logged_step_us: f64::NAN,
-                clipped_steps: 0,
-                steps_trained: 0,
-            })
+            .map(|&seed| MemberOutcome::start(seed))
             .collect();
         Ok(Self {
             cfg: cfg.clone(),
@@ -208,18 +210,8 @@ impl<'a> Trainer<'a> {
     /// Trains every configured step (or until every member diverged), hands each logged
     /// record to `sink`, then evaluates every member.
     pub fn run(mut self, sink: &mut dyn StepSink) -> Result<Vec<MemberOutcome>, TrainError> {
-        let started = Instant::now();
-        let mut times = StepTimes::with_capacity(self.cfg.steps);
-        for step in 0..self.cfg.steps {
-            let step_started = Instant::now();
-            if !self.step(step, sink)? {
-                break;
-            }
-            let logged = self.cfg.logs_at(step);
-            times.add(step, logged, step_started.elapsed().as_secs_f64() * 1e6);
-            sink.progress(step + 1);
-        }
-        let train_s = started.elapsed().as_secs_f64();
+        let cfg = self.cfg.clone();
+        let (train_s, times) = train_loop(&cfg, sink, |step, sink| self.step(step, sink))?;
         self.evaluate(train_s, &times)
     }
 
@@ -274,25 +266,14 @@ impl<'a> Trainer<'a> {
         param_grads: &[&Tensor],
         frozen: &[bool],
     ) -> Result<(), TrainError> {
-        for (outcome, _) in self.outcomes.iter_mut().zip(frozen).filter(|(_, f)| !**f) {
-            outcome.steps_trained += 1;
-        }
-        if self.cfg.warmup_steps > 0 {
-            self.optimizer.set_learning_rate(self.cfg.lr_at(step));
-        }
-        if self.cfg.clip_norm <= 0.0 {
-            self.optimizer.step_with(param_grads, frozen)?;
-            return Ok(());
-        }
-        let clipped = clip_by_global_norm(param_grads, frozen.len(), self.cfg.clip_norm)?;
-        for ((outcome, &was), &f) in self.outcomes.iter_mut().zip(&clipped.clipped).zip(frozen) {
-            if was && !f {
-                outcome.clipped_steps += 1;
-            }
-        }
-        let grads: Vec<&Tensor> = clipped.grads.iter().collect();
-        self.optimizer.step_with(&grads, frozen)?;
-        Ok(())
+        update_members(
+            &mut self.optimizer,
+            &mut self.outcomes,
+            &self.cfg,
+            step,
+            param_grads,
+            frozen,
+        )
     }
 
     /// Completes a logged step's records with the update ratios of the step just taken
@@ -358,17 +339,12 @@ impl<'a> Trainer<'a> {
             optimizer.members(),
             |param| trace.known_finite(param),
         )?;
-        for (m, outcome) in self.outcomes.iter_mut().enumerate() {
-            if outcome.status.is_ok() && (!sums[m].is_finite() || bad_grads[m]) {
-                outcome.status = RunStatus::Diverged { step };
-                tracing::warn!(
-                    seed = outcome.seed,
-                    step,
-                    "diverged: the loss or a gradient is not finite; this run stops here"
-                );
-            }
-        }
-        Ok(self.outcomes.iter().map(|o| !o.status.is_ok()).collect())
+        let bad: Vec<bool> = sums
+            .iter()
+            .zip(bad_grads)
+            .map(|(sum, grad)| !sum.is_finite() || grad)
+            .collect();
+        Ok(mark_diverged(&mut self.outcomes, step, &bad))
     }
 
     /// A logged step's records, one per member (`None` for a frozen one): loss, batch
@@ -432,6 +408,7 @@ impl<'a> Trainer<'a> {
                 val_acc: val_acc.as_ref().map(|v| v[m]),
                 jacobian: spectrum.and_then(|s| s.network),
                 layers,
+                time: None,
             }));
         }
         Ok(records)
@@ -478,234 +455,98 @@ fn probe_examples(
     Tensor::from_vec(x, (1, n, data.test.pixels()), device)?.repeat((members, 1, 1))
 }
 
-/// The logits of every member for the first `n` images of `set` (all of them where it has
-/// fewer), evaluated in chunks to bound memory: `each` receives a chunk's `[K, chunk,
-/// classes]` logits and its labels.
-///
-/// On the CPU a chunk's images are stored column-major, one pixel's values for every image
-/// after another, and every member reads them in place (a broadcast, not K copies). gemm
-/// then reads them as they are, where row-major it copied the whole chunk into its own
-/// order for every member's layer-1 product: about 40% of an ensemble of 10's evaluation
-/// (`perf`). A chunk of [`EVAL_CHUNK`] images, a multiple of gemm's 16 lanes, is read
-/// without any copy. Every logit keeps its bits (tested): each is the same sum in the same order.
-fn for_each_chunk(
-    model: &Mlp,
-    set: &ImageSet,
-    n: usize,
-    device: &Device,
-    mut each: impl FnMut(&Tensor, &[u32]) -> candle_core::Result<()>,
-) -> candle_core::Result<()> {
-    let k = model.members();
-    let pixels = set.pixels();
-    let all: Vec<u32> = (0..n.min(set.len()) as u32).collect();
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for chunk in all.chunks(EVAL_CHUNK) {
-        let b = chunk.len();
-        x.clear();
-        y.clear();
-        set.gather(chunk, &mut x, &mut y);
-        let xs = if device.is_cpu() {
-            images_by_pixel(&x, b, pixels)?.broadcast_as((k, b, pixels))?
-        } else {
-            Tensor::from_slice(&x, (1, b, pixels), device)?
-                .broadcast_as((k, b, pixels))?
-                .contiguous()?
-        };
-        each(&model.forward(&xs)?, &y)?;
+/// The variables of `varmap` named `names`, in that order, for the optimizer.
+pub(crate) fn named_vars(
+    varmap: &VarMap,
+    names: impl IntoIterator<Item = String>,
+) -> Result<Vec<(String, candle_core::Var)>, TrainError> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| TrainError::Internal("the VarMap lock is poisoned".into()))?;
+    names
+        .into_iter()
+        .map(|name| match vars.get(&name).cloned() {
+            Some(var) => Ok((name, var)),
+            None => Err(TrainError::Internal(format!("no variable {name}"))),
+        })
+        .collect()
+}
+
+/// Records as diverged at `step` the members still training that `bad` marks (a loss or
+/// gradient that is not finite), and returns which members are frozen. Members are
+/// independent, so one member's NaN reaches no other member's numbers.
+pub(crate) fn mark_diverged(
+    outcomes: &mut [MemberOutcome],
+    step: usize,
+    bad: &[bool],
+) -> Vec<bool> {
+    for (outcome, &bad) in outcomes.iter_mut().zip(bad) {
+        if outcome.status.is_ok() && bad {
+            outcome.status = RunStatus::Diverged { step };
+            tracing::warn!(
+                seed = outcome.seed,
+                step,
+                "diverged: the loss or a gradient is not finite; this run stops here"
+            );
+        }
     }
+    outcomes.iter().map(|o| !o.status.is_ok()).collect()
+}
+
+/// The optimizer's step for every member `frozen` does not mark: at step `step`'s
+/// learning rate (the warm-up's), each member's gradients clipped by their own global
+/// norm where `--clip-norm` is set, with the counts its summary reports.
+pub(crate) fn update_members(
+    optimizer: &mut EnsembleOptimizer,
+    outcomes: &mut [MemberOutcome],
+    cfg: &RunConfig,
+    step: usize,
+    param_grads: &[&Tensor],
+    frozen: &[bool],
+) -> Result<(), TrainError> {
+    for (outcome, _) in outcomes.iter_mut().zip(frozen).filter(|(_, f)| !**f) {
+        outcome.steps_trained += 1;
+    }
+    if cfg.warmup_steps > 0 {
+        optimizer.set_learning_rate(cfg.lr_at(step));
+    }
+    if cfg.clip_norm <= 0.0 {
+        optimizer.step_with(param_grads, frozen)?;
+        return Ok(());
+    }
+    let clipped = clip_by_global_norm(param_grads, frozen.len(), cfg.clip_norm)?;
+    for ((outcome, &was), &f) in outcomes.iter_mut().zip(&clipped.clipped).zip(frozen) {
+        if was && !f {
+            outcome.clipped_steps += 1;
+        }
+    }
+    let grads: Vec<&Tensor> = clipped.grads.iter().collect();
+    optimizer.step_with(&grads, frozen)?;
     Ok(())
 }
 
-/// How many of each member's predictions in `logits` (`[K, B, classes]`) are `labels`.
-fn correct(logits: &Tensor, labels: &[u32]) -> candle_core::Result<Vec<usize>> {
-    let predicted = logits.argmax(D::Minus1)?.to_vec2::<u32>()?;
-    Ok(predicted
-        .iter()
-        .map(|row| row.iter().zip(labels).filter(|(p, t)| p == t).count())
-        .collect())
-}
-
-/// Each member's accuracy on `set`.
-pub fn accuracy(model: &Mlp, set: &ImageSet, device: &Device) -> candle_core::Result<Vec<f64>> {
-    let mut right = vec![0usize; model.members()];
-    for_each_chunk(model, set, set.len(), device, |logits, labels| {
-        for (r, c) in right.iter_mut().zip(correct(logits, labels)?) {
-            *r += c;
+/// Runs `step` for each of `cfg`'s steps until it returns false (every member diverged),
+/// timing each and reporting progress to `sink`: the seconds the loop took and the step
+/// times, logged steps apart.
+pub(crate) fn train_loop(
+    cfg: &RunConfig,
+    sink: &mut dyn StepSink,
+    mut step: impl FnMut(usize, &mut dyn StepSink) -> Result<bool, TrainError>,
+) -> Result<(f64, StepTimes), TrainError> {
+    let started = Instant::now();
+    let mut times = StepTimes::with_capacity(cfg.steps);
+    for s in 0..cfg.steps {
+        let step_started = Instant::now();
+        if !step(s, sink)? {
+            break;
         }
-        Ok(())
-    })?;
-    Ok(right
-        .into_iter()
-        .map(|c| c as f64 / set.len().max(1) as f64)
-        .collect())
-}
-
-/// Each member's mean cross-entropy and accuracy on the first `n` images of `set` (all
-/// of them where it has fewer), in evaluation mode, read as [`accuracy`] reads them.
-pub fn fit(
-    model: &Mlp,
-    set: &ImageSet,
-    n: usize,
-    device: &Device,
-) -> candle_core::Result<Vec<(f64, f64)>> {
-    let k = model.members();
-    let (mut loss, mut right) = (vec![0f64; k], vec![0usize; k]);
-    for_each_chunk(model, set, n, device, |logits, labels| {
-        let b = labels.len();
-        let ys = Tensor::from_slice(labels, (1, b, 1), logits.device())?
-            .broadcast_as((k, b, 1))?
-            .contiguous()?;
-        let picked = ensemble_cross_entropy(logits, &ys)?.picked.squeeze(2)?;
-        let picked = picked.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        for (m, c) in correct(logits, labels)?.into_iter().enumerate() {
-            loss[m] -= picked[m].iter().sum::<f64>();
-            right[m] += c;
-        }
-        Ok(())
-    })?;
-    let n = n.min(set.len()).max(1) as f64;
-    Ok(loss
-        .into_iter()
-        .zip(right)
-        .map(|(l, c)| (l / n, c as f64 / n))
-        .collect())
-}
-
-/// The `n` images of `x` (row-major `[n, pixels]`) as a `[1, n, pixels]` CPU tensor stored
-/// column-major: strides `(_, 1, n)`.
-fn images_by_pixel(x: &[f32], n: usize, pixels: usize) -> candle_core::Result<Tensor> {
-    Tensor::from_vec(transposed(x, pixels, n), (1, pixels, n), &Device::Cpu)?.transpose(1, 2)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vgrad_record::{Activation, Init, Norm};
-
-    /// `n` images of `pixels` pseudo-random values in [0, 1], half of them 0 as in MNIST.
-    fn images(n: usize, pixels: usize) -> Vec<f32> {
-        (0..n * pixels)
-            .map(|i| {
-                let byte = (i as u64).wrapping_mul(2_654_435_761) >> 11 & 0x1ff;
-                byte.saturating_sub(256) as f32 / 255.0
-            })
-            .collect()
+        times.add(
+            s,
+            cfg.logs_at(s),
+            step_started.elapsed().as_secs_f64() * 1e6,
+        );
+        sink.progress(s + 1);
     }
-
-    fn logit_bits(t: &Tensor) -> candle_core::Result<Vec<u32>> {
-        let values = t.flatten_all()?.to_vec1::<f32>()?;
-        Ok(values.into_iter().map(f32::to_bits).collect())
-    }
-
-    #[test]
-    fn column_major_images_give_the_logits_of_row_major_ones_bit_for_bit() -> Result<(), TrainError>
-    {
-        let cpu = Device::Cpu;
-        let seeds = [3, 4, 5];
-        let k = seeds.len();
-        // Whole chunks, the last chunks of the validation and test sets, an odd size, a
-        // wider network, a sigmoid one.
-        let cases = [
-            (10, 1024, Activation::Relu),
-            (10, 904, Activation::Sigmoid),
-            (10, 784, Activation::Relu),
-            (100, 1000, Activation::Relu),
-            (10, 7, Activation::Tanh),
-        ];
-        for (width, n, activation) in cases {
-            let cfg = MlpConfig {
-                model: vgrad_record::Architecture::Mlp,
-                input: 784,
-                width,
-                layers: 6,
-                classes: 10,
-                activation,
-                init: Init::GlorotUniform,
-                bias_variance: 0.0,
-                norm: Norm::None,
-                residual: false,
-                branch_scale: vgrad_record::BranchScale::One,
-            };
-            let model = |kernels| -> Result<Mlp, TrainError> {
-                Ok(Mlp::init(&cfg, &seeds, &VarMap::new(), &cpu)?.with_kernels(kernels))
-            };
-            let x = images(n, 784);
-            let by_pixel = images_by_pixel(&x, n, 784)?.broadcast_as((k, n, 784))?;
-            assert_eq!(by_pixel.stride(), [0, 1, n]);
-            let by_image = Tensor::from_slice(&x, (1, n, 784), &cpu)?.broadcast_as((k, n, 784))?;
-            let ours = model(Kernels::Fused)?.forward(&by_pixel)?;
-            let rows = model(Kernels::Fused)?.forward(&by_image)?;
-            let candle = model(Kernels::Candle)?.forward(&by_image.contiguous()?)?;
-            assert_eq!(
-                logit_bits(&ours)?,
-                logit_bits(&rows)?,
-                "width {width}, {n} images"
-            );
-            assert_eq!(
-                logit_bits(&ours)?,
-                logit_bits(&candle)?,
-                "width {width}, {n} images"
-            );
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn the_fit_after_training_is_the_cross_entropy_and_accuracy_of_each_member()
-    -> Result<(), TrainError> {
-        let cpu = Device::Cpu;
-        let (n, pixels) = (1_300, 784);
-        let set = ImageSet {
-            images: (0..n * pixels).map(|i| ((i * 7919) % 256) as u8).collect(),
-            labels: (0..n).map(|i| (i % 10) as u8).collect(),
-            rows: 28,
-            cols: 28,
-        };
-        let cfg = MlpConfig {
-            model: vgrad_record::Architecture::Mlp,
-            input: pixels,
-            width: 10,
-            layers: 3,
-            classes: 10,
-            activation: Activation::Tanh,
-            init: Init::GlorotUniform,
-            bias_variance: 0.0,
-            norm: Norm::None,
-            residual: false,
-            branch_scale: vgrad_record::BranchScale::One,
-        };
-        let model = Mlp::init(&cfg, &[1, 2], &VarMap::new(), &cpu)?;
-        // More images than a chunk, fewer than the set: the first 1,100, in two chunks.
-        let fits = fit(&model, &set, 1_100, &cpu)?;
-        let first = set.slice(0, 1_100);
-        let accuracies = accuracy(&model, &first, &cpu)?;
-        let all: Vec<u32> = (0..1_100).collect();
-        let (mut x, mut y) = (Vec::new(), Vec::new());
-        first.gather(&all, &mut x, &mut y);
-        for (m, (loss, acc)) in fits.iter().enumerate() {
-            assert_eq!(*acc, accuracies[m]);
-            // The cross-entropy of member m's logits, summed in f64 by hand.
-            let single = Mlp::init(&cfg, &[m as u64 + 1], &VarMap::new(), &cpu)?;
-            let logits = single
-                .forward(&Tensor::from_slice(&x, (1, 1_100, pixels), &cpu)?)?
-                .squeeze(0)?
-                .to_dtype(candle_core::DType::F64)?
-                .to_vec2::<f64>()?;
-            let want = logits
-                .iter()
-                .zip(&y)
-                .map(|(row, &label)| {
-                    let top = row.iter().cloned().fold(f64::MIN, f64::max);
-                    let log_sum = row.iter().map(|v| (v - top).exp()).sum::<f64>().ln() + top;
-                    log_sum - row[label as usize]
-                })
-                .sum::<f64>()
-                / 1_100.0;
-            assert!(
-                (loss - want).abs() < 1e-5,
-                "member {m}: {loss} against {want}"
-            );
-        }
-        Ok(())
-    }
+    Ok((started.elapsed().as_secs_f64(), times))
 }

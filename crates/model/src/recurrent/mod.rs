@@ -138,88 +138,21 @@ impl FromStr for RecurrentKind {
 /// default, as the readout here keeps [`RecurrentInit::Uniform`]'s.
 pub const IRNN_INPUT_STD: f64 = 0.001;
 
-/// How the recurrent weight `W_h` starts; every other parameter follows from it as each
-/// variant says.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RecurrentInit {
-    /// The frameworks' default (PyTorch's `nn.RNN`, `nn.LSTM`, `nn.GRU` and `nn.Linear`
-    /// for the readout): every weight and bias U(-1/sqrt(hidden), 1/sqrt(hidden)).
-    #[default]
-    Uniform,
-    /// Each gate's `hidden x hidden` block of `W_h` an independent random orthogonal
-    /// matrix times `gain` (Saxe et al. 2014; every singular value equals `gain`), drawn
-    /// as [`Init::Orthogonal`]; every other parameter as [`RecurrentInit::Uniform`], from
-    /// the same draws.
-    Orthogonal {
-        /// Every singular value of each block.
-        gain: f64,
-    },
-    /// Le et al. 2015's IRNN, for the vanilla RNN only: `W_h = gain * I`, both biases
-    /// zero, the input weights N(0, [`IRNN_INPUT_STD`]^2); the readout as
-    /// [`RecurrentInit::Uniform`]. A gain below 1 (the paper's iRNN used 0.01) makes the
-    /// network forget.
-    Identity {
-        /// The identity's scale.
-        gain: f64,
-    },
-}
+/// How the recurrent weight `W_h` starts: a run setting (`--recurrent-init`), defined with
+/// the others in the record crate.
+pub use vgrad_record::RecurrentInit;
 
-impl fmt::Display for RecurrentInit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Uniform => f.write_str("uniform"),
-            Self::Orthogonal { gain } => write!(f, "orthogonal:{gain}"),
-            Self::Identity { gain } => write!(f, "identity:{gain}"),
-        }
-    }
-}
-
-impl FromStr for RecurrentInit {
-    type Err = ModelError;
-
-    /// `uniform`, `orthogonal[:gain]` or `identity[:gain]` (gain 1 where left out).
-    fn from_str(s: &str) -> Result<Self> {
-        let (name, gain) = match s.split_once(':') {
-            Some((name, gain)) => {
-                let gain = gain.parse::<f64>().map_err(|e| {
-                    ModelError::Config(format!("recurrent init {s:?}: gain {gain:?}: {e}"))
-                })?;
-                (name, Some(gain))
-            }
-            None => (s, None),
-        };
-        let init = match (name, gain) {
-            ("uniform", None) => Self::Uniform,
-            ("orthogonal", gain) => Self::Orthogonal {
-                gain: gain.unwrap_or(1.0),
-            },
-            ("identity", gain) => Self::Identity {
-                gain: gain.unwrap_or(1.0),
-            },
-            _ => {
-                return Err(ModelError::Config(format!(
-                    "unknown recurrent init {s:?}; expected uniform, orthogonal[:gain] or identity[:gain]"
-                )));
-            }
-        };
-        init.validate()?;
-        Ok(init)
-    }
-}
-
-impl RecurrentInit {
-    fn validate(self) -> Result<()> {
-        match self {
-            Self::Uniform => Ok(()),
-            Self::Orthogonal { gain } | Self::Identity { gain } => {
-                if gain > 0.0 && gain.is_finite() {
-                    Ok(())
-                } else {
-                    Err(ModelError::Config(format!(
-                        "recurrent init {self}: the gain must be a finite number above 0"
-                    )))
-                }
+/// Checks what the setting's parser checks, for an init built in code.
+fn validate_init(init: RecurrentInit) -> Result<()> {
+    match init {
+        RecurrentInit::Uniform => Ok(()),
+        RecurrentInit::Orthogonal { gain } | RecurrentInit::Identity { gain } => {
+            if gain > 0.0 && gain.is_finite() {
+                Ok(())
+            } else {
+                Err(ModelError::Config(format!(
+                    "recurrent init {init}: the gain must be a finite number above 0"
+                )))
             }
         }
     }
@@ -274,6 +207,32 @@ impl RecurrentConfig {
         ]
     }
 
+    /// The network of a run's settings (`--model rnn`, `lstm` or `gru`, `--activation`,
+    /// `--width`, `--task`, `--recurrent-init`, `--forget-bias`); fails for a network that
+    /// is not recurrent or an activation the cell does not take.
+    pub fn for_run(cfg: &vgrad_record::RunConfig) -> Result<Self> {
+        use vgrad_record::Architecture;
+        let kind = match (cfg.model, cfg.activation) {
+            (Architecture::Rnn, Activation::Tanh) => RecurrentKind::RnnTanh,
+            (Architecture::Rnn, Activation::Relu) => RecurrentKind::RnnRelu,
+            (Architecture::Lstm, Activation::Tanh) => RecurrentKind::Lstm,
+            (Architecture::Gru, Activation::Tanh) => RecurrentKind::Gru,
+            (model, activation) => {
+                return Err(ModelError::Config(format!(
+                    "no recurrent network is --model {model} with --activation {activation}"
+                )));
+            }
+        };
+        Ok(Self {
+            kind,
+            input: cfg.task.features(),
+            hidden: cfg.width,
+            outputs: cfg.task.outputs(),
+            init: cfg.recurrent_init,
+            forget_bias: cfg.forget_bias.value(),
+        })
+    }
+
     /// G * hidden: the columns of the cell's weights and biases.
     pub fn gate_width(&self) -> usize {
         self.kind.gates() * self.hidden
@@ -291,7 +250,7 @@ impl RecurrentConfig {
         if self.outputs == 0 {
             return fail("a recurrent network needs at least 1 output".into());
         }
-        self.init.validate()?;
+        validate_init(self.init)?;
         if matches!(self.init, RecurrentInit::Identity { .. }) && !self.kind.is_vanilla() {
             return fail(format!(
                 "the identity init (IRNN) is for the vanilla RNN, not the {}",

@@ -20,7 +20,7 @@ use vgrad_model::seeding::{self, Stream};
 use super::DataError;
 
 /// Features per step: the value and the marker.
-pub const FEATURES: usize = 2;
+pub use vgrad_record::recurrent::ADDING_FEATURES as FEATURES;
 
 /// The mean squared error of the best constant predictor, defined once with the classes
 /// it sets the solved threshold against.
