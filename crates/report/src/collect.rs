@@ -54,9 +54,14 @@ impl Scenario {
         self.finished().filter(move |(_, s)| s.class() == class)
     }
 
-    /// Runs that trained: what measures over training and accuracies read.
+    /// Runs that trained: what measures over training and accuracies read. A regression
+    /// run (the adding problem) has no accuracy to collapse to a guess's: it counts as
+    /// trained when it did not diverge, solved or not ([`vgrad_record::RegressionClass`]).
     pub fn trained(&self) -> impl Iterator<Item = (&RunRecord, &RunSummary)> {
-        self.of_class(RunClass::Trained)
+        self.finished().filter(|(_, s)| match s.regression_outcome {
+            Some(class) => class != vgrad_record::RegressionClass::Diverged,
+            None => s.class() == RunClass::Trained,
+        })
     }
 
     /// Finished runs per class, in the order of [`RunClass::ALL`].

@@ -207,6 +207,11 @@ pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
         f.main.extend(main.into_iter().flatten());
         return Ok(f);
     }
+    if crate::measures::through_time::applies(a) {
+        let main = [time_profile(a, dir)?, training_loss(a, dir)?];
+        f.main.extend(main.into_iter().flatten());
+        return Ok(f);
+    }
     let main = [
         accuracy(a, dir)?,
         error_factor(a, dir)?,
@@ -226,6 +231,100 @@ pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
     ];
     f.details.extend(details.into_iter().flatten());
     Ok(f)
+}
+
+/// The error through time, ||dC/dh_t|| relative to the last step's, against t on a log
+/// axis (the figure of Bengio et al. 1994 and Pascanu et al. 2013): at step 0 and at the
+/// last logged step, one line per scenario, a pair of panels per model where a sweep has
+/// more scenarios than a panel holds.
+fn time_profile(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    use crate::measures::through_time::TimeStats;
+    let all: Vec<usize> = (0..a.scenarios.len()).collect();
+    let groups: Vec<(String, Vec<usize>)> = if all.len() <= plot::MAX_SERIES {
+        vec![(String::new(), all)]
+    } else {
+        groups_of(&all, |i| a.scenarios[i].point.config.model)
+            .into_iter()
+            .map(|(model, of)| (model.to_string(), of))
+            .collect()
+    };
+    let x = axis("time step t", Scale::Linear, true);
+    let y = axis("||dC/dh_t|| / ||dC/dh_T|| (log)", Scale::Log, false);
+    let mut panels = Vec::new();
+    for (group, of) in &groups {
+        let mut end_step = None;
+        for (when, pick) in [
+            (
+                "step 0",
+                (|t: &TimeStats| &t.profile_start) as fn(&TimeStats) -> &Vec<f64>,
+            ),
+            ("end of training", |t: &TimeStats| &t.profile_end),
+        ] {
+            let s = of
+                .iter()
+                .map(|&i| {
+                    if when != "step 0" {
+                        end_step = end_step.or(a.time[i].last_step);
+                    }
+                    let points = pick(&a.time[i])
+                        .iter()
+                        .enumerate()
+                        .map(|(t, &v)| ((t + 1) as f64, v))
+                        .collect();
+                    let name = if group.is_empty() {
+                        a.label(i)
+                    } else {
+                        label(a, i, group)
+                    };
+                    series(name, points)
+                })
+                .collect();
+            let when = match (when, end_step) {
+                ("step 0", _) => "step 0".to_string(),
+                (_, Some(step)) => format!("step {step}"),
+                (w, None) => w.to_string(),
+            };
+            let title = titled(&format!("Error through time, {when}"), group);
+            panels.push(lines(title, x.clone(), y.clone(), s));
+        }
+    }
+    draw(
+        dir,
+        "time_profile.svg",
+        "The norm of the error at each hidden state, ||dC/dh_t|| over the batch and the units, relative to the last time step's, on a log axis: at step 0 over every run and at the last logged step over the trained runs, geometric mean over seeds. A line falling toward t = 1 is an error that vanishes on its way back in time.",
+        &panels,
+    )
+}
+
+/// The training loss on the logged batches over training, trained runs, on a log axis.
+fn training_loss(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    let regression = crate::measures::through_time::is_regression(a);
+    let what = if regression {
+        "mean squared error on the logged batch (log)"
+    } else {
+        "cross-entropy on the logged batch (log)"
+    };
+    let y = axis(what, Scale::Log, false);
+    let panels = curve_panels(a, &a.with_trained(), "Training loss", &y, |st| {
+        st.outcome.loss_curve.clone()
+    });
+    let guide = regression.then(|| Guide::Horizontal {
+        y: vgrad_record::class::CONSTANT_PREDICTOR_MSE,
+        label: Some("predicting the mean".into()),
+    });
+    let panels: Vec<Panel> = panels
+        .into_iter()
+        .map(|mut p| {
+            p.guides.extend(guide.clone());
+            p
+        })
+        .collect();
+    draw(
+        dir,
+        "training_loss.svg",
+        "The loss on the logged training batches over training, geometric mean over the trained runs, on a log axis.",
+        &panels,
+    )
 }
 
 /// Training accuracy on the logged batches, trained runs.

@@ -10,7 +10,7 @@ use crate::figures::Figures;
 use crate::format::accuracy;
 use crate::measures::{
     Analysis, activations, comparison, decay, depth_fit, jacobian, learning_rate, mean_field,
-    outcome, papers, phase, profile, regime, saturation, updates,
+    outcome, papers, phase, profile, regime, saturation, through_time, updates,
 };
 
 /// The most sentences the answer opens a report with.
@@ -21,6 +21,12 @@ pub const ANSWER_SENTENCES: usize = 5;
 /// this sweep's question (a remedy, depth, the learning rate) answer, how does it compare
 /// with the paper, what does theory say.
 pub fn answer(a: &Analysis) -> Vec<String> {
+    if through_time::applies(a) {
+        return through_time::answer(a)
+            .into_iter()
+            .take(ANSWER_SENTENCES)
+            .collect();
+    }
     // A phase diagram's sweep asks where networks train against the theory's depth
     // scale: that answer leads, and takes the place of the sweep's question.
     let phase = phase::answer(a);
@@ -123,6 +129,18 @@ fn runs(a: &Analysis, runs_dir: &Path) -> Section {
              tensorboard --logdir {runs}\n```",
             runs = runs_dir.display()
         ));
+    } else if through_time::applies(a) {
+        s.text(format!(
+            "Each run has its folder `{runs}/<scenario>/seed-<n>_<config hash>/` with \
+             `config.json`, `metrics.jsonl` (every logged step, with the error at every time \
+             step, the recurrent weight and the gates), `summary.json` (with the run's class \
+             and error factors) and a TensorBoard event file (every scalar of \
+             `metrics.jsonl`, per time step under `<statistic>/t<k>`, the error's norm first \
+             as `1_grad_through_time/t<k>`, the final classes as numbers, and the run's \
+             settings and results for the HParams dashboard). To browse them:\n\n```sh\n\
+             tensorboard --logdir {runs}\n```",
+            runs = runs_dir.display()
+        ));
     } else {
         s.text(format!(
             "Each run has its folder `{runs}/<scenario>/seed-<n>_<config hash>/` with \
@@ -186,29 +204,40 @@ pub fn main(a: &Analysis, figures: &Figures, runs_dir: &Path) -> String {
         opening.text(sentences.join(" "));
     }
     sections.push(opening);
-    sections.push(results(a));
-    let mut why = Section::new("Why");
-    for sentence in explanations(a) {
-        why.text(sentence);
+    if through_time::applies(a) {
+        sections.push(through_time::results(a));
+        sections.extend(through_time::sections(a));
+        sections.push(papers::section(a));
+    } else {
+        sections.push(results(a));
+        let mut why = Section::new("Why");
+        for sentence in explanations(a) {
+            why.text(sentence);
+        }
+        sections.push(why);
+        sections.push(phase::section(a));
+        sections.push(depth_fit::section(a));
+        sections.push(comparison::section(a));
+        sections.push(learning_rate::section(a));
+        sections.push(papers::section(a));
+        sections.push(mean_field::section(a));
     }
-    sections.push(why);
-    sections.push(phase::section(a));
-    sections.push(depth_fit::section(a));
-    sections.push(comparison::section(a));
-    sections.push(learning_rate::section(a));
-    sections.push(papers::section(a));
-    sections.push(mean_field::section(a));
     let mut shown = Section::new("Figures");
     for f in &figures.main {
         shown.figure(f.clone());
     }
     sections.push(shown);
     let mut more = Section::new("More");
+    let tables = if through_time::applies(a) {
+        "the error through time at chosen time steps"
+    } else {
+        "per-layer profiles, dead and saturated units, activations, update ratios, Jacobian \
+         spectra, the post's ratio at the start and the end"
+    };
     more.text(format!(
-        "The long tables (per-layer profiles, dead and saturated units, activations, update \
-         ratios, Jacobian spectra, the post's ratio at the start and the end) are in \
-         [`{name}/details.md`]({name}/details.md); the numbers of the results table, per \
-         scenario, in [`{name}.json`]({name}.json). Reproduce with:\n\n```sh\n{}\n```",
+        "The long tables ({tables}) are in [`{name}/details.md`]({name}/details.md); the \
+         numbers of the results table, per scenario, in [`{name}.json`]({name}.json). \
+         Reproduce with:\n\n```sh\n{}\n```",
         a.sweep.command()
     ));
     sections.push(more);
@@ -224,14 +253,18 @@ pub fn details(a: &Analysis, figures: &Figures) -> String {
     let mut md = format!(
         "# Sweep `{name}`: details\n\nThe tables behind [the report](../{name}.md), measure by measure.\n\n"
     );
-    let mut sections = vec![
-        decay::section(a),
-        profile::section(a),
-        saturation::section(a),
-        activations::section(a),
-        updates::section(a),
-        jacobian::section(a),
-    ];
+    let mut sections = if through_time::applies(a) {
+        vec![through_time::details(a)]
+    } else {
+        vec![
+            decay::section(a),
+            profile::section(a),
+            saturation::section(a),
+            activations::section(a),
+            updates::section(a),
+            jacobian::section(a),
+        ]
+    };
     let mut shown = Section::new("Figures");
     for f in &figures.details {
         shown.figure(f.clone());

@@ -86,8 +86,9 @@ fn tail_loss(steps: &[&StepRecord], from_end: std::ops::Range<usize>) -> Option<
     crate::stats::mean(picked?)
 }
 
-/// Ratio of the last two logged losses to the two before them, per run.
-fn trend(scenario: &Scenario) -> Option<Trend> {
+/// Whether `scenario`'s loss was still falling at the end of its budget: the ratio of the
+/// last two logged losses to the two before them, over the runs that did not diverge.
+pub fn trend(scenario: &Scenario) -> Option<Trend> {
     let cfg = &scenario.point.config;
     let ratios: Vec<f64> = scenario
         .finished()

@@ -14,6 +14,7 @@ pub mod phase;
 pub mod profile;
 pub mod regime;
 pub mod saturation;
+pub mod through_time;
 pub mod updates;
 
 use vgrad_record::StepRecord;
@@ -76,6 +77,9 @@ pub struct Analysis<'a> {
     /// The phase diagram the sweep's grid makes, if it makes one (the edge-of-chaos
     /// sweep's), with its theory.
     pub phase: Option<phase::PhaseMap>,
+    /// Each scenario's measures through time (empty records for networks that are not
+    /// recurrent).
+    pub time: Vec<through_time::TimeStats>,
 }
 
 impl<'a> Analysis<'a> {
@@ -87,6 +91,7 @@ impl<'a> Analysis<'a> {
             stats: scenarios.iter().map(ScenarioStats::of).collect(),
             depth_fit: Vec::new(),
             phase: phase::PhaseMap::of(scenarios),
+            time: scenarios.iter().map(through_time::TimeStats::of).collect(),
         };
         a.depth_fit = depth_fit::of(&a);
         a
@@ -114,6 +119,15 @@ impl<'a> Analysis<'a> {
         (0..self.stats.len())
             .filter(|&i| self.stats[i].outcome.finished() > 0)
             .collect()
+    }
+
+    /// What the error factor steps across: `layer`, or `time step` in a recurrent sweep.
+    pub fn unit(&self) -> &'static str {
+        if through_time::applies(self) {
+            "time step"
+        } else {
+            "layer"
+        }
     }
 
     /// How many scenarios a sentence names one by one before it counts them instead.

@@ -32,6 +32,8 @@ pub struct Outcomes {
     pub collapsed_ratios: (Option<f64>, Option<f64>),
     /// Mean training-batch accuracy of the trained runs at each logged step.
     pub train_curve: Vec<(usize, f64)>,
+    /// The geometric mean over the trained runs of the loss on each logged batch.
+    pub loss_curve: Vec<(usize, f64)>,
     /// Mean validation accuracy of the trained runs at the steps it was measured, then
     /// at the end; empty where it was measured at the end only.
     pub val_curve: Vec<(usize, f64)>,
@@ -44,6 +46,7 @@ impl Outcomes {
         let accs: Vec<f64> = trained.iter().map(|(_, s)| s.test_acc).collect();
         let steps = scenario.trained_steps();
         let train_curve = super::per_step(&steps, mean, |r| Some(r.train_acc));
+        let loss_curve = super::per_step(&steps, crate::stats::geo_mean, |r| Some(r.loss));
         let mut val_curve = super::per_step(&steps, mean, |r| r.val_acc);
         if !val_curve.is_empty()
             && let Some(end) = mean(trained.iter().map(|(_, s)| s.val_acc))
@@ -90,6 +93,7 @@ impl Outcomes {
                 (at(<[StepRecord]>::first), at(<[StepRecord]>::last))
             },
             train_curve,
+            loss_curve,
             val_curve,
         }
     }

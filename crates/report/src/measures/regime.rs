@@ -59,6 +59,12 @@ impl Factor {
     /// The factor as the results table shows it: `0.24 [0.23, 0.25] vanishing`, with the
     /// runs' regimes where they differ and the runs whose error never reaches layer 1.
     pub fn cell(&self) -> String {
+        self.cell_reaching("layer 1")
+    }
+
+    /// [`Factor::cell`], naming what the error may fail to reach: `layer 1`, or `time
+    /// step 1` through time.
+    pub fn cell_reaching(&self, first: &str) -> String {
         let Some(regime) = self.regime() else {
             return "n/a".into();
         };
@@ -78,7 +84,7 @@ impl Factor {
         }
         if self.split.zero > 0 {
             text.push_str(&format!(
-                "; in {} of {} runs no error reaches layer 1 at a logged step",
+                "; in {} of {} runs no error reaches {first} at a logged step",
                 self.split.zero,
                 self.split.n()
             ));
@@ -168,12 +174,16 @@ fn clause(a: &Analysis, members: &[usize], pick: fn(&RegimeStats) -> &Factor) ->
                 .iter()
                 .map(|&i| {
                     let f = pick(&a.stats[i].regime);
+                    let (unit, first_unit) = match a.unit() {
+                        "layer" => ("layer", "layer 1"),
+                        _ => ("time step", "time step 1"),
+                    };
                     let value = match f.split.positive {
                         Some(_) => geometric(f.split.positive),
-                        None => "no error reaches layer 1".into(),
+                        None => format!("no error reaches {first_unit}"),
                     };
                     let value = if std::mem::take(&mut first) && f.split.positive.is_some() {
-                        format!("a factor of {value} per layer")
+                        format!("a factor of {value} per {unit}")
                     } else {
                         value
                     };
@@ -190,7 +200,11 @@ fn clause(a: &Analysis, members: &[usize], pick: fn(&RegimeStats) -> &Factor) ->
 pub fn answer(a: &Analysis) -> Option<String> {
     let all: Vec<usize> = (0..a.stats.len()).collect();
     let start = clause(a, &all, |r| &r.start)?;
-    let mut text = format!("At initialisation the back-propagated error {start}");
+    let error = match a.unit() {
+        "layer" => "the back-propagated error",
+        _ => "the error back-propagated through time",
+    };
+    let mut text = format!("At initialisation {error} {start}");
     if let Some(training) = clause(a, &all, |r| &r.training) {
         text.push_str(&format!("; over training (trained runs) it {training}"));
     }
