@@ -13,6 +13,7 @@ use vgrad_sweep::{Overrides, Sweep, SweepOptions};
 
 use crate::workspace_root;
 
+mod recurrent;
 mod scaling;
 
 /// vgrad's flags `args` for a run timed against the PyTorch baseline: ReLU, the
@@ -374,6 +375,9 @@ pub enum Section {
     /// vgrad-watch on candle's MNIST ConvNet (`examples/mnist-conv`): logging every 200
     /// steps against the watch turned off.
     Watch,
+    /// Recurrent networks on row-sequential MNIST: RNN (tanh), LSTM and GRU, hidden 128,
+    /// batch 128, against PyTorch's `nn.RNN`, `nn.LSTM` and `nn.GRU`.
+    Recurrent,
 }
 
 /// The ensembles' target per member-step against PyTorch's batched ensemble.
@@ -825,6 +829,9 @@ pub fn run(
     }
     if wanted(Section::Watch) {
         rows.extend(watch(&b)?);
+    }
+    if wanted(Section::Recurrent) {
+        rows.extend(recurrent::measure(&b)?);
     }
     let scaling = if wanted(Section::Scaling) {
         let (ours, theirs) = scaling::peak(&b)?;
