@@ -32,10 +32,17 @@ pub fn section(sweep: &Sweep) -> Section {
             .flat_map(|p| p.config.recorded_fields())
             .map(|(f, _)| f)
             .collect();
+        // A recurrent network reads --recurrent-init (shown at its default too) and not
+        // --init; the adding problem reads no --data.
+        let recurrent = points.iter().all(|p| p.config.model.is_recurrent());
+        let regression = points.iter().all(|p| p.config.task.is_regression());
+        let unread = |f: &str| (recurrent && f == "init") || (regression && f == "data");
+        let shown =
+            |f: &str| recorded.iter().any(|r| r == f) || (recurrent && f == "recurrent_init");
         let listed = base
             .fields()
             .into_iter()
-            .filter(|(f, _)| f != "seed" && recorded.contains(f));
+            .filter(|(f, _)| f != "seed" && shown(f) && !unread(f));
         for (field, value) in listed {
             let value = if sweep.varies(&field) {
                 let mut seen: Vec<String> = Vec::new();
