@@ -287,6 +287,55 @@ pub fn critical_weight_variance(activation: Activation, sigma_b2: f64) -> Option
 /// rather than a crossing.
 const JUMP: f64 = 1e-6;
 
+/// The critical sigma_b^2 at `sigma_w2`: the bias variance that puts a network of weight
+/// variance `sigma_w2` on the critical line, chi_1 = 1 (Pennington et al. 2017 pick points
+/// of that line by sigma_w^2: at 1.05 its q* is small, and tanh's Jacobians there are
+/// near-isometric when the weights are orthogonal). `None` where no sigma_b^2 in [0, 100]
+/// gives chi_1 = 1: for the ReLU family and the identity (chi_1 does not depend on
+/// sigma_b^2 there), for sigma_w^2 at or below the critical value at sigma_b^2 = 0 (the
+/// network is ordered for every sigma_b^2), and where chi_1 jumps over 1.
+///
+/// For a smooth odd activation such as tanh, chi_1 falls as sigma_b^2 grows (a larger q*
+/// saturates more units), so the crossing is bisected to the last few bits.
+pub fn critical_bias_variance(activation: Activation, sigma_w2: f64) -> Option<f64> {
+    const LARGEST: f64 = 100.0;
+    if is_positively_homogeneous(activation) || !(sigma_w2.is_finite() && sigma_w2 > 0.0) {
+        return None;
+    }
+    let chi_1 = |sigma_b2: f64| -> Option<f64> {
+        let field = MeanField::new(activation, sigma_w2, sigma_b2).ok()?;
+        match field.fixed_point() {
+            FixedPoint::Finite(q) => Some(field.chi1_at(q)),
+            FixedPoint::Unbounded => Some(f64::INFINITY),
+            FixedPoint::NotUnique => None,
+        }
+    };
+    // chaotic at the low end, ordered at the high end: the crossing lies between.
+    let (mut lo, mut hi) = (0.0, LARGEST);
+    if chi_1(lo)? <= 1.0 || chi_1(hi)? >= 1.0 {
+        return None;
+    }
+    for _ in 0..200 {
+        // Bisect on a log scale above a tiny floor: the critical sigma_b^2 near sigma_w^2
+        // = 1 is of order 1e-5, and a linear bisection from 100 would spend its bits there.
+        let mid = if lo == 0.0 {
+            hi / 16.0
+        } else {
+            (lo * hi).sqrt()
+        };
+        if mid <= lo || mid >= hi || hi - lo <= hi * 1e-15 {
+            break;
+        }
+        if chi_1(mid)? > 1.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let crossing = if lo == 0.0 { hi } else { (lo * hi).sqrt() };
+    (chi_1(crossing)? - 1.0).abs().lt(&JUMP).then_some(crossing)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +540,36 @@ mod tests {
                 "{activation:?}: {slope} against {quotient}"
             );
         }
+    }
+
+    #[test]
+    fn the_critical_bias_variance_puts_tanh_on_the_critical_line() {
+        for sigma_w2 in [1.05, 1.5, 2.0, 4.0] {
+            let sigma_b2 = critical_bias_variance(Activation::Tanh, sigma_w2)
+                .unwrap_or_else(|| panic!("sigma_w^2 = {sigma_w2}"));
+            let field = field(Activation::Tanh, sigma_w2, sigma_b2);
+            let FixedPoint::Finite(q) = field.fixed_point() else {
+                panic!("no fixed point at {sigma_w2}, {sigma_b2}");
+            };
+            let chi1 = field.chi1_at(q);
+            assert!((chi1 - 1.0).abs() < 1e-6, "{sigma_w2}: chi_1 = {chi1}");
+            // The inverse of the critical weight variance at that sigma_b^2.
+            let back = critical_weight_variance(Activation::Tanh, sigma_b2).unwrap();
+            assert!(
+                (back - sigma_w2).abs() < 1e-4 * sigma_w2,
+                "{sigma_w2} {back}"
+            );
+        }
+        // Closer to sigma_w^2 = 1 the critical line has a smaller sigma_b^2 and q*.
+        let near = critical_bias_variance(Activation::Tanh, 1.05).unwrap();
+        let far = critical_bias_variance(Activation::Tanh, 2.0).unwrap();
+        assert!(near < 1e-3 && near < far, "{near} {far}");
+        // Pennington et al. 2017's point: sigma_w^2 = 1.05 with sigma_b^2 = 2.01e-5 (a
+        // bisection over numpy's 200-node Gauss-Hermite rule gives 2.0105e-5, q* = 0.0259).
+        assert!((near / 2.0105e-5 - 1.0).abs() < 1e-3, "{near}");
+        // Ordered for every sigma_b^2, and the ReLU family, have none.
+        assert_eq!(critical_bias_variance(Activation::Tanh, 0.9), None);
+        assert_eq!(critical_bias_variance(Activation::Relu, 2.0), None);
     }
 
     #[test]

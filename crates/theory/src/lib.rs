@@ -32,7 +32,9 @@ pub mod quadrature;
 pub mod recurrent;
 pub mod residual;
 
-pub use depth_scales::{DepthScales, critical_weight_variance, depth_scale};
+pub use depth_scales::{
+    DepthScales, critical_bias_variance, critical_weight_variance, depth_scale,
+};
 pub use mean_field::{
     FixedPoint, InvalidVariance, MeanField, is_positively_homogeneous, run_chi1, weight_variance,
 };
