@@ -393,3 +393,36 @@ fn runs_share_the_decompressed_data_in_the_cache_folder_vgrad_cache_names() {
     assert_eq!(train("off", ""), first);
     assert!(!xdg.exists());
 }
+
+#[test]
+fn the_hidden_chains_spectrum_is_recorded_where_the_jacobian_is_probed() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("chain");
+    vgrad_train(&[
+        "--activation",
+        "tanh",
+        "--width",
+        "16",
+        "--init",
+        "orthogonal",
+        "--steps",
+        "20",
+        "--log-every",
+        "10",
+        "--out",
+        dir.to_str().unwrap(),
+    ])
+    .unwrap();
+    let lines = metrics(&dir).unwrap();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let chain = &line["chain"];
+        // The probe's 8 examples, 16 singular values each.
+        assert_eq!(chain["examples"].as_u64(), Some(8), "{chain}");
+        assert_eq!(chain["units"].as_u64(), Some(16), "{chain}");
+        assert_eq!(chain["hist"]["num"].as_u64(), Some(128), "{chain}");
+        let near = chain["near_one"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&near), "{chain}");
+        assert!(chain["max"].as_f64().unwrap() >= chain["median"].as_f64().unwrap());
+    }
+}

@@ -49,6 +49,10 @@ pub struct MemberSpectra {
     pub layers: Vec<Spectrum>,
     /// The spectrum of `M = d logits / d z_1`; `None` for a network of one layer.
     pub network: Option<Spectrum>,
+    /// The singular values of the hidden chain `d h_(L-1) / d h_1` ([`hidden_chains`]) of
+    /// every example, pooled, largest first within each example; empty for a network of
+    /// one layer.
+    pub chain: Vec<f64>,
 }
 
 /// One member's Jacobians at one example, in f64, in the row convention of the module.
@@ -88,10 +92,16 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
             spectra.clear();
             slots.clear();
             let weights = host.member_weights(m);
+            let mut chain = Vec::new();
             for first in (0..host.examples).step_by(lanes) {
                 let group = lanes.min(host.examples - first);
                 for (lane, ws) in ws.iter_mut().take(group).enumerate() {
                     host.fill(m, first + lane, &weights, ws);
+                    chain.extend(
+                        host.chain(&weights, ws)
+                            .map(singular_values)
+                            .unwrap_or_default(),
+                    );
                 }
                 for slot in 0..per_example {
                     for ws in &ws[..group] {
@@ -122,6 +132,7 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
             Ok(MemberSpectra {
                 layers: spectra.by_ref().take(hidden).collect(),
                 network: spectra.next(),
+                chain,
             })
         })
         .collect()
@@ -975,6 +986,11 @@ mod tests {
             let numeric = chain_by_finite_differences(&mlp, &x);
             let chains = hidden_chains(&mlp, &x).unwrap();
             let values = chain_singular_values(&mlp, &x).unwrap();
+            // The probe's spectra pool the same values, example after example.
+            let spectra = jacobian_spectra(&mlp, &x).unwrap();
+            for (m, member) in spectra.iter().enumerate() {
+                assert_eq!(member.chain, values[m].concat(), "{norm:?} member {m}");
+            }
             for m in 0..2 {
                 for b in 0..3 {
                     let chain = chains[m][b].as_ref().unwrap();
@@ -1181,7 +1197,8 @@ mod tests {
             spectra,
             vec![MemberSpectra {
                 layers: vec![],
-                network: None
+                network: None,
+                chain: vec![],
             }]
         );
     }

@@ -448,6 +448,7 @@ mod tests {
             train_acc: 0.5,
             val_acc: None,
             jacobian: None,
+            chain: None,
             layers: mean_squares
                 .iter()
                 .enumerate()

@@ -43,5 +43,5 @@ pub use probe::Probe;
 pub use profile::DecayProfile;
 pub use recurrent::{ForgetBias, RecurrentInit, Task};
 pub use seeds::Seeds;
-pub use step::{Distribution, LayerRecord, Spectrum, StepRecord};
+pub use step::{ChainSpectrum, Distribution, LayerRecord, Spectrum, StepRecord};
 pub use summary::{Outcome, RunStatus, RunSummary};

@@ -109,6 +109,7 @@ mod tests {
                 train_acc: 0.0,
                 val_acc: None,
                 jacobian: None,
+                chain: None,
                 layers: vec![
                     layer(1, first, 1.0),
                     layer(2, 5.0, 2.0),

@@ -197,6 +197,71 @@ pub struct Spectrum {
     pub max: f64,
 }
 
+/// The band of singular values that counts as near an isometry in [`ChainSpectrum`]:
+/// [1/2, 2], a factor of 2 either way.
+pub const ISOMETRY_BAND: (f64, f64) = (0.5, 2.0);
+
+/// The singular values of the hidden chain d h_(L-1) / d h_1 (the square Jacobian of the
+/// last hidden layer's output with respect to the first's) pooled over the probe's
+/// examples: how close to an isometry the hidden layers are (Pennington et al. 2017).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChainSpectrum {
+    /// Examples pooled.
+    pub examples: usize,
+    /// Singular values per example (the hidden width).
+    pub units: usize,
+    /// The fraction of singular values within [`ISOMETRY_BAND`].
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub near_one: f64,
+    /// The fraction that are exactly 0 (a dead ReLU unit's row of the chain, say).
+    pub zero_frac: f64,
+    /// The standard deviation of the natural logarithms of those above 0 (0 for an
+    /// isometry up to scale; NaN where none is).
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub log_spread: f64,
+    /// The median singular value.
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub median: f64,
+    /// The largest.
+    #[serde(deserialize_with = "crate::nan::f64")]
+    pub max: f64,
+    /// Their histogram.
+    pub hist: Histogram,
+}
+
+impl ChainSpectrum {
+    /// The spectrum of `values`, the singular values of `examples` examples pooled.
+    pub fn of(values: &[f64], examples: usize) -> Self {
+        let n = values.len();
+        let (low, high) = ISOMETRY_BAND;
+        let near = values
+            .iter()
+            .filter(|&&v| (low..=high).contains(&v))
+            .count();
+        let logs: Vec<f64> = values
+            .iter()
+            .filter(|&&v| v > 0.0)
+            .map(|v| v.ln())
+            .collect();
+        let positive = logs.len() as f64;
+        let mean = logs.iter().sum::<f64>() / positive;
+        let spread = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / positive).sqrt();
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let narrow: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+        Self {
+            examples,
+            units: n / examples.max(1),
+            near_one: near as f64 / n as f64,
+            zero_frac: values.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64,
+            log_spread: if spread.is_finite() { spread } else { f64::NAN },
+            median: sorted.get(n / 2).copied().unwrap_or(f64::NAN),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
+            hist: Histogram::of(&narrow),
+        }
+    }
+}
+
 /// One line of `metrics.jsonl`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
@@ -216,6 +281,10 @@ pub struct StepRecord {
     /// examples; `None` at steps the Jacobian was not probed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jacobian: Option<Spectrum>,
+    /// The hidden chain's singular values on the probe examples, at the steps the Jacobian
+    /// is probed; `None` elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainSpectrum>,
     /// Layers 1..=L; empty for a recurrent network, whose error the probe follows
     /// through time instead (`time`).
     pub layers: Vec<LayerRecord>,
@@ -228,6 +297,30 @@ pub struct StepRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_spectrum_counts_the_isometry_band_and_the_log_spread_by_hand() {
+        // Two examples of two units: 0.5 and 2 sit on the band's edges, 4 outside.
+        let s = ChainSpectrum::of(&[0.5, 1.0, 2.0, 4.0], 2);
+        assert_eq!((s.examples, s.units), (2, 2));
+        assert_eq!(s.near_one, 0.75);
+        assert_eq!((s.median, s.max), (2.0, 4.0));
+        // ln: -l, 0, l, 2l with l = ln 2: mean l/2, deviations -3l/2, -l/2, l/2, 3l/2.
+        let l = 2f64.ln();
+        let want = ((2.25 + 0.25 + 0.25 + 2.25) / 4.0f64).sqrt() * l;
+        assert!((s.log_spread - want).abs() < 1e-12, "{}", s.log_spread);
+        assert_eq!(s.hist.num, 4);
+        let isometry = ChainSpectrum::of(&[1.0; 6], 3);
+        assert_eq!((isometry.near_one, isometry.log_spread), (1.0, 0.0));
+        // Zeros are counted apart; the spread reads the positive values.
+        let dead = ChainSpectrum::of(&[0.0, 1.0, 4.0, 0.0], 1);
+        assert_eq!(dead.zero_frac, 0.5);
+        assert!((dead.log_spread - 4f64.ln() / 2.0).abs() < 1e-12);
+        assert!(ChainSpectrum::of(&[0.0, 0.0], 1).log_spread.is_nan());
+        let back: ChainSpectrum =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
 
     #[test]
     fn the_integer_key_sort_is_the_float_sort_bit_for_bit() {

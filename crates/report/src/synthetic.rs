@@ -34,6 +34,7 @@ pub fn step(step: usize, layers: Vec<LayerRecord>) -> StepRecord {
         train_acc: 0.5,
         val_acc: None,
         jacobian: None,
+        chain: None,
         layers,
         time: None,
     }

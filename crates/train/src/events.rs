@@ -172,6 +172,27 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
         scalars.extend(time_scalars(time));
     }
     let mut histograms = Vec::new();
+    if let Some(chain) = &record.chain {
+        let measured = [
+            ("chain/near_one", chain.near_one),
+            ("chain/zero_frac", chain.zero_frac),
+            ("chain/log_spread", chain.log_spread),
+            ("chain/median", chain.median),
+            ("chain/max", chain.max),
+        ];
+        // The log spread is undefined where a singular value is 0 (a dead ReLU unit):
+        // left out rather than logged as NaN.
+        scalars.extend(
+            measured
+                .into_iter()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(tag, v)| (tag.to_string(), v as f32)),
+        );
+        histograms.push((
+            "chain_singular_values".to_string(),
+            histogram_proto(&chain.hist),
+        ));
+    }
     for layer in &record.layers {
         scalars.extend(layer_scalars(layer));
         histograms.push((
@@ -307,6 +328,7 @@ mod tests {
             train_acc: 0.1,
             val_acc: None,
             jacobian: None,
+            chain: None,
             layers: (1..=2)
                 .map(|layer| LayerRecord {
                     dead_frac: Some(0.5),
@@ -371,6 +393,7 @@ mod tests {
             train_acc: f64::NAN,
             val_acc: None,
             jacobian: None,
+            chain: None,
             layers: Vec::new(),
             time: Some(time),
         };

@@ -195,6 +195,7 @@ impl<'a> RecurrentTrainer<'a> {
                     train_acc: loss.member_acc[m],
                     val_acc: val_acc.as_ref().map(|v| v[m]),
                     jacobian: None,
+                    chain: None,
                     layers: Vec::new(),
                     time: Some(time),
                 };

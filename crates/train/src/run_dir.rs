@@ -251,6 +251,7 @@ mod tests {
             train_acc: 0.5,
             val_acc: None,
             jacobian: None,
+            chain: None,
             layers: Vec::new(),
             time: None,
         }

@@ -11,7 +11,9 @@ use vgrad_probe::jacobian::jacobian_spectra;
 use vgrad_probe::{DeltaTaps, probe_step};
 use vgrad_record::probe::jacobian_examples;
 use vgrad_record::summary::FIT_EXAMPLES;
-use vgrad_record::{Outcome, Phase, RegressionClass, RunConfig, RunStatus, RunSummary, StepRecord};
+use vgrad_record::{
+    ChainSpectrum, Outcome, Phase, RegressionClass, RunConfig, RunStatus, RunSummary, StepRecord,
+};
 
 use crate::TrainError;
 use crate::clipping::clip_by_global_norm;
@@ -401,12 +403,16 @@ impl<'a> Trainer<'a> {
                     layer.jacobian = Some(*jacobian);
                 }
             }
+            let examples = self.probe_examples.dim(1)?;
             records.push(Some(StepRecord {
                 step,
                 loss: member_loss,
                 train_acc: correct as f64 / b as f64,
                 val_acc: val_acc.as_ref().map(|v| v[m]),
                 jacobian: spectrum.and_then(|s| s.network),
+                chain: spectrum
+                    .filter(|s| !s.chain.is_empty())
+                    .map(|s| ChainSpectrum::of(&s.chain, examples)),
                 layers,
                 time: None,
             }));
