@@ -926,20 +926,27 @@ mod tests {
         }
     }
 
-    /// `d h_(L-1) / d h_1` by central differences: h_1 moved by ±H along unit i is z_2
-    /// moved by ±H times row i of W_2 (a plain network), added through z_2's tap.
-    fn chain_by_finite_differences(mlp: &Mlp, x: &Tensor) -> Vec<Vec<DMatrix<f64>>> {
-        const H: f64 = 1e-6;
-        let (k, e, _) = x.dims3().unwrap();
-        let depth = mlp.depth();
-        let units: Vec<usize> = (1..=depth)
+    /// Every layer's units, and a zero f64 tap `[k, e, units]` per layer, as variables and
+    /// as the tensors the evaluation pass takes.
+    fn zero_taps(mlp: &Mlp, k: usize, e: usize) -> (Vec<usize>, Vec<Var>, Vec<Tensor>) {
+        let units: Vec<usize> = (1..=mlp.depth())
             .map(|l| mlp.layer(l).unwrap().weight().dim(2).unwrap())
             .collect();
         let taps: Vec<Var> = units
             .iter()
             .map(|&n| Var::zeros((k, e, n), DType::F64, &Device::Cpu).unwrap())
             .collect();
-        let tensors: Vec<Tensor> = taps.iter().map(|v| v.as_tensor().clone()).collect();
+        let tensors = taps.iter().map(|v| v.as_tensor().clone()).collect();
+        (units, taps, tensors)
+    }
+
+    /// `d h_(L-1) / d h_1` by central differences: h_1 moved by ±H along unit i is z_2
+    /// moved by ±H times row i of W_2 (a plain network), added through z_2's tap.
+    fn chain_by_finite_differences(mlp: &Mlp, x: &Tensor) -> Vec<Vec<DMatrix<f64>>> {
+        const H: f64 = 1e-6;
+        let (k, e, _) = x.dims3().unwrap();
+        let depth = mlp.depth();
+        let (units, taps, tensors) = zero_taps(mlp, k, e);
         let (first, last) = (units[0], units[depth - 2]);
         let mut out = vec![vec![DMatrix::zeros(first, last); e]; k];
         let moved = |i: usize, delta: f64| {
@@ -1221,14 +1228,7 @@ mod tests {
         const H: f64 = 1e-6;
         let (k, e, _) = x.dims3().unwrap();
         let depth = mlp.depth();
-        let units: Vec<usize> = (1..=depth)
-            .map(|l| mlp.layer(l).unwrap().weight().dim(2).unwrap())
-            .collect();
-        let taps: Vec<Var> = units
-            .iter()
-            .map(|&n| Var::zeros((k, e, n), DType::F64, &Device::Cpu).unwrap())
-            .collect();
-        let tensors: Vec<Tensor> = taps.iter().map(|v| v.as_tensor().clone()).collect();
+        let (units, taps, tensors) = zero_taps(mlp, k, e);
         let mut out: Vec<Vec<Jacobians>> = (0..k)
             .map(|_| {
                 (0..e)
