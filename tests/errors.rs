@@ -101,6 +101,28 @@ fn bad_flags_name_the_flag_and_what_is_allowed() {
         &["--batch-size", "60000"],
         &["--batch-size 60000 is larger than the training set (55000 examples)"],
     );
+    fails(
+        &["--bias-variance", "chaotic"],
+        &["invalid bias variance `chaotic`", "or critical"],
+    );
+    fails(
+        &["--bias-variance", "critical", "--activation", "relu"],
+        &[
+            "--bias-variance critical: chi_1 of relu is sigma_w^2 times a constant",
+            "--init variance:<sigma_w^2>",
+        ],
+    );
+    fails(
+        &[
+            "--bias-variance",
+            "critical",
+            "--activation",
+            "tanh",
+            "--width",
+            "100",
+        ],
+        &["--bias-variance critical: no sigma_b^2 in [0, 100] puts tanh with sigma_w^2 = 1.0000"],
+    );
     fails(&["--seeds", "3-1"], &["empty"]);
     fails(
         &["--device", "tpu"],

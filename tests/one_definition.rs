@@ -27,7 +27,7 @@ fn all_changed() -> RunConfig {
         layers: 3,
         width: 7,
         init: "he-normal".parse().unwrap(),
-        bias_variance: 0.05,
+        bias_variance: vgrad_record::BiasVariance::Value(0.05),
         norm: Norm::Layer,
         residual: true,
         branch_scale: vgrad_record::BranchScale::SkipInit,

@@ -229,7 +229,7 @@ fn early_steps_are_logged_without_changing_the_run_or_its_summary() {
 #[test]
 fn each_plain_run_records_the_phase_theory_puts_it_in() {
     let out = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], Option<&str>); 4] = [
+    let cases: [(&[&str], Option<&str>); 5] = [
         // Sigmoid at Glorot's variance: chi_1 about 0.06.
         (&["--activation", "sigmoid"], Some("ordered")),
         // tanh on the critical line's neighbourhood at sigma_b^2 = 0.05 (chi_1 0.998).
@@ -258,6 +258,18 @@ fn each_plain_run_records_the_phase_theory_puts_it_in() {
         ),
         // Skips add terms the theory leaves out: no phase.
         (&["--activation", "relu", "--residual"], None),
+        // Orthogonal weights of sigma_w^2 = 1.05 with the theory's critical sigma_b^2.
+        (
+            &[
+                "--activation",
+                "tanh",
+                "--init",
+                "orthogonal:1.0246950766",
+                "--bias-variance",
+                "critical",
+            ],
+            Some("critical"),
+        ),
     ];
     for (i, (flags, phase)) in cases.iter().enumerate() {
         let dir = out.path().join(i.to_string());
@@ -270,4 +282,13 @@ fn each_plain_run_records_the_phase_theory_puts_it_in() {
             "{flags:?}"
         );
     }
+    // `critical` is recorded as asked, and resolved to chi_1 = 1.
+    let critical = vgrad_tests::summary_json(&out.path().join("4")).unwrap();
+    let chi1 = critical["chi1_theory"].as_f64().unwrap();
+    assert!((chi1 - 1.0).abs() < 1e-6, "{chi1}");
+    let config = std::fs::read_to_string(out.path().join("4").join("config.json")).unwrap();
+    assert!(
+        config.contains("\"bias_variance\": \"critical\""),
+        "{config}"
+    );
 }

@@ -577,7 +577,78 @@ pub fn probe(b: &Bench) -> Result<Vec<Row>> {
         unit: "us/step",
         target: None,
     });
+    rows.push(hidden_chain(b)?);
     Ok(rows)
+}
+
+/// Builds `cargo build --release ARGS` and returns the executable at `path` (its last
+/// part the file's name, without the platform's suffix) under the release folder.
+fn release_build(args: &[&str], path: &[&str]) -> Result<PathBuf> {
+    let mut cmd = crate::build::cargo();
+    cmd.args(["build", "--release"]).args(args);
+    crate::build::run(cmd)?;
+    let mut exe = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("release");
+    let (name, folders) = path.split_last().context("an executable's path")?;
+    for folder in folders {
+        exe.push(folder);
+    }
+    exe.push(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    Ok(exe)
+}
+
+/// The hidden chain's width and dense layers in its row: a chain of 128 Jacobians of
+/// 400 x 400, the size the isometry question needs.
+const CHAIN: (usize, usize) = (400, 130);
+
+/// The hidden chain `d h_(L-1) / d h_1` and its SVD for one example, on one thread
+/// (`crates/probe/examples/chain_cost.rs`), against its 1 s target: the median of the
+/// repetitions after a first, which also pays for the allocations.
+fn hidden_chain(b: &Bench) -> Result<Row> {
+    let (width, layers) = CHAIN;
+    eprintln!("bench: the hidden chain at width {width}, {layers} layers");
+    let example = release_build(
+        &["--package", "vgrad-probe", "--example", "chain_cost"],
+        &["examples", "chain_cost"],
+    )
+    .context("building the probe's chain_cost example")?;
+    let output = Command::new(&example)
+        .env("RAYON_NUM_THREADS", "1")
+        .args([width, layers, b.reps + 1].map(|n| n.to_string()))
+        .output()
+        .context("running chain_cost")?;
+    if !output.status.success() {
+        bail!(
+            "chain_cost failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(last).with_context(|| format!("chain_cost printed {last:?}"))?;
+    let seconds: Vec<f64> = v["seconds"]
+        .as_array()
+        .with_context(|| format!("no seconds in chain_cost's line {last}"))?
+        .iter()
+        .skip(1)
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    Ok(Row {
+        what: format!(
+            "probe: hidden chain d h_(L-1) / d h_1 and its singular values, width {width}, \
+             {} Jacobians, one example, one thread (median of {} after a first)",
+            layers - 2,
+            seconds.len()
+        ),
+        vgrad: median(&seconds),
+        baseline: 1.0,
+        baseline_name: "the target, 1 s".into(),
+        unit: "s",
+        target: Some(Target::AtMost(1.0)),
+    })
 }
 
 /// The larger network's row.
@@ -899,20 +970,8 @@ const WATCH_STEPS: usize = 400;
 /// (`--every 0`: a counter per step, otherwise candle's own `backward_step`), alternating.
 pub fn watch(b: &Bench) -> Result<Vec<Row>> {
     eprintln!("bench: the watch on candle's MNIST ConvNet");
-    let mut cmd = crate::build::cargo();
-    cmd.args([
-        "build",
-        "--release",
-        "--package",
-        "vgrad-example-mnist-conv",
-    ]);
-    crate::build::run(cmd).context("building examples/mnist-conv")?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let example = target
-        .join("release")
-        .join(format!("mnist-conv{}", std::env::consts::EXE_SUFFIX));
+    let example = release_build(&["--package", "vgrad-example-mnist-conv"], &["mnist-conv"])
+        .context("building examples/mnist-conv")?;
     // Each run's last line: the training loop's seconds (evaluation excluded) and the
     // medians of its logged and unlogged steps.
     let run = |every: &str| -> Result<serde_json::Value> {

@@ -202,7 +202,7 @@ pub fn train_command(args: &TrainArgs) -> Result<Vec<(PathBuf, RunSummary)>> {
     if configs[0].model.is_recurrent() {
         RecurrentConfig::for_run(&configs[0])?.validate()?;
     } else {
-        MlpConfig::for_run(&configs[0]).validate()?;
+        MlpConfig::for_run(&configs[0])?.validate()?;
     }
     check_memory(args, &configs[0], seeds.len())?;
 

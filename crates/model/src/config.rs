@@ -38,9 +38,12 @@ pub struct MlpConfig {
 }
 
 impl MlpConfig {
-    /// The network a run with configuration `cfg` trains on MNIST.
-    pub fn for_run(cfg: &RunConfig) -> Self {
-        Self {
+    /// The network a run with configuration `cfg` trains on MNIST, with its sigma_b^2
+    /// resolved (`--bias-variance critical` by the theory; an error says why it has none).
+    pub fn for_run(cfg: &RunConfig) -> Result<Self> {
+        let bias_variance =
+            vgrad_theory::run_bias_variance(cfg).map_err(|e| ModelError::Config(e.to_string()))?;
+        Ok(Self {
             model: cfg.model,
             input: INPUT,
             width: cfg.width,
@@ -48,11 +51,11 @@ impl MlpConfig {
             classes: CLASSES,
             activation: cfg.activation,
             init: cfg.init,
-            bias_variance: cfg.bias_variance,
+            bias_variance,
             norm: cfg.norm,
             residual: cfg.residual,
             branch_scale: cfg.branch_scale,
-        }
+        })
     }
 
     /// Checks that the configuration describes a network that can be built.

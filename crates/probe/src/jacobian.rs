@@ -82,6 +82,7 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
     let lanes = if large { 1 } else { GROUP };
     let mut ws: Vec<Workspace> = (0..lanes).map(|_| Workspace::new(&host)).collect();
     let mut spectra = Spectra::default();
+    let mut chains = ChainSpectra::default();
     let hidden = host.hidden.len();
     // J_1..J_(L-1), then M.
     let per_example = hidden + usize::from(hidden > 0);
@@ -92,16 +93,14 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
             spectra.clear();
             slots.clear();
             let weights = host.member_weights(m);
-            let mut chain = Vec::new();
+            chains.clear();
             for first in (0..host.examples).step_by(lanes) {
                 let group = lanes.min(host.examples - first);
                 for (lane, ws) in ws.iter_mut().take(group).enumerate() {
                     host.fill(m, first + lane, &weights, ws);
-                    chain.extend(
-                        host.chain(&weights, ws)
-                            .map(singular_values)
-                            .unwrap_or_default(),
-                    );
+                    if let Some(chain) = host.chain(&weights, ws) {
+                        chains.push(chain);
+                    }
                 }
                 for slot in 0..per_example {
                     for ws in &ws[..group] {
@@ -132,7 +131,7 @@ pub fn jacobian_spectra(mlp: &Mlp, xs: &Tensor) -> Result<Vec<MemberSpectra>> {
             Ok(MemberSpectra {
                 layers: spectra.by_ref().take(hidden).collect(),
                 network: spectra.next(),
-                chain,
+                chain: chains.solve(),
             })
         })
         .collect()
@@ -178,6 +177,72 @@ impl Spectra {
                 None => UNMEASURED,
             },
         }))
+    }
+}
+
+/// Every singular value of a sequence of hidden chains, as [`Spectra`] measures the
+/// layers': chains of at most [`FASTEST_UP_TO`] singular values (the reference network's
+/// 10 x 10, every logged step) queued in an [`SvdBatch`], larger ones by nalgebra's SVD as
+/// they come.
+#[derive(Debug, Default)]
+struct ChainSpectra {
+    batch: SvdBatch,
+    /// Per chain in order.
+    done: Vec<Chain>,
+}
+
+/// A chain in [`ChainSpectra`]: queued in the batch (the matrix kept for nalgebra should
+/// the batch not converge), or already solved.
+#[derive(Debug)]
+enum Chain {
+    Queued(DMatrix<f64>),
+    Solved(Vec<f64>),
+}
+
+impl ChainSpectra {
+    fn clear(&mut self) {
+        self.batch.clear();
+        self.done.clear();
+    }
+
+    fn push(&mut self, chain: DMatrix<f64>) {
+        let (rows, cols) = chain.shape();
+        if rows.min(cols) <= FASTEST_UP_TO {
+            self.batch.push_column_major(rows, cols, chain.as_slice());
+            self.done.push(Chain::Queued(chain));
+        } else {
+            self.done.push(Chain::Solved(singular_values(chain)));
+        }
+    }
+
+    /// Every chain's singular values, largest first within each, end to end.
+    fn solve(&mut self) -> Vec<f64> {
+        let batched: Option<Vec<Option<Vec<f64>>>> = self
+            .batch
+            .solve()
+            .ok()
+            .map(|solved| solved.iter().map(|v| v.map(<[f64]>::to_vec)).collect());
+        let mut batched = batched.map(Vec::into_iter);
+        let mut out = Vec::new();
+        for done in self.done.drain(..) {
+            let values = match (done, batched.as_mut()) {
+                (Chain::Solved(values), _) => values,
+                (Chain::Queued(chain), Some(batch)) => {
+                    let n = chain.nrows().min(chain.ncols());
+                    match batch.next().flatten() {
+                        Some(mut values) => {
+                            values.sort_by(|a, b| b.total_cmp(a));
+                            values
+                        }
+                        None => vec![f64::NAN; n],
+                    }
+                }
+                // The batch gave up on some chain: all of them again, by nalgebra's SVD.
+                (Chain::Queued(chain), None) => singular_values(chain),
+            };
+            out.extend(values);
+        }
+        out
     }
 }
 
@@ -993,10 +1058,19 @@ mod tests {
             let numeric = chain_by_finite_differences(&mlp, &x);
             let chains = hidden_chains(&mlp, &x).unwrap();
             let values = chain_singular_values(&mlp, &x).unwrap();
-            // The probe's spectra pool the same values, example after example.
+            // The probe's spectra pool the same values, example after example, from the
+            // batched SVD (these chains are 5 x 5): equal to rounding.
             let spectra = jacobian_spectra(&mlp, &x).unwrap();
             for (m, member) in spectra.iter().enumerate() {
-                assert_eq!(member.chain, values[m].concat(), "{norm:?} member {m}");
+                let nalgebra = values[m].concat();
+                assert_eq!(member.chain.len(), nalgebra.len(), "{norm:?} member {m}");
+                for (batched, reference) in member.chain.iter().zip(&nalgebra) {
+                    let tolerance = 1e-12 * nalgebra[0];
+                    assert!(
+                        (batched - reference).abs() <= tolerance,
+                        "{norm:?} member {m}: {batched} against {reference}"
+                    );
+                }
             }
             for m in 0..2 {
                 for b in 0..3 {

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Activation, Architecture, BranchScale, ConfigError, ForgetBias, Init, Norm, Optimizer,
-    ParseError, Probe, RecurrentInit, Task,
+    Activation, Architecture, BiasVariance, BranchScale, ConfigError, ForgetBias, Init, Norm,
+    Optimizer, ParseError, Probe, RecurrentInit, Task,
 };
 
 /// Pixels per MNIST image: the network's input size.
@@ -68,9 +68,10 @@ pub struct RunConfig {
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.init))]
     pub init: Init,
     /// sigma_b^2: every bias starts at N(0, sigma_b^2), drawn from the run's seed; 0 starts
-    /// them at zero.
+    /// them at zero; critical: the sigma_b^2 that puts the activation and the hidden
+    /// layers' sigma_w^2 on the critical line chi_1 = 1 (a smooth activation such as tanh).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.bias_variance))]
-    pub bias_variance: f64,
+    pub bias_variance: BiasVariance,
     /// Normalisation of every hidden layer's pre-activation, before the activation, with
     /// a learnable scale and shift: none, batch, layer.
     #[cfg_attr(feature = "clap", arg(long, default_value_t = REFERENCE.norm))]
@@ -166,7 +167,7 @@ pub const REFERENCE: RunConfig = RunConfig {
     layers: 6,
     width: 10,
     init: Init::GlorotUniform,
-    bias_variance: 0.0,
+    bias_variance: BiasVariance::ZERO,
     norm: Norm::None,
     residual: false,
     branch_scale: BranchScale::One,
@@ -245,8 +246,9 @@ impl RunConfig {
                 )));
             }
         }
-        let sigma_b2 = self.bias_variance;
-        if !(sigma_b2 >= 0.0 && sigma_b2.is_finite()) {
+        if let Some(sigma_b2) = self.bias_variance.value()
+            && !(sigma_b2 >= 0.0 && sigma_b2.is_finite())
+        {
             return Err(ConfigError(format!(
                 "--bias-variance must be a finite number of at least 0 (sigma_b^2; 0 starts \
                  the biases at zero), got {sigma_b2}"
@@ -436,7 +438,7 @@ impl RunConfig {
             ),
             (
                 "--bias-variance",
-                self.bias_variance != 0.0,
+                self.bias_variance != BiasVariance::ZERO,
                 "use --recurrent-init",
             ),
             ("--norm", self.norm != Norm::None, "leave it at none"),
@@ -697,7 +699,7 @@ mod tests {
     fn the_signal_propagation_settings_are_recorded_only_when_set() {
         let set = RunConfig {
             init: "variance:1.75".parse().unwrap(),
-            bias_variance: 0.05,
+            bias_variance: BiasVariance::Value(0.05),
             clip_norm: 1.0,
             warmup_steps: 100,
             log_first: 20,
@@ -758,7 +760,7 @@ mod tests {
         );
         assert_eq!(
             bad(RunConfig {
-                bias_variance: -0.1,
+                bias_variance: BiasVariance::Value(-0.1),
                 ..d()
             }),
             "--bias-variance must be a finite number of at least 0 (sigma_b^2; 0 starts the \

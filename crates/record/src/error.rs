@@ -62,6 +62,30 @@ macro_rules! serde_as_text {
     };
 }
 
+/// Reads a setting a sweep file may write as a number or as text (`1` or `"1"`,
+/// `"critical"`): a number through `number`, which checks it, text through the type's
+/// parser.
+pub(crate) fn number_or_text<'de, D, T>(
+    d: D,
+    number: impl FnOnce(f64) -> Result<T, ParseError>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = ParseError>,
+{
+    use serde::Deserialize;
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Number(f64),
+        Text(String),
+    }
+    match Written::deserialize(d)? {
+        Written::Number(v) => number(v).map_err(serde::de::Error::custom),
+        Written::Text(text) => text.parse().map_err(serde::de::Error::custom),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

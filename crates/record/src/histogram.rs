@@ -152,15 +152,19 @@ fn serialize_edges<S: serde::Serializer>(values: &[f64], serializer: S) -> Resul
     static TEXTS: std::sync::OnceLock<Vec<(Vec<f64>, Box<serde_json::value::RawValue>)>> =
         std::sync::OnceLock::new();
     let texts = TEXTS.get_or_init(|| {
-        [edges(), crate::step::activation_edges()]
-            .into_iter()
-            .map(|set| {
-                let text = serde_json::to_string(&set).expect("finite floats serialise");
-                let raw = serde_json::value::RawValue::from_string(text)
-                    .expect("serde_json's own output is JSON");
-                (set, raw)
-            })
-            .collect()
+        [
+            edges(),
+            crate::step::activation_edges(),
+            crate::step::chain_edges(),
+        ]
+        .into_iter()
+        .map(|set| {
+            let text = serde_json::to_string(&set).expect("finite floats serialise");
+            let raw = serde_json::value::RawValue::from_string(text)
+                .expect("serde_json's own output is JSON");
+            (set, raw)
+        })
+        .collect()
     });
     let same = |set: &[f64]| {
         set.len() == values.len()

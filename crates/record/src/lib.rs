@@ -8,6 +8,7 @@
 
 pub mod activation;
 pub mod architecture;
+pub mod bias;
 pub mod branch;
 pub mod class;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod time;
 
 pub use activation::{Activation, OffKind};
 pub use architecture::Architecture;
+pub use bias::BiasVariance;
 pub use branch::BranchScale;
 pub use class::{Phase, Regime, RegressionClass, RunClass};
 pub use config::{

@@ -212,16 +212,7 @@ impl serde::Serialize for ForgetBias {
 impl<'de> serde::Deserialize<'de> for ForgetBias {
     /// `"init"`, a number, or a number written as text (a sweep file's `1` or `"1"`).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(untagged)]
-        enum Written {
-            Number(f64),
-            Text(String),
-        }
-        match Written::deserialize(d)? {
-            Written::Number(v) => Self::Set(v).checked().map_err(serde::de::Error::custom),
-            Written::Text(text) => text.parse().map_err(serde::de::Error::custom),
-        }
+        crate::error::number_or_text(d, |v| Self::Set(v).checked())
     }
 }
 

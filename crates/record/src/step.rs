@@ -201,6 +201,32 @@ pub struct Spectrum {
 /// [1/2, 2], a factor of 2 either way.
 pub const ISOMETRY_BAND: (f64, f64) = (0.5, 2.0);
 
+/// How far below the largest singular value of a hidden chain a singular value can be
+/// told from rounding: a product of L f64 matrices is exact to about L x 1e-16 of its
+/// norm, so values under 1e-12 of the largest (a chain of up to thousands of layers) are
+/// only known to be that small.
+pub const CHAIN_RESOLUTION: f64 = 1e-12;
+
+/// Upper bucket edges of a hidden chain's singular values: ten per decade from 1e-16 to
+/// 1e4, so that a density on a log axis (Pennington et al. 2017's figures) can be drawn
+/// from them. Each is 10^(k/10) to four digits, a short decimal that `metrics.jsonl`
+/// reads back bit for bit.
+pub fn chain_edges() -> Vec<f64> {
+    // Formatted once: every logged step's chain histogram is counted over them.
+    static EDGES: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    EDGES
+        .get_or_init(|| {
+            (-160..=40)
+                .map(|k| {
+                    format!("{:.3e}", 10f64.powf(f64::from(k) / 10.0))
+                        .parse()
+                        .expect("a formatted float")
+                })
+                .collect()
+        })
+        .clone()
+}
+
 /// The singular values of the hidden chain d h_(L-1) / d h_1 (the square Jacobian of the
 /// last hidden layer's output with respect to the first's) pooled over the probe's
 /// examples: how close to an isometry the hidden layers are (Pennington et al. 2017).
@@ -215,17 +241,21 @@ pub struct ChainSpectrum {
     pub near_one: f64,
     /// The fraction that are exactly 0 (a dead ReLU unit's row of the chain, say).
     pub zero_frac: f64,
-    /// The standard deviation of the natural logarithms of those above 0 (0 for an
+    /// The fraction at or below [`CHAIN_RESOLUTION`] times the largest, zeros included:
+    /// values the product cannot tell from rounding (NaN in records written before it).
+    #[serde(default = "crate::nan::missing", deserialize_with = "crate::nan::f64")]
+    pub unresolved: f64,
+    /// The standard deviation of the natural logarithms of the resolved values (0 for an
     /// isometry up to scale; NaN where none is).
     #[serde(deserialize_with = "crate::nan::f64")]
     pub log_spread: f64,
-    /// The median singular value.
+    /// The median singular value (below the resolution where `unresolved` is over half).
     #[serde(deserialize_with = "crate::nan::f64")]
     pub median: f64,
     /// The largest.
     #[serde(deserialize_with = "crate::nan::f64")]
     pub max: f64,
-    /// Their histogram.
+    /// Their histogram over [`chain_edges`].
     pub hist: Histogram,
 }
 
@@ -238,26 +268,29 @@ impl ChainSpectrum {
             .iter()
             .filter(|&&v| (low..=high).contains(&v))
             .count();
-        let logs: Vec<f64> = values
-            .iter()
-            .filter(|&&v| v > 0.0)
-            .map(|v| v.ln())
-            .collect();
-        let positive = logs.len() as f64;
-        let mean = logs.iter().sum::<f64>() / positive;
-        let spread = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / positive).sqrt();
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
+        let max = sorted.last().copied().unwrap_or(f64::NAN);
+        let floor = max * CHAIN_RESOLUTION;
+        let logs: Vec<f64> = values
+            .iter()
+            .filter(|&&v| v > floor && v > 0.0)
+            .map(|v| v.ln())
+            .collect();
+        let resolved = logs.len() as f64;
+        let mean = logs.iter().sum::<f64>() / resolved;
+        let spread = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / resolved).sqrt();
         let narrow: Vec<f32> = values.iter().map(|&v| v as f32).collect();
         Self {
             examples,
             units: n / examples.max(1),
             near_one: near as f64 / n as f64,
             zero_frac: values.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64,
+            unresolved: (n as f64 - resolved) / n as f64,
             log_spread: if spread.is_finite() { spread } else { f64::NAN },
             median: sorted.get(n / 2).copied().unwrap_or(f64::NAN),
-            max: sorted.last().copied().unwrap_or(f64::NAN),
-            hist: Histogram::of(&narrow),
+            max,
+            hist: Histogram::over(&narrow, chain_edges()),
         }
     }
 }
@@ -312,14 +345,26 @@ mod tests {
         assert_eq!(s.hist.num, 4);
         let isometry = ChainSpectrum::of(&[1.0; 6], 3);
         assert_eq!((isometry.near_one, isometry.log_spread), (1.0, 0.0));
-        // Zeros are counted apart; the spread reads the positive values.
-        let dead = ChainSpectrum::of(&[0.0, 1.0, 4.0, 0.0], 1);
-        assert_eq!(dead.zero_frac, 0.5);
+        // Zeros are counted apart; the spread reads the resolved values, those above
+        // 1e-12 of the largest (1e-13 is not).
+        let dead = ChainSpectrum::of(&[0.0, 1.0, 4.0, 0.0, 4e-13], 1);
+        assert_eq!((dead.zero_frac, dead.unresolved), (0.4, 0.6));
         assert!((dead.log_spread - 4f64.ln() / 2.0).abs() < 1e-12);
+        // Ten buckets a decade: 1 in (10^-0.1, 1], 4 in (10^0.6, 10^0.7].
+        let bucket = |v: f64| chain_edges().partition_point(|&e| e < v);
+        assert_eq!(dead.hist.counts[bucket(1.0)], 1);
+        assert_eq!(dead.hist.counts[bucket(4.0)], 1);
+        assert_eq!(dead.hist.counts[0], 2, "the zeros, below every edge");
+        assert_eq!(bucket(1.0), 160);
         assert!(ChainSpectrum::of(&[0.0, 0.0], 1).log_spread.is_nan());
         let back: ChainSpectrum =
             serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+        // A record written before `unresolved` existed reads it as not measured.
+        let mut old = serde_json::to_value(&s).unwrap();
+        old.as_object_mut().unwrap().remove("unresolved");
+        let old: ChainSpectrum = serde_json::from_value(old).unwrap();
+        assert!(old.unresolved.is_nan());
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub use depth_scales::{
     DepthScales, critical_bias_variance, critical_weight_variance, depth_scale,
 };
 pub use mean_field::{
-    FixedPoint, InvalidVariance, MeanField, is_positively_homogeneous, run_chi1, weight_variance,
+    FixedPoint, InvalidVariance, MeanField, NoCriticalBias, is_positively_homogeneous,
+    run_bias_variance, run_chi1, weight_variance,
 };
 pub use phase_diagram::phase_diagram;
 pub use quadrature::{

@@ -3,7 +3,7 @@
 //! (Poole et al. 2016; Schoenholz et al. 2017).
 
 use vgrad_record::init::{Init, Resolved};
-use vgrad_record::{Activation, Norm, RunConfig};
+use vgrad_record::{Activation, Architecture, Norm, RunConfig};
 
 use crate::quadrature::expect_normal;
 
@@ -260,9 +260,56 @@ pub fn run_chi1(cfg: &RunConfig) -> Option<f64> {
         return None;
     }
     let sigma_w2 = weight_variance(cfg.init, cfg.width, cfg.width);
-    MeanField::new(cfg.activation, sigma_w2, cfg.bias_variance)
+    MeanField::new(cfg.activation, sigma_w2, run_bias_variance(cfg).ok()?)
         .ok()?
         .chi1()
+}
+
+/// Why `--bias-variance critical` has no value for a run; the message names the flags.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--bias-variance critical: {0}")]
+pub struct NoCriticalBias(String);
+
+/// The sigma_b^2 a run's biases are drawn with: its `--bias-variance`, or for `critical`
+/// the one that puts its activation and hidden-to-hidden sigma_w^2 ([`weight_variance`]
+/// at width x width) on the critical line chi_1 = 1 ([`critical_bias_variance`]).
+///
+/// [`critical_bias_variance`]: crate::critical_bias_variance
+pub fn run_bias_variance(cfg: &RunConfig) -> Result<f64, NoCriticalBias> {
+    if let Some(sigma_b2) = cfg.bias_variance.value() {
+        return Ok(sigma_b2);
+    }
+    let fail = |why: String| Err(NoCriticalBias(why));
+    if cfg.norm != Norm::None || cfg.residual || cfg.model != Architecture::Mlp {
+        return fail(
+            "the critical line is mean-field theory's for a plain dense network; leave out \
+             --norm and --residual and use --model mlp"
+                .into(),
+        );
+    }
+    let activation = cfg.activation;
+    if is_positively_homogeneous(activation) {
+        return fail(format!(
+            "chi_1 of {activation} is sigma_w^2 times a constant whatever sigma_b^2; its \
+             critical point is a weight variance (--init variance:<sigma_w^2>) with \
+             --bias-variance 0"
+        ));
+    }
+    let sigma_w2 = weight_variance(cfg.init, cfg.width, cfg.width);
+    match crate::critical_bias_variance(activation, sigma_w2) {
+        Some(sigma_b2) => Ok(sigma_b2),
+        None => {
+            let at_zero = crate::critical_weight_variance(activation, 0.0)
+                .map(|w| format!(" (above {w:.4} for {activation})"))
+                .unwrap_or_default();
+            fail(format!(
+                "no sigma_b^2 in [0, 100] puts {activation} with sigma_w^2 = {sigma_w2:.4} \
+                 (--init {} at --width {}) on chi_1 = 1; sigma_w^2 must be large enough \
+                 that the network is chaotic at sigma_b^2 = 0{at_zero}",
+                cfg.init, cfg.width
+            ))
+        }
+    }
 }
 
 /// A zero of `f` in (lo, hi), where f(lo) > 0 > f(hi), to the last bit or the first
@@ -670,5 +717,48 @@ mod tests {
         let orthogonal = Init::Orthogonal { gain: 2.0 };
         assert!(close(weight_variance(orthogonal, 400, 100), 4.0));
         assert!(close(weight_variance(orthogonal, 100, 400), 1.0));
+    }
+    #[test]
+    fn a_critical_bias_variance_puts_the_run_on_chi_1_equal_1_or_says_why_not() {
+        let critical = |activation: &str, init: &str| RunConfig {
+            activation: activation.parse().unwrap(),
+            init: init.parse().unwrap(),
+            bias_variance: "critical".parse().unwrap(),
+            width: 200,
+            ..RunConfig::default()
+        };
+        // Orthogonal weights of gain sqrt(1.05) and Gaussian ones of variance 1.05 share
+        // sigma_w^2, so their critical sigma_b^2: Pennington et al. 2017's point.
+        for init in ["orthogonal:1.0246950766", "variance:1.05"] {
+            let cfg = critical("tanh", init);
+            let sigma_b2 = run_bias_variance(&cfg).unwrap();
+            assert!((sigma_b2 - 2.0105e-5).abs() < 1e-8, "{init}: {sigma_b2}");
+            assert!((run_chi1(&cfg).unwrap() - 1.0).abs() < 1e-6, "{init}");
+        }
+        let number = RunConfig {
+            bias_variance: "0.05".parse().unwrap(),
+            ..RunConfig::default()
+        };
+        assert_eq!(run_bias_variance(&number), Ok(0.05));
+        let error = |cfg: RunConfig| run_bias_variance(&cfg).unwrap_err().to_string();
+        assert_eq!(
+            error(critical("relu", "variance:2")),
+            "--bias-variance critical: chi_1 of relu is sigma_w^2 times a constant whatever \
+             sigma_b^2; its critical point is a weight variance (--init variance:<sigma_w^2>) \
+             with --bias-variance 0"
+        );
+        assert_eq!(
+            error(critical("tanh", "variance:0.9")),
+            "--bias-variance critical: no sigma_b^2 in [0, 100] puts tanh with sigma_w^2 = \
+             0.9000 (--init variance:0.9 at --width 200) on chi_1 = 1; sigma_w^2 must be large \
+             enough that the network is chaotic at sigma_b^2 = 0 (above 1.0000 for tanh)"
+        );
+        assert!(
+            error(RunConfig {
+                norm: Norm::Layer,
+                ..critical("tanh", "variance:1.05")
+            })
+            .contains("leave out --norm and --residual"),
+        );
     }
 }

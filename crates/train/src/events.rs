@@ -176,6 +176,7 @@ pub fn step_summary(record: &StepRecord) -> (Scalars, Histograms) {
         let measured = [
             ("chain/near_one", chain.near_one),
             ("chain/zero_frac", chain.zero_frac),
+            ("chain/unresolved", chain.unresolved),
             ("chain/log_spread", chain.log_spread),
             ("chain/median", chain.median),
             ("chain/max", chain.max),

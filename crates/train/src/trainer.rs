@@ -178,7 +178,7 @@ impl<'a> Trainer<'a> {
         device: &Device,
         kernels: Kernels,
     ) -> Result<Self, TrainError> {
-        let model_cfg = MlpConfig::for_run(cfg);
+        let model_cfg = MlpConfig::for_run(cfg)?;
         let varmap = VarMap::new();
         let model = Mlp::init(&model_cfg, seeds, &varmap, device)?.with_kernels(kernels);
         let vars = named_vars(&varmap, model_cfg.param_names())?;

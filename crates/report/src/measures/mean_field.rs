@@ -140,7 +140,7 @@ impl MeanField {
         Self {
             chain: Some(Chain {
                 sigma_w2,
-                sigma_b2: c.bias_variance,
+                sigma_b2: vgrad_theory::run_bias_variance(c).unwrap_or(f64::NAN),
                 hidden_steps: c.layers - 2,
                 chi1,
                 deriv_sq: chi1.map(|x| x / sigma_w2),

@@ -61,6 +61,8 @@ impl PhaseMap {
     pub fn of(scenarios: &[Scenario]) -> Option<Self> {
         let configs: Vec<_> = scenarios.iter().map(|s| &s.point.config).collect();
         let first = configs.first()?;
+        // The map's theory is one sigma_b^2 across the grid: a number, not `critical`.
+        let sigma_b2 = first.bias_variance.value()?;
         let sigma_w2 = |c: &vgrad_record::RunConfig| match c.init {
             Init::Variance { sigma_w2 } => Some(sigma_w2),
             _ => None,
@@ -98,19 +100,19 @@ impl PhaseMap {
         let theory = sigma_w2s
             .iter()
             .map(|&s| {
-                Theory::new(first.activation, s, first.bias_variance)
+                Theory::new(first.activation, s, sigma_b2)
                     .ok()?
                     .depth_scales()
             })
             .collect();
         Some(Self {
             activation: first.activation,
-            sigma_b2: first.bias_variance,
+            sigma_b2,
             sigma_w2s,
             depths,
             cells,
             theory,
-            critical: critical_weight_variance(first.activation, first.bias_variance),
+            critical: critical_weight_variance(first.activation, sigma_b2),
             steps: first.steps,
         })
     }
