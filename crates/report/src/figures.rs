@@ -212,6 +212,11 @@ pub fn draw_all(a: &Analysis, dir: &Path) -> Result<Figures> {
         f.main.extend(main.into_iter().flatten());
         return Ok(f);
     }
+    if crate::measures::isometry::applies(a) {
+        let main = [chain_spectra(a, dir)?, training_loss(a, dir)?];
+        f.main.extend(main.into_iter().flatten());
+        return Ok(f);
+    }
     let main = [
         accuracy(a, dir)?,
         error_factor(a, dir)?,
@@ -292,6 +297,43 @@ fn time_profile(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
         dir,
         "time_profile.svg",
         "The norm of the error at each hidden state, ||dC/dh_t|| over the batch and the units, relative to the last time step's, on a log axis: at step 0 over every run and at the last logged step over the trained runs, geometric mean over seeds. A line falling toward t = 1 is an error that vanishes on its way back in time.",
+        &panels,
+    )
+}
+
+/// The densities of the hidden chain's singular values at step 0 on a log axis, a panel
+/// per chain depth and a line per scenario (Pennington et al. 2017's figure).
+fn chain_spectra(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
+    use crate::measures::isometry::ChainStats;
+    let x = axis(
+        "singular value of d h_(L-1) / d h_1 (log)",
+        Scale::Log,
+        false,
+    );
+    let y = axis("share of singular values per decade", Scale::Linear, false);
+    let all: Vec<usize> = (0..a.scenarios.len()).collect();
+    let panels = groups_of(&all, |i| a.scenarios[i].point.config.layers)
+        .into_iter()
+        .map(|(layers, of)| {
+            let s = of
+                .iter()
+                .filter_map(|&i| {
+                    let density = ChainStats::of(a, i)?.density();
+                    // From the first bucket with a value to the last, zeros between kept.
+                    let first = density.iter().position(|p| p.1 > 0.0)?;
+                    let last = density.iter().rposition(|p| p.1 > 0.0)?;
+                    let name = a.scenarios[i].point.label_without("layers");
+                    Some(series(name, density[first..=last].to_vec()))
+                })
+                .collect();
+            let title = format!("Chain depth {}, step 0", layers.saturating_sub(2));
+            lines(title, x.clone(), y.clone(), s)
+        })
+        .collect::<Vec<Panel>>();
+    draw(
+        dir,
+        "chain_spectra.svg",
+        "The singular values of the hidden chain d h_(L-1) / d h_1 at step 0, pooled over the probe's test images and the seeds: the share per decade (ten buckets a decade), on a log axis of singular values. An isometry is a spike at 1; values below 1e-12 of the largest are not resolved by the f64 product and gather at the left end.",
         &panels,
     )
 }

@@ -9,8 +9,8 @@ use crate::document::{Section, Table, markdown};
 use crate::figures::Figures;
 use crate::format::accuracy;
 use crate::measures::{
-    Analysis, activations, comparison, decay, depth_fit, jacobian, learning_rate, mean_field,
-    outcome, papers, phase, profile, regime, saturation, through_time, updates,
+    Analysis, activations, comparison, decay, depth_fit, isometry, jacobian, learning_rate,
+    mean_field, outcome, papers, phase, profile, regime, saturation, through_time, updates, width,
 };
 
 /// The most sentences the answer opens a report with.
@@ -24,6 +24,22 @@ pub fn answer(a: &Analysis) -> Vec<String> {
     if through_time::applies(a) {
         return through_time::answer(a)
             .into_iter()
+            .take(ANSWER_SENTENCES)
+            .collect();
+    }
+    // A width sweep asks which findings of its narrowest network hold when wider: that is
+    // its answer, by width, in place of one sentence per measure over every scenario.
+    if width::applies(a) {
+        return width::answer(a)
+            .into_iter()
+            .take(ANSWER_SENTENCES)
+            .collect();
+    }
+    // Pennington et al.'s question: how much of each spectrum is near 1, and what follows.
+    if isometry::applies(a) {
+        return isometry::answer(a)
+            .into_iter()
+            .chain(papers::answer(a))
             .take(ANSWER_SENTENCES)
             .collect();
     }
@@ -210,6 +226,8 @@ pub fn main(a: &Analysis, figures: &Figures, runs_dir: &Path) -> String {
         sections.push(papers::section(a));
     } else {
         sections.push(results(a));
+        sections.push(width::section(a));
+        sections.push(isometry::section(a));
         let mut why = Section::new("Why");
         for sentence in explanations(a) {
             why.text(sentence);

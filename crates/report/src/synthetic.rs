@@ -52,6 +52,9 @@ pub struct Spec {
     pub factor_training: f64,
     /// Final test accuracy.
     pub test_acc: f64,
+    /// The output layer's error rms (the hidden layers' are set by the factors): what
+    /// moves the post's decay ratio without moving the error factor.
+    pub output_rms: f64,
     /// How it ended.
     pub status: RunStatus,
     /// A number that makes its values differ from another seed's (a few percent).
@@ -66,6 +69,7 @@ impl Spec {
             factor_start: 1.0,
             factor_training: 1.0,
             test_acc: 0.9,
+            output_rms: 1e-2,
             status: RunStatus::Ok,
             seed,
         }
@@ -92,7 +96,7 @@ pub fn run(spec: &Spec) -> Vec<StepRecord> {
                     let rms = if l <= hidden {
                         1e-3 * jitter * factor.powi(-(l as i32 - hidden as i32))
                     } else {
-                        1e-2 * jitter
+                        spec.output_rms * jitter
                     };
                     x.delta_mean_sq = Some(rms * rms);
                     x.delta_mean_abs = 0.8 * rms;
@@ -188,10 +192,14 @@ pub fn sweep(text: &str) -> Sweep {
 /// by `spec` from the scenario's index and the seed.
 pub fn over(activations: &[&str], spec: impl Fn(usize, usize) -> Spec) -> (Sweep, Vec<Scenario>) {
     let list: Vec<String> = activations.iter().map(|a| format!("\"{a}\"")).collect();
+    over_axes(&format!("activation = [{}]", list.join(", ")), spec)
+}
+
+/// A sweep of 6-layer networks over the `[axes]` table `axes` (two seeds), each grid
+/// point's runs made by `spec` from the point's index and the seed.
+pub fn over_axes(axes: &str, spec: impl Fn(usize, usize) -> Spec) -> (Sweep, Vec<Scenario>) {
     let sweep = sweep(&format!(
-        "seeds = 2\n[base]\nlayers = 6\nsteps = 300\nlog_every = 100\n\
-         [axes]\nactivation = [{}]\n",
-        list.join(", ")
+        "seeds = 2\n[base]\nlayers = 6\nsteps = 300\nlog_every = 100\n[axes]\n{axes}\n"
     ));
     let scenarios = sweep
         .points

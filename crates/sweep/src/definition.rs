@@ -92,11 +92,14 @@ pub enum Paper {
     Le2015,
     /// Hochreiter & Schmidhuber 1997: the LSTM and the adding problem.
     Hochreiter1997,
+    /// Pennington, Schoenholz & Ganguli 2017: the hidden chain's singular values at
+    /// criticality, orthogonal against Gaussian weights, and the learning speed.
+    Pennington2017,
 }
 
 impl Paper {
     /// Every paper, with its key in `[papers]`.
-    pub const ALL: [(Self, &'static str); 12] = [
+    pub const ALL: [(Self, &'static str); 13] = [
         (Self::Post, "post"),
         (Self::Glorot2010, "glorot2010"),
         (Self::Ioffe2015, "ioffe2015"),
@@ -109,6 +112,7 @@ impl Paper {
         (Self::Jozefowicz2015, "jozefowicz2015"),
         (Self::Le2015, "le2015"),
         (Self::Hochreiter1997, "hochreiter1997"),
+        (Self::Pennington2017, "pennington2017"),
     ];
 }
 
@@ -502,7 +506,7 @@ mod tests {
                 "seeds = 2\n[papers]\nhinton2006 = \"x\"",
                 "`papers.hinton2006`: unknown paper; allowed: post, glorot2010, ioffe2015, he2015, \
                  schoenholz2017, yang2019, hanin2018, he2016, pascanu2013, jozefowicz2015, \
-                 le2015, hochreiter1997",
+                 le2015, hochreiter1997, pennington2017",
             ),
             (
                 "seeds = 2\n[papers]\npost = 3",

@@ -5,6 +5,7 @@ pub mod activations;
 pub mod comparison;
 pub mod decay;
 pub mod depth_fit;
+pub mod isometry;
 pub mod jacobian;
 pub mod learning_rate;
 pub mod mean_field;
@@ -16,6 +17,7 @@ pub mod regime;
 pub mod saturation;
 pub mod through_time;
 pub mod updates;
+pub mod width;
 
 use vgrad_record::StepRecord;
 use vgrad_sweep::Sweep;

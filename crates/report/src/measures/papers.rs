@@ -339,6 +339,7 @@ fn comparison(a: &Analysis, paper: Paper) -> Option<String> {
         Paper::Yang2019 => yang_2019(a),
         Paper::Hanin2018 => hanin_2018(a),
         Paper::He2016 => he_2016(a),
+        Paper::Pennington2017 => crate::measures::isometry::against_the_paper(a),
         Paper::Pascanu2013 | Paper::Jozefowicz2015 | Paper::Le2015 | Paper::Hochreiter1997 => {
             crate::measures::through_time::against_the_paper(a, paper)
         }
