@@ -8,10 +8,10 @@ use vgrad_sweep::Paper;
 use vgrad_theory::{FixedPoint, MeanField, run_bias_variance};
 
 use crate::document::{Section, Table};
-use crate::format::{accuracy, and_list, bold, percent, sig};
+use crate::format::{accuracy, and_list, bold, geometric, percent, sig};
 use crate::measures::Analysis;
 use crate::setting::{baseline_of, hidden_sigma_w2};
-use crate::stats::{AccuracySummary, geo_mean, mean};
+use crate::stats::{AccuracySummary, GeometricSummary, geo_mean, mean};
 
 /// The hidden chain's spectrum at step 0 over a scenario's runs.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,8 +161,11 @@ pub enum Order {
 impl Order {
     /// The order of two summaries by their 95% intervals (means where one has none).
     pub fn of(first: &AccuracySummary, second: &AccuracySummary) -> Self {
-        let (lo1, hi1) = bounds(first);
-        let (lo2, hi2) = bounds(second);
+        Self::of_intervals(bounds(first), bounds(second))
+    }
+
+    /// The order of two intervals `(low, high)`.
+    pub fn of_intervals((lo1, hi1): (f64, f64), (lo2, hi2): (f64, f64)) -> Self {
         if lo1 > hi2 {
             Self::Above
         } else if hi1 < lo2 {
@@ -183,10 +186,15 @@ impl Order {
 }
 
 fn bounds(s: &AccuracySummary) -> (f64, f64) {
-    if s.ci_low.is_nan() {
-        (s.mean, s.mean)
+    bounds_of(s.mean, s.ci_low, s.ci_high)
+}
+
+/// A summary's 95% interval, or its value twice where it has none (one seed).
+fn bounds_of(value: f64, low: f64, high: f64) -> (f64, f64) {
+    if low.is_nan() {
+        (value, value)
     } else {
-        (s.ci_low, s.ci_high)
+        (low, high)
     }
 }
 
@@ -265,29 +273,44 @@ fn unresolved_sentence(a: &Analysis) -> Option<String> {
     })
 }
 
-/// How each orthogonal network's test accuracy after the step budget compares with its
-/// Gaussian twin's at each depth, and which runs did not train.
-fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
+/// The training loss on the logged batch at the first logged step at or after a tenth of
+/// the run, over every finished run with a finite loss there (collapsed ones included):
+/// how far each network got early. The step, and the geometric summary over seeds.
+pub fn early_loss(a: &Analysis, i: usize) -> Option<(usize, GeometricSummary)> {
+    let at = (a.scenarios[i].point.config.steps / 10).max(1);
+    let runs = a.scenarios[i].all_steps();
+    let step = runs.first()?.iter().map(|r| r.step).find(|&s| s >= at)?;
+    let losses: Vec<f64> = runs
+        .iter()
+        .filter_map(|s| s.iter().find(|r| r.step == step))
+        .map(|r| r.loss)
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .collect();
+    Some((step, GeometricSummary::of(&losses)?))
+}
+
+/// For each pair of kinds, how the orthogonal network's `value` compares with its Gaussian
+/// twin's at each depth, by their intervals: `**a** against **b**: lower at chain depths
+/// 32 and 128 and within each other's intervals at chain depth 8`.
+fn compared(
+    a: &Analysis,
+    kinds: &[KindPair],
+    value: impl Fn(usize) -> Option<(f64, f64)>,
+) -> Vec<String> {
     let depth = |i: usize| a.scenarios[i].point.config.layers - 2;
-    let clauses: Vec<String> = kinds
+    kinds
         .iter()
         .filter_map(|pair| {
-            let (ko, kg, members) = (&pair.orthogonal, &pair.gaussian, &pair.members);
             let mut by_order: Vec<(Order, Vec<String>)> = Vec::new();
-            for &(o, g) in members {
-                let (Some(ao), Some(ag)) =
-                    (a.stats[o].outcome.accuracy, a.stats[g].outcome.accuracy)
-                else {
+            for &(o, g) in &pair.members {
+                let (Some(vo), Some(vg)) = (value(o), value(g)) else {
                     continue;
                 };
-                let order = Order::of(&ao, &ag);
+                let order = Order::of_intervals(vo, vg);
                 match by_order.iter_mut().find(|(x, _)| *x == order) {
                     Some((_, ds)) => ds.push(depth(o).to_string()),
                     None => by_order.push((order, vec![depth(o).to_string()])),
                 }
-            }
-            if by_order.is_empty() {
-                return None;
             }
             let parts: Vec<String> = by_order
                 .into_iter()
@@ -296,14 +319,53 @@ fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
                     format!("{} at chain {at} {}", order.words(), and_list(&ds))
                 })
                 .collect();
-            Some(format!(
-                "{} against {}: {}",
-                bold(ko),
-                bold(kg),
-                and_list(&parts)
-            ))
+            (!parts.is_empty()).then(|| {
+                format!(
+                    "{} against {}: {}",
+                    bold(&pair.orthogonal),
+                    bold(&pair.gaussian),
+                    and_list(&parts)
+                )
+            })
         })
-        .collect();
+        .collect()
+}
+
+/// How each orthogonal network learns against its Gaussian twin at each depth: its
+/// training loss early (every run) and its test accuracy at the end (trained runs); and
+/// which runs did not train.
+fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
+    let first = kinds.first()?.members.first()?.0;
+    let c = &a.scenarios[first].point.config;
+    let early = compared(a, kinds, |i| {
+        let (_, g) = early_loss(a, i)?;
+        Some(bounds_of(g.geo_mean, g.ci_low, g.ci_high))
+    });
+    let end = compared(a, kinds, |i| {
+        let s = a.stats[i].outcome.accuracy?;
+        Some(bounds_of(s.mean, s.ci_low, s.ci_high))
+    });
+    if early.is_empty() && end.is_empty() {
+        return None;
+    }
+    let mut text = format!(
+        "Trained by `{}` at learning rate {} (batch {}), orthogonal networks against their \
+         Gaussian twins",
+        c.optimizer, c.lr, c.batch_size
+    );
+    if let Some((step, _)) = early_loss(a, first) {
+        text.push_str(&format!(
+            ": the training loss on the logged batch at step {step} (every run; lower is \
+             faster) is, for {}",
+            early.join("; ")
+        ));
+    }
+    text.push_str(&format!(
+        "; the test accuracy after {} steps (trained runs) is, for {}.",
+        c.steps,
+        end.join("; ")
+    ));
+    let depth = |i: usize| a.scenarios[i].point.config.layers - 2;
     let untrained: Vec<String> = kinds
         .iter()
         .flat_map(|p| p.members.iter().flat_map(|&(o, g)| [o, g]))
@@ -317,20 +379,6 @@ fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
             )
         })
         .collect();
-    let c = &kinds.first()?.members.first()?.0;
-    let c = &a.scenarios[*c].point.config;
-    let mut text = format!(
-        "After {} steps of `{}` at learning rate {} (batch {}), the orthogonal network's test \
-         accuracy (trained runs) against its Gaussian twin's: {}.",
-        c.steps,
-        c.optimizer,
-        c.lr,
-        c.batch_size,
-        clauses.join("; ")
-    );
-    if clauses.is_empty() {
-        return None;
-    }
     if !untrained.is_empty() {
         text.push_str(&format!(
             " Not every run trained under {}.",
@@ -442,8 +490,10 @@ pub fn section(a: &Analysis) -> Section {
          times the largest, which the f64 product cannot tell from 0 (0 included); the log \
          spread is the standard deviation \
          of ln s over the resolved values (0 for an isometry up to scale); the median and the \
-         largest are geometric means over seeds. Test accuracy is after training, trained \
-         runs.",
+         largest are geometric means over seeds. The early training loss is the loss on the \
+         logged batch at the first logged step at or after a tenth of the run, every run that \
+         did not diverge (geometric mean, 95% interval); test accuracy is after training, \
+         trained runs.",
         sig(CHAIN_RESOLUTION, 1)
     ));
     let mut t = Table::new([
@@ -454,6 +504,7 @@ pub fn section(a: &Analysis) -> Section {
         "log spread",
         "median",
         "largest",
+        "early training loss",
         "test accuracy",
     ]);
     for i in 0..a.scenarios.len() {
@@ -473,6 +524,9 @@ pub fn section(a: &Analysis) -> Section {
             opt(st.log_spread),
             median,
             opt(st.max),
+            early_loss(a, i).map_or("n/a".into(), |(step, g)| {
+                format!("{} (step {step})", geometric(Some(g)))
+            }),
             accuracy(a.stats[i].outcome.accuracy),
         ]);
     }
@@ -519,6 +573,9 @@ mod tests {
                         (false, true) => vec![4.0 + jitter, 1e-3, 1e-14, 0.0],
                     };
                     run.steps[0].chain = Some(ChainSpectrum::of(&values, 1));
+                    // Step 100, the first at or after a tenth of 300: the orthogonal
+                    // network's loss lower at the deeper chain only.
+                    run.steps[1].loss = if orthogonal && deep { 0.5 } else { 2.0 } + jitter;
                 }
                 sc
             })
@@ -557,8 +614,23 @@ mod tests {
             "{table}"
         );
         assert!(
-            all.contains("**orthogonal** against **gaussian**: higher at chain depths 4 and 8."),
+            all.contains(
+                "the test accuracy after 300 steps (trained runs) is, for **orthogonal** \
+                 against **gaussian**: higher at chain depths 4 and 8."
+            ),
             "{all}"
+        );
+        assert!(
+            all.contains(
+                "at step 100 (every run; lower is faster) is, for **orthogonal** against \
+                 **gaussian**: within each other's intervals at chain depth 4 and lower at \
+                 chain depth 8;"
+            ),
+            "{all}"
+        );
+        assert!(
+            table.contains("| 0.505 [0.445, 0.573] (step 100) |"),
+            "{table}"
         );
         assert!(!all.contains("Not every run trained"), "{all}");
     }
