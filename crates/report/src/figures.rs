@@ -333,7 +333,7 @@ fn chain_spectra(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
     draw(
         dir,
         "chain_spectra.svg",
-        "The singular values of the hidden chain d h_(L-1) / d h_1 at step 0, pooled over the probe's test images and the seeds: the share per decade (ten buckets a decade), on a log axis of singular values. An isometry is a spike at 1; values below 1e-12 of the largest are not resolved by the f64 product and gather at the left end.",
+        "The singular values of the hidden chain d h_(L-1) / d h_1 at step 0, pooled over the probe's test images and the seeds: the share per decade (ten buckets a decade), on a log axis of singular values. An isometry is a spike at 1. Values below 1e-12 of the largest are not resolved by the f64 product: those above 1e-16 are drawn at the left end, smaller ones and zeros not at all, so a curve's area is its share above 1e-16.",
         &panels,
     )
 }
