@@ -317,23 +317,32 @@ fn spectrum(j: &DMatrix<f64>) -> Spectrum {
 /// `[member][example]`: the matrices whose singular values [`jacobian_spectra`]
 /// summarises, for inspection and tests.
 pub fn jacobians(mlp: &Mlp, xs: &Tensor) -> Result<Vec<Vec<Jacobians>>> {
+    each_example(mlp, xs, |host, _, ws| Jacobians {
+        layers: ws.layers.clone(),
+        network: (!host.hidden.is_empty()).then(|| ws.network.clone()),
+    })
+}
+
+/// `read` of every member at every example of `xs` `[K, E, input]` after the evaluation
+/// pass has filled the workspace, indexed `[member][example]`.
+fn each_example<T>(
+    mlp: &Mlp,
+    xs: &Tensor,
+    mut read: impl FnMut(&Host, &[DMatrix<f64>], &Workspace) -> T,
+) -> Result<Vec<Vec<T>>> {
     let host = Host::read(mlp, xs)?;
     let mut ws = Workspace::new(&host);
-    let hidden = !host.hidden.is_empty();
-    (0..host.members)
+    Ok((0..host.members)
         .map(|m| {
             let weights = host.member_weights(m);
             (0..host.examples)
                 .map(|e| {
                     host.fill(m, e, &weights, &mut ws);
-                    Ok(Jacobians {
-                        layers: ws.layers.clone(),
-                        network: hidden.then(|| ws.network.clone()),
-                    })
+                    read(&host, &weights, &ws)
                 })
                 .collect()
         })
-        .collect()
+        .collect())
 }
 
 /// Every member's square Jacobian of the last hidden layer's output with respect to the
@@ -347,19 +356,7 @@ pub fn jacobians(mlp: &Mlp, xs: &Tensor) -> Result<Vec<Vec<Jacobians>>> {
 /// reports whose bits to keep, and at width 400 and depth 128 the chain is about 16 GFLOP
 /// per example.
 pub fn hidden_chains(mlp: &Mlp, xs: &Tensor) -> Result<Vec<Vec<Option<DMatrix<f64>>>>> {
-    let host = Host::read(mlp, xs)?;
-    let mut ws = Workspace::new(&host);
-    (0..host.members)
-        .map(|m| {
-            let weights = host.member_weights(m);
-            (0..host.examples)
-                .map(|e| {
-                    host.fill(m, e, &weights, &mut ws);
-                    Ok(host.chain(&weights, &ws))
-                })
-                .collect()
-        })
-        .collect()
+    each_example(mlp, xs, |host, weights, ws| host.chain(weights, ws))
 }
 
 /// The singular values of [`hidden_chains`]' matrices, largest first, indexed
