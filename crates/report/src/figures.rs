@@ -304,7 +304,6 @@ fn time_profile(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
 /// The densities of the hidden chain's singular values at step 0 on a log axis, a panel
 /// per chain depth and a line per scenario (Pennington et al. 2017's figure).
 fn chain_spectra(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
-    use crate::measures::isometry::ChainStats;
     let x = axis(
         "singular value of d h_(L-1) / d h_1 (log)",
         Scale::Log,
@@ -318,7 +317,7 @@ fn chain_spectra(a: &Analysis, dir: &Path) -> Result<Option<Figure>> {
             let s = of
                 .iter()
                 .filter_map(|&i| {
-                    let density = ChainStats::of(a, i)?.density();
+                    let density = a.stats[i].isometry.chain.as_ref()?.density();
                     // From the first bucket with a value to the last, zeros between kept.
                     let first = density.iter().position(|p| p.1 > 0.0)?;
                     let last = density.iter().rposition(|p| p.1 > 0.0)?;

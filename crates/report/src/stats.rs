@@ -125,6 +125,16 @@ impl Split {
     }
 }
 
+/// The smallest and the largest of `values`; `None` for none (or only NaNs).
+pub fn min_max(values: impl IntoIterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .into_iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    lo.is_finite().then_some((lo, hi))
+}
+
 /// Test accuracies over seeds: their mean and sample standard deviation, and a 95%
 /// interval from Student's t on the logit scale, mapped back, so that it never leaves
 /// 0..1 however few seeds or however close to chance or to 1.

@@ -93,6 +93,13 @@ pub fn section(a: &Analysis) -> Section {
     s
 }
 
+/// The decay ratio of a network of `layers` dense layers read per layer, in the error
+/// factor's sense (toward the input): ratio^(-1 / (L - 1)); `None` for one layer.
+pub fn per_layer_factor(ratio: f64, layers: usize) -> Option<f64> {
+    let hops = layers.checked_sub(1).filter(|&h| h > 0)?;
+    Some(ratio.powf(-1.0 / hops as f64))
+}
+
 /// Where the weight-gradient ratio misses what the error does at initialisation: the
 /// error vanishes or explodes, while the ratio, read per layer, looks stable.
 pub fn explanations(a: &Analysis) -> Vec<String> {
@@ -103,9 +110,7 @@ pub fn explanations(a: &Analysis) -> Vec<String> {
             let st = &a.stats[i];
             let error = st.regime.start.regime()?;
             let ratio = st.decay.start.positive?.geo_mean;
-            let hops = a.scenarios[i].point.config.layers.checked_sub(1)?;
-            // The ratio's per-layer factor, in the error factor's sense (toward the input).
-            let per_layer = ratio.powf(-1.0 / hops as f64);
+            let per_layer = per_layer_factor(ratio, a.scenarios[i].point.config.layers)?;
             (error != Regime::Stable && Regime::of(per_layer) == Some(Regime::Stable)).then(|| {
                 format!(
                     "{} (the error {}, a factor of {} per layer; the ratio {})",

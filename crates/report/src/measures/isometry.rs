@@ -7,6 +7,7 @@ use vgrad_record::{ChainSpectrum, Histogram, Init};
 use vgrad_sweep::Paper;
 use vgrad_theory::{FixedPoint, MeanField, run_bias_variance};
 
+use crate::Scenario;
 use crate::document::{Section, Table};
 use crate::format::{accuracy, and_list, bold, geometric, percent, sig};
 use crate::measures::Analysis;
@@ -36,9 +37,9 @@ pub struct ChainStats {
 }
 
 impl ChainStats {
-    /// The spectra at step 0 of scenario `i`'s runs; `None` where none was measured.
-    pub fn of(a: &Analysis, i: usize) -> Option<Self> {
-        let spectra: Vec<&ChainSpectrum> = a.scenarios[i]
+    /// The spectra at step 0 of `scenario`'s runs; `None` where none was measured.
+    pub fn of(scenario: &Scenario) -> Option<Self> {
+        let spectra: Vec<&ChainSpectrum> = scenario
             .all_steps()
             .into_iter()
             .filter_map(|s| s.first()?.chain.as_ref())
@@ -56,7 +57,7 @@ impl ChainStats {
         }
         let shares: Vec<f64> = spectra.iter().map(|s| s.near_one).collect();
         Some(Self {
-            depth: a.scenarios[i].point.config.layers.saturating_sub(2),
+            depth: scenario.point.config.layers.saturating_sub(2),
             near_one: AccuracySummary::of(&shares)?,
             unresolved: mean(spectra.iter().map(|s| s.unresolved)).unwrap_or(f64::NAN),
             log_spread: mean(
@@ -88,6 +89,30 @@ impl ChainStats {
     }
 }
 
+/// A scenario's measures for the isometry question, computed once per report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IsometryStats {
+    /// The hidden chain's spectrum at step 0.
+    pub chain: Option<ChainStats>,
+    /// The training loss early in the run ([`early_loss`]).
+    pub early_loss: Option<(usize, GeometricSummary)>,
+}
+
+impl IsometryStats {
+    /// The measures of `scenario`'s runs.
+    pub fn of(scenario: &Scenario) -> Self {
+        Self {
+            chain: ChainStats::of(scenario),
+            early_loss: early_loss(scenario),
+        }
+    }
+}
+
+/// Scenario `i`'s chain spectrum, where it has one.
+fn chain<'a>(a: &'a Analysis, i: usize) -> Option<&'a ChainStats> {
+    a.stats[i].isometry.chain.as_ref()
+}
+
 /// Whether the sweep asks Pennington et al.'s question: it names the paper and measured
 /// a hidden chain.
 pub fn applies(a: &Analysis) -> bool {
@@ -96,7 +121,7 @@ pub fn applies(a: &Analysis) -> bool {
         .papers
         .iter()
         .any(|(p, _)| *p == Paper::Pennington2017)
-        && (0..a.scenarios.len()).any(|i| ChainStats::of(a, i).is_some())
+        && (0..a.scenarios.len()).any(|i| chain(a, i).is_some())
 }
 
 /// The orthogonal scenarios with their Gaussian twin (same activation, sigma_w^2 and axes).
@@ -217,7 +242,7 @@ pub fn answer(a: &Analysis) -> Vec<String> {
             let shares = |pick: fn(&(usize, usize)) -> usize| -> Option<Vec<String>> {
                 members
                     .iter()
-                    .map(|m| Some(share(&ChainStats::of(a, pick(m))?.near_one)))
+                    .map(|m| Some(share(&chain(a, pick(m))?.near_one)))
                     .collect()
             };
             let (so, sg) = (shares(|m| m.0)?, shares(|m| m.1)?);
@@ -255,7 +280,7 @@ fn unresolved_sentence(a: &Analysis) -> Option<String> {
     let spread: Vec<String> = (0..a.scenarios.len())
         .filter(|&i| a.scenarios[i].point.config.layers == deepest)
         .filter_map(|i| {
-            let st = ChainStats::of(a, i)?;
+            let st = chain(a, i)?;
             (st.unresolved > 0.0)
                 .then(|| format!("{} of {}'s", percent(st.unresolved), bold(&kind(a, i))))
         })
@@ -276,9 +301,9 @@ fn unresolved_sentence(a: &Analysis) -> Option<String> {
 /// The training loss on the logged batch at the first logged step at or after a tenth of
 /// the run, over every finished run with a finite loss there (collapsed ones included):
 /// how far each network got early. The step, and the geometric summary over seeds.
-pub fn early_loss(a: &Analysis, i: usize) -> Option<(usize, GeometricSummary)> {
-    let at = (a.scenarios[i].point.config.steps / 10).max(1);
-    let runs = a.scenarios[i].all_steps();
+pub fn early_loss(scenario: &Scenario) -> Option<(usize, GeometricSummary)> {
+    let at = (scenario.point.config.steps / 10).max(1);
+    let runs = scenario.all_steps();
     let step = runs.first()?.iter().map(|r| r.step).find(|&s| s >= at)?;
     let losses: Vec<f64> = runs
         .iter()
@@ -338,7 +363,7 @@ fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
     let first = kinds.first()?.members.first()?.0;
     let c = &a.scenarios[first].point.config;
     let early = compared(a, kinds, |i| {
-        let (_, g) = early_loss(a, i)?;
+        let (_, g) = a.stats[i].isometry.early_loss?;
         Some(bounds_of(g.geo_mean, g.ci_low, g.ci_high))
     });
     let end = compared(a, kinds, |i| {
@@ -353,7 +378,7 @@ fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
          Gaussian twins",
         c.optimizer, c.lr, c.batch_size
     );
-    if let Some((step, _)) = early_loss(a, first) {
+    if let Some((step, _)) = a.stats[first].isometry.early_loss {
         text.push_str(&format!(
             ": the training loss on the logged batch at step {step} (every run; lower is \
              faster) is, for {}",
@@ -431,10 +456,12 @@ fn input_sentence(a: &Analysis) -> Option<String> {
 
 /// The first hidden layer's mean squared pre-activation at step 0 (mean over runs).
 fn first_layer_q(a: &Analysis, i: usize) -> Option<f64> {
-    mean(a.scenarios[i].all_steps().into_iter().filter_map(|s| {
-        let p = s.first()?.layers.first()?.preact?;
-        Some(p.mean * p.mean + p.std * p.std)
-    }))
+    mean(
+        a.scenarios[i]
+            .all_steps()
+            .into_iter()
+            .filter_map(|s| super::papers::mean_square(s.first()?, 1)),
+    )
 }
 
 /// The sentence against Pennington et al. 2017: whether orthogonal weights keep more of
@@ -447,12 +474,7 @@ pub fn against_the_paper(a: &Analysis) -> Option<String> {
             let (ko, kg, members) = (&pair.orthogonal, &pair.gaussian, &pair.members);
             let orders: Vec<Order> = members
                 .iter()
-                .map(|&(o, g)| {
-                    Some(Order::of(
-                        &ChainStats::of(a, o)?.near_one,
-                        &ChainStats::of(a, g)?.near_one,
-                    ))
-                })
+                .map(|&(o, g)| Some(Order::of(&chain(a, o)?.near_one, &chain(a, g)?.near_one)))
                 .collect::<Option<_>>()?;
             let above = orders.iter().filter(|o| **o == Order::Above).count();
             Some(format!(
@@ -508,7 +530,7 @@ pub fn section(a: &Analysis) -> Section {
         "test accuracy",
     ]);
     for i in 0..a.scenarios.len() {
-        let Some(st) = ChainStats::of(a, i) else {
+        let Some(st) = chain(a, i) else {
             continue;
         };
         let opt = |v: Option<f64>| v.map_or("n/a".into(), |v| sig(v, 3));
@@ -524,9 +546,12 @@ pub fn section(a: &Analysis) -> Section {
             opt(st.log_spread),
             median,
             opt(st.max),
-            early_loss(a, i).map_or("n/a".into(), |(step, g)| {
-                format!("{} (step {step})", geometric(Some(g)))
-            }),
+            a.stats[i]
+                .isometry
+                .early_loss
+                .map_or("n/a".into(), |(step, g)| {
+                    format!("{} (step {step})", geometric(Some(g)))
+                }),
             accuracy(a.stats[i].outcome.accuracy),
         ]);
     }

@@ -13,7 +13,7 @@ use crate::document::{Section, Table};
 use crate::format::{accuracy, and_list, sig};
 use crate::measures::Analysis;
 use crate::setting::{groups, hidden_sigma_w2, is_plain_chain};
-use crate::stats::{GeometricSummary, geo_mean, mean};
+use crate::stats::{GeometricSummary, geo_mean, mean, min_max};
 
 /// What the probe measured of the chain at one step, over the hidden-to-hidden layers.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -284,6 +284,12 @@ fn agreement(a: &Analysis) -> Vec<(usize, Regime, Regime)> {
         .collect()
 }
 
+/// A scenario's measured per-layer error factor at step 0 over the factor mean-field
+/// theory predicts, sqrt(chi_1).
+pub fn measured_over_predicted(st: &crate::ScenarioStats) -> Option<f64> {
+    Some(st.regime.start.split.positive?.geo_mean / st.mean_field.chain?.predicted_factor()?)
+}
+
 /// The sentence on the theory's predictions at initialisation.
 pub fn answer(a: &Analysis) -> Option<String> {
     let pairs = agreement(a);
@@ -316,16 +322,10 @@ pub fn answer(a: &Analysis) -> Option<String> {
             .collect();
         text.push_str(&format!(": {}", and_list(&each)));
     } else {
-        let ratios = pairs.iter().filter_map(|&(i, _, _)| {
-            Some(
-                a.stats[i].regime.start.split.positive?.geo_mean
-                    / a.stats[i].mean_field.chain?.predicted_factor()?,
-            )
-        });
-        let (lo, hi) = ratios.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-            (l.min(v), h.max(v))
-        });
-        if lo.is_finite() {
+        let ratios = pairs
+            .iter()
+            .filter_map(|&(i, _, _)| measured_over_predicted(&a.stats[i]));
+        if let Some((lo, hi)) = min_max(ratios) {
             text.push_str(&format!(
                 ", the measured per-layer factor being {} to {} times the predicted sqrt(chi_1)",
                 sig(lo, 2),

@@ -47,6 +47,8 @@ pub struct ScenarioStats {
     pub updates: updates::Updates,
     /// Jacobian spectra.
     pub jacobian: jacobian::Jacobians,
+    /// The hidden chain's spectrum and how fast the network learns (the isometry sweep's).
+    pub isometry: isometry::IsometryStats,
 }
 
 impl ScenarioStats {
@@ -62,6 +64,7 @@ impl ScenarioStats {
             activations: activations::Activations::of(scenario),
             updates: updates::Updates::of(scenario),
             jacobian: jacobian::Jacobians::of(scenario),
+            isometry: isometry::IsometryStats::of(scenario),
         }
     }
 }

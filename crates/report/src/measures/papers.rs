@@ -195,7 +195,7 @@ fn yang_2019(a: &Analysis) -> Option<String> {
 }
 
 /// The mean square of the pre-activations of hidden layer `l` (1-based) at `step`.
-fn mean_square(step: &vgrad_record::StepRecord, l: usize) -> Option<f64> {
+pub(crate) fn mean_square(step: &vgrad_record::StepRecord, l: usize) -> Option<f64> {
     let z = step.layers.get(l - 1)?.preact?;
     Some(z.mean * z.mean + z.std * z.std)
 }

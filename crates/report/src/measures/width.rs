@@ -6,8 +6,10 @@ use vgrad_record::Regime;
 
 use crate::document::{Section, Table};
 use crate::format::{accuracy, and_list, bold, geometric, sig, thousands};
+use crate::measures::mean_field::measured_over_predicted;
 use crate::measures::{Analysis, regime::verb};
 use crate::setting::{groups, varies};
+use crate::stats::min_max;
 
 /// The axis a width sweep varies.
 const WIDTH: &str = "width";
@@ -195,9 +197,8 @@ pub fn reading(a: &Analysis, i: usize, finding: Finding) -> Option<Reading> {
         }
         Finding::PostRatio => {
             let ratio = st.decay.ratio.positive?.geo_mean;
-            let hops = a.scenarios[i].point.config.layers.checked_sub(1)?;
-            // The ratio's per-layer factor, in the error factor's sense (toward the input).
-            let reads = Regime::of(ratio.powf(-1.0 / hops as f64))?;
+            let layers = a.scenarios[i].point.config.layers;
+            let reads = Regime::of(super::decay::per_layer_factor(ratio, layers)?)?;
             Some(Reading::PostRatio {
                 reads,
                 error: st.regime.training.regime()?,
@@ -361,19 +362,10 @@ fn theory_sentence(a: &Analysis, gs: &[WidthGroup]) -> Option<String> {
     let widths: Vec<usize> = gs[0].members.iter().map(|m| m.0).collect();
     let ranges: Vec<String> = (0..widths.len())
         .map(|k| {
-            let ratios: Vec<f64> = gs
-                .iter()
-                .filter_map(|g| {
-                    let i = g.members[k].1;
-                    let measured = a.stats[i].regime.start.split.positive?.geo_mean;
-                    Some(measured / a.stats[i].mean_field.chain?.predicted_factor()?)
-                })
-                .collect();
-            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if !lo.is_finite() {
-                return None;
-            }
+            let (lo, hi) = min_max(
+                gs.iter()
+                    .filter_map(|g| measured_over_predicted(&a.stats[g.members[k].1])),
+            )?;
             let range = if sig(lo, 3) == sig(hi, 3) {
                 sig(lo, 3)
             } else {
