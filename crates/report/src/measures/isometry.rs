@@ -184,7 +184,7 @@ pub enum Order {
 }
 
 impl Order {
-    /// The order of two summaries by their 95% intervals (means where one has none).
+    /// The order of two summaries by their 95% intervals (none without one).
     pub fn of(first: &AccuracySummary, second: &AccuracySummary) -> Self {
         Self::of_intervals(bounds(first), bounds(second))
     }
@@ -211,13 +211,15 @@ impl Order {
 }
 
 fn bounds(s: &AccuracySummary) -> (f64, f64) {
-    bounds_of(s.mean, s.ci_low, s.ci_high)
+    bounds_of(s.ci_low, s.ci_high)
 }
 
-/// A summary's 95% interval, or its value twice where it has none (one seed).
-fn bounds_of(value: f64, low: f64, high: f64) -> (f64, f64) {
-    if low.is_nan() {
-        (value, value)
+/// A summary's 95% interval; the whole line where it has none (one seed), so that no
+/// order is claimed without an interval, as `AccuracySummary::apart_from` and
+/// `GeometricSummary`'s readers do.
+fn bounds_of(low: f64, high: f64) -> (f64, f64) {
+    if low.is_nan() || high.is_nan() {
+        (f64::NEG_INFINITY, f64::INFINITY)
     } else {
         (low, high)
     }
@@ -364,11 +366,11 @@ fn learning_sentence(a: &Analysis, kinds: &[KindPair]) -> Option<String> {
     let c = &a.scenarios[first].point.config;
     let early = compared(a, kinds, |i| {
         let (_, g) = a.stats[i].isometry.early_loss?;
-        Some(bounds_of(g.geo_mean, g.ci_low, g.ci_high))
+        Some(bounds_of(g.ci_low, g.ci_high))
     });
     let end = compared(a, kinds, |i| {
         let s = a.stats[i].outcome.accuracy?;
-        Some(bounds_of(s.mean, s.ci_low, s.ci_high))
+        Some(bounds_of(s.ci_low, s.ci_high))
     });
     if early.is_empty() && end.is_empty() {
         return None;
@@ -678,5 +680,13 @@ mod tests {
         assert_eq!(Order::of(&high, &low), Order::Above);
         assert_eq!(Order::of(&low, &high), Order::Below);
         assert_eq!(Order::of(&high, &near), Order::Overlapping);
+        // One seed has no interval: no order, however far apart the values.
+        let one = AccuracySummary {
+            n: 1,
+            ci_low: f64::NAN,
+            ci_high: f64::NAN,
+            ..summary(0.99, 0.0, 0.0)
+        };
+        assert_eq!(Order::of(&one, &low), Order::Overlapping);
     }
 }
